@@ -32,6 +32,7 @@ setup(
         "soundfile>=0.12.1",
         "matplotlib>=3.7.0",
         "tqdm>=4.60.0",
+        "threadpoolctl>=3.1.0",
         "espeakng-loader>=0.2.0",
     ],
     extras_require={
@@ -39,6 +40,7 @@ setup(
             "pytest>=7.4.0",
             "ruff>=0.5.0",
             "pytorch-metric-learning>=2.3.0",
+            "pillow>=9.0.0",
         ],
     },
 )

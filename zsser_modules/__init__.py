@@ -1,0 +1,95 @@
+"""Reusable SpeechBrain modules for zero-shot cross-lingual speech emotion recognition.
+
+Losses, adversarial pieces, metrics, plotting and label vocabularies that any
+SpeechBrain recipe can import. The package holds no corpus knowledge.
+
+The public names are imported lazily (PEP 562), so that e.g. a data-preparation
+script doing ``from zsser_modules.labels import EMOTIONS`` does not pay for
+importing torch, scikit-learn and matplotlib.
+
+Example
+-------
+>>> import torch
+>>> from zsser_modules import SupConLoss, EMOTIONS
+>>> loss = SupConLoss()(torch.randn(4, 8), torch.tensor([0, 0, 1, 1]))
+>>> loss.dim(), len(EMOTIONS)
+(0, 4)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# Public name -> submodule defining it.
+_EXPORTS = {
+    "SupConLoss": "supcon",
+    "GradientReversal": "adversarial",
+    "grad_reverse": "adversarial",
+    "AdversarialClassifier": "adversarial",
+    "dann_lambda": "adversarial",
+    "EmotionMetricStats": "metrics",
+    "uar": "metrics",
+    "macro_f1": "metrics",
+    "plot_tsne": "tsne",
+    "EMOTIONS": "labels",
+    "EXTRA_EMOTIONS": "labels",
+    "ALL_EMOTIONS": "labels",
+    "LANGUAGES": "labels",
+    "emotion_classes": "labels",
+    "build_label_encoder": "labels",
+}
+
+__all__ = [
+    "ALL_EMOTIONS",
+    "AdversarialClassifier",
+    "EMOTIONS",
+    "EXTRA_EMOTIONS",
+    "EmotionMetricStats",
+    "GradientReversal",
+    "LANGUAGES",
+    "SupConLoss",
+    "build_label_encoder",
+    "dann_lambda",
+    "emotion_classes",
+    "grad_reverse",
+    "macro_f1",
+    "plot_tsne",
+    "uar",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adversarial import (
+        AdversarialClassifier,
+        GradientReversal,
+        dann_lambda,
+        grad_reverse,
+    )
+    from .labels import (
+        ALL_EMOTIONS,
+        EMOTIONS,
+        EXTRA_EMOTIONS,
+        LANGUAGES,
+        build_label_encoder,
+        emotion_classes,
+    )
+    from .metrics import EmotionMetricStats, macro_f1, uar
+    from .supcon import SupConLoss
+    from .tsne import plot_tsne
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its submodule on first access."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the module attributes, including the lazily imported ones."""
+    return sorted(set(globals()) | set(_EXPORTS))
