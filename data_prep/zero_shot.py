@@ -1,0 +1,569 @@
+r"""Zero-shot cross-lingual settings: train/valid/test manifests per variant.
+
+For a source language S and a target language T, :func:`build_setting` turns
+the corpus manifests into the three manifests of one variant:
+
+==============  ==========================================  ===================
+variant         train (minus held-out valid speakers)        test
+==============  ==========================================  ===================
+baseline1       S                                            all of T
+baseline2       S + every other non-target language          all of T
+proposed        same as baseline2                            all of T
+no_supcon       same as baseline2                            all of T
+no_spkadv       same as baseline2                            all of T
+upper_bound     baseline2's languages + T's training         T's held-out test
+                speakers                                     speakers
+==============  ==========================================  ===================
+
+Rules:
+
+- ``valid`` (model selection) holds the held-out speakers of the training
+  languages only. T is never in ``train`` or ``valid``, except for the upper
+  bound, which splits T's speakers into test (``test_ratio``), then the rest
+  into valid (``valid_ratio``) and train.
+- Every split is by speaker, per language, seeded: for each language, its
+  sorted speakers are shuffled with a generator seeded by ``seed``, a salt
+  (``valid`` or ``test``) and the language, and ``round(ratio * n)`` speakers
+  (half up, clipped to ``[1, n - 1]``) are held out. If a side would miss
+  one of the language's emotions (speakers confounded with emotion, e.g.
+  URDU), further seeded shuffles are drawn until both sides cover every
+  emotion (see ``data_prep.common.speaker_split``). A language's valid
+  speakers thus depend only on the seed, not on the pair or variant. A
+  language with fewer than 2 speakers cannot be split (the upper bound needs
+  3 speakers in T): that is an error, as are an unknown language or variant,
+  S == T, and a language without a prepared corpus.
+- Rows of classes outside ``classes`` (default: the 4 canonical emotions)
+  are dropped and counted in ``setting.json``. ``spk_confounded`` is
+  recomputed on each output manifest (a speaker is confounded when it has a
+  single emotion *in that manifest*).
+
+Outputs go to ``<save_folder>/<S>_<T>/<variant>/seed<seed>/``: ``train.csv``,
+``valid.csv``, ``test.csv``, ``setting.json`` (languages per split, counts per
+language and emotion, speakers) and ``setting_prep.json`` (the options and
+the content hashes of the input manifests): a rerun with the same options and
+manifests skips the work; any change rebuilds.
+
+Command line (from the repository root)::
+
+    python data_prep/zero_shot.py --source en --target de --variant proposed \
+        --manifests manifests/esd.csv manifests/emodb.csv manifests/cafe.csv \
+        manifests/urdu.csv --save-folder settings
+
+Authors
+ * zsser contributors 2026
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as a script: make the `data_prep` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd  # noqa: E402
+
+from data_prep.common import (  # noqa: E402
+    MANIFEST_COLUMNS,
+    PathLike,
+    SplitError,
+    is_up_to_date,
+    make_stamp,
+    mark_confounded_speakers,
+    read_manifest,
+    save_sidecar,
+    speaker_split,
+    write_manifest,
+)
+from zsser_modules.labels import ALL_EMOTIONS, EMOTIONS, LANGUAGES  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+#: The experimental variants of the paper.
+VARIANTS: tuple[str, ...] = (
+    "baseline1",
+    "baseline2",
+    "upper_bound",
+    "no_supcon",
+    "no_spkadv",
+    "proposed",
+)
+
+#: Output manifests of a setting.
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+class SettingError(ValueError):
+    """A zero-shot setting cannot be built as requested (says why and how to fix).
+
+    Example
+    -------
+    >>> isinstance(SettingError("source == target"), ValueError)
+    True
+    """
+
+
+def _check_request(source: str, target: str, variant: str) -> None:
+    """Raise SettingError for an unknown language or variant, or S == T."""
+    for role, lang in (("source", source), ("target", target)):
+        if lang not in LANGUAGES:
+            raise SettingError(
+                f"Unknown {role} language {lang!r}; choose one of {list(LANGUAGES)}."
+            )
+    if source == target:
+        raise SettingError(
+            f"Source and target are both {source!r}: a zero-shot setting needs a "
+            "target language different from the source."
+        )
+    if variant not in VARIANTS:
+        raise SettingError(
+            f"Unknown variant {variant!r}; choose one of {list(VARIANTS)}."
+        )
+
+
+def training_languages(
+    source: str, target: str, variant: str, available: Sequence[str]
+) -> list[str]:
+    """Return the languages a variant trains on, in ``LANGUAGES`` order after S.
+
+    Arguments
+    ---------
+    source : str
+        Source language S.
+    target : str
+        Target language T.
+    variant : str
+        One of ``VARIANTS``.
+    available : sequence of str
+        Languages with a prepared corpus (the pool of auxiliary languages).
+
+    Returns
+    -------
+    list of str
+        ``[S]`` for baseline1; S then every other available non-target
+        language for baseline2, proposed, no_supcon and no_spkadv; the same
+        plus T for upper_bound.
+
+    Raises
+    ------
+    SettingError
+        For an unknown language or variant, S == T, or S or T not available.
+
+    Example
+    -------
+    >>> langs = ["en", "zh", "de", "fr", "ur"]
+    >>> training_languages("en", "de", "baseline1", langs)
+    ['en']
+    >>> training_languages("en", "de", "proposed", langs)
+    ['en', 'zh', 'fr', 'ur']
+    >>> training_languages("fr", "ur", "upper_bound", ["fr", "de", "ur"])
+    ['fr', 'de', 'ur']
+    >>> training_languages("en", "en", "proposed", langs)
+    Traceback (most recent call last):
+    ...
+    data_prep.zero_shot.SettingError: Source and target are both 'en': a zero-shot setting needs a target language different from the source.
+    """  # noqa: E501
+    _check_request(source, target, variant)
+    available = [lang for lang in LANGUAGES if lang in set(available)]
+    for role, lang in (("source", source), ("target", target)):
+        if lang not in available:
+            raise SettingError(
+                f"No prepared corpus for the {role} language {lang!r}: the "
+                f"manifests cover {available}. Prepare one (e.g. python "
+                "data_prep/<corpus>.py DATA_FOLDER SAVE_FOLDER) and pass its CSV."
+            )
+    if variant == "baseline1":
+        langs = [source]
+    else:
+        langs = [source] + [lang for lang in available if lang not in (source, target)]
+    if variant == "upper_bound":
+        langs.append(target)
+    return langs
+
+
+def setting_folder(
+    save_folder: PathLike, source: str, target: str, variant: str, seed: int
+) -> Path:
+    """Return the output folder ``<save_folder>/<S>_<T>/<variant>/seed<seed>``.
+
+    Arguments
+    ---------
+    save_folder : path-like
+        Root of all settings.
+    source : str
+        Source language.
+    target : str
+        Target language.
+    variant : str
+        Variant name.
+    seed : int
+        Split seed.
+
+    Returns
+    -------
+    Path
+        The folder of this setting.
+
+    Example
+    -------
+    >>> setting_folder("out", "en", "de", "proposed", 1).as_posix()
+    'out/en_de/proposed/seed1'
+    """
+    return Path(save_folder) / f"{source}_{target}" / variant / f"seed{seed}"
+
+
+def _sha1(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _split(df: pd.DataFrame, ratio: float, seed: int, salt: str, what: str):
+    """speaker_split with errors turned into SettingError naming the purpose."""
+    try:
+        return speaker_split(df, ratio, seed, salt=salt)
+    except SplitError as err:
+        raise SettingError(f"Cannot hold out {what}: {err}") from None
+
+
+def _summary(frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Counts per split: languages, rows per language and emotion, speakers."""
+    out: dict[str, Any] = {
+        key: {}
+        for key in (
+            "languages",
+            "n_rows",
+            "counts",
+            "n_speakers",
+            "n_confounded_speakers",
+            "speakers",
+        )
+    }
+    for split, df in frames.items():
+        speakers = df.groupby("lang")["spk_id"].unique()
+        counts = df.groupby(["lang", "emo"]).size()
+        langs = [lang for lang in LANGUAGES if lang in speakers.index]
+        out["languages"][split] = langs
+        out["n_rows"][split] = len(df)
+        out["counts"][split] = {
+            lang: {emo: int(n) for emo, n in counts[lang].items()} for lang in langs
+        }
+        out["n_speakers"][split] = {lang: len(speakers[lang]) for lang in langs}
+        out["speakers"][split] = {lang: sorted(speakers[lang]) for lang in langs}
+        out["n_confounded_speakers"][split] = int(
+            df.loc[df["spk_confounded"] == 1, "spk_id"].nunique()
+        )
+    return out
+
+
+def build_setting(
+    manifests: Sequence[PathLike],
+    source: str,
+    target: str,
+    variant: str,
+    save_folder: PathLike,
+    seed: int = 1234,
+    valid_ratio: float = 0.2,
+    test_ratio: float = 0.3,
+    languages: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """Write the train/valid/test manifests of one zero-shot setting.
+
+    See the module docstring for the variants and split rules.
+
+    Arguments
+    ---------
+    manifests : sequence of path-like
+        Corpus manifests (from ``data_prep/<corpus>.py``), any number; their
+        ``lang`` columns define the available languages.
+    source : str
+        Source language S.
+    target : str
+        Target language T (never in train/valid except for upper_bound).
+    variant : str
+        One of ``VARIANTS``.
+    save_folder : path-like
+        Root folder; the setting goes to ``<S>_<T>/<variant>/seed<seed>/``.
+    seed : int
+        Seed of the speaker splits.
+    valid_ratio : float
+        Fraction of each training language's speakers held out for ``valid``.
+    test_ratio : float
+        upper_bound only: fraction of T's speakers held out for ``test``.
+    languages : sequence of str, optional
+        Restrict the pool of auxiliary languages (default: all languages of
+        the manifests). S and T must still be in the manifests.
+    classes : sequence of str, optional
+        Emotion classes kept (default ``EMOTIONS``, the 4 classes).
+
+    Returns
+    -------
+    dict
+        ``{"train": Path, "valid": Path, "test": Path}``.
+
+    Raises
+    ------
+    SettingError
+        For an impossible request (unknown language or variant, S == T, a
+        language without corpus, a language with too few speakers, duplicate
+        IDs across manifests, unknown classes).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> rows = [dict(ID=f"demo_{lang}{s}{e}", duration=1.0, wav="/x.wav", emo=emo,
+    ...              spk_id=f"demo_{lang}{s}", lang=lang, corpus="demo",
+    ...              spk_confounded=0)
+    ...         for lang in ("en", "de", "fr") for s in range(4)
+    ...         for e, emo in enumerate(EMOTIONS)]
+    >>> from data_prep.common import write_manifest
+    >>> csv_path = write_manifest(rows, tmp / "demo.csv")
+    >>> paths = build_setting([csv_path], "en", "de", "proposed", tmp / "out", seed=1)
+    >>> sorted(paths)
+    ['test', 'train', 'valid']
+    >>> train, test = read_manifest(paths["train"]), read_manifest(paths["test"])
+    >>> sorted(set(train["lang"])), sorted(set(test["lang"])), len(test)
+    (['en', 'fr'], ['de'], 16)
+    """
+    _check_request(source, target, variant)
+    if not manifests:
+        raise SettingError("No manifest given: pass the corpus CSVs to build from.")
+    classes = tuple(classes) if classes is not None else EMOTIONS
+    unknown = [c for c in classes if c not in ALL_EMOTIONS]
+    if unknown or not classes:
+        raise SettingError(f"Unknown classes {unknown}; choose from {ALL_EMOTIONS}.")
+    paths = []
+    for manifest in manifests:
+        path = Path(os.path.abspath(manifest))
+        if not path.is_file():
+            raise SettingError(
+                f"Manifest {manifest} does not exist; prepare it first with "
+                "python data_prep/<corpus>.py DATA_FOLDER SAVE_FOLDER."
+            )
+        paths.append(path)
+    if len(set(paths)) != len(paths):
+        raise SettingError(f"A manifest is given twice: {[str(p) for p in paths]}.")
+
+    out_dir = setting_folder(save_folder, source, target, variant, seed)
+    outputs = {split: out_dir / f"{split}.csv" for split in SPLITS}
+    summary_path = out_dir / "setting.json"
+    sidecar = out_dir / "setting_prep.json"
+    options = {
+        "source": source,
+        "target": target,
+        "variant": variant,
+        "seed": seed,
+        "valid_ratio": valid_ratio,
+        "test_ratio": test_ratio,
+        "languages": None if languages is None else list(languages),
+        "classes": list(classes),
+    }
+    fingerprint = {"manifests": [{"path": str(p), "sha1": _sha1(p)} for p in paths]}
+    stamp = make_stamp(options, fingerprint)
+    if is_up_to_date(sidecar, stamp, [*outputs.values(), summary_path]):
+        logger.info(
+            "%s_%s %s seed %s: up to date in %s, skipping.",
+            source,
+            target,
+            variant,
+            seed,
+            out_dir,
+        )
+        return outputs
+    if sidecar.exists():
+        sidecar.unlink()
+
+    frames = [read_manifest(p) for p in paths]
+    df = pd.concat(frames, ignore_index=True)
+    duplicated = df["ID"][df["ID"].duplicated()]
+    if len(duplicated):
+        raise SettingError(
+            f"{len(duplicated)} ID(s) appear in more than one row across the "
+            f"manifests (e.g. {duplicated.iloc[0]!r}): pass each corpus once."
+        )
+    available = sorted(set(df["lang"]))
+    pool = available
+    if languages is not None:
+        bad = [lang for lang in languages if lang not in available]
+        if bad:
+            raise SettingError(
+                f"languages={list(languages)} includes {bad}, which no manifest "
+                f"covers (manifests cover {available})."
+            )
+        pool = sorted(set(languages) | {source, target})
+    train_langs = training_languages(source, target, variant, pool)
+
+    keep = df["emo"].isin(classes)
+    dropped = df[~keep & df["lang"].isin(train_langs + [target])]
+    df = df[keep]
+
+    aux = df[df["lang"].isin([lang for lang in train_langs if lang != target])]
+    train_parts, valid_parts = [], []
+    aux_train, aux_valid = _split(aux, valid_ratio, seed, "valid", "valid speakers")
+    train_parts.append(aux_train)
+    valid_parts.append(aux_valid)
+    df_target = df[df["lang"] == target]
+    if variant == "upper_bound":
+        rest, test = _split(df_target, test_ratio, seed, "test", "target test speakers")
+        t_train, t_valid = _split(
+            rest, valid_ratio, seed, "valid", "target valid speakers (upper bound)"
+        )
+        train_parts.append(t_train)
+        valid_parts.append(t_valid)
+    else:
+        test = df_target
+    result = {
+        "train": pd.concat(train_parts, ignore_index=True),
+        "valid": pd.concat(valid_parts, ignore_index=True),
+        "test": test,
+    }
+    for split, frame in result.items():
+        frame = mark_confounded_speakers(frame).sort_values("ID", kind="stable")
+        result[split] = frame[list(MANIFEST_COLUMNS)].reset_index(drop=True)
+    _check_guarantees(result, source, target, variant, train_langs)
+
+    for split, frame in result.items():
+        write_manifest(frame, outputs[split])
+    summary = {
+        **options,
+        "training_languages": train_langs,
+        "manifests": [str(p) for p in paths],
+        "files": {split: str(p) for split, p in outputs.items()},
+        "dropped_rows_class_not_kept": {
+            lang: int(n)
+            for lang, n in dropped["lang"].value_counts().sort_index().items()
+        },
+        **_summary(result),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    save_sidecar(sidecar, stamp)
+    logger.info(
+        "%s_%s %s seed %s: train %d rows (%s), valid %d (%s), test %d (%s) in %s",
+        source,
+        target,
+        variant,
+        seed,
+        len(result["train"]),
+        "+".join(summary["languages"]["train"]),
+        len(result["valid"]),
+        "+".join(summary["languages"]["valid"]),
+        len(result["test"]),
+        "+".join(summary["languages"]["test"]),
+        out_dir,
+    )
+    return outputs
+
+
+def _check_guarantees(
+    frames: dict[str, pd.DataFrame],
+    source: str,
+    target: str,
+    variant: str,
+    train_langs: list[str],
+) -> None:
+    """Assert the setting's invariants (a violation is a bug, never user error)."""
+    speakers = {split: set(df["spk_id"]) for split, df in frames.items()}
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        overlap = speakers[a] & speakers[b]
+        if overlap:
+            raise RuntimeError(f"Speakers in both {a} and {b}: {sorted(overlap)[:5]}")
+    for split in ("train", "valid"):
+        langs = set(frames[split]["lang"])
+        if not langs <= set(train_langs):
+            raise RuntimeError(f"{split} has languages {langs} outside {train_langs}")
+        if variant != "upper_bound" and target in langs:
+            raise RuntimeError(f"Target {target} in {split} for variant {variant}")
+    if set(frames["test"]["lang"]) != {target}:
+        raise RuntimeError(f"Test set is not only the target language {target}")
+    if source not in set(frames["train"]["lang"]):
+        raise RuntimeError(f"Source {source} missing from train")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
+    """Command line: build one variant (or all) of a setting.
+
+    Arguments
+    ---------
+    argv : sequence of str, optional
+        Arguments (default ``sys.argv[1:]``); see ``--help``.
+
+    Returns
+    -------
+    dict
+        Variant -> ``{"train", "valid", "test"}`` paths.
+
+    Example
+    -------
+    >>> main(["--source", "en", "--target", "en", "--manifests", "x.csv",
+    ...       "--save-folder", "out"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
+    parser = argparse.ArgumentParser(
+        prog="python data_prep/zero_shot.py",
+        description="Build the train/valid/test manifests of a zero-shot "
+        "cross-lingual SER setting.",
+    )
+    parser.add_argument("--source", required=True, choices=LANGUAGES)
+    parser.add_argument("--target", required=True, choices=LANGUAGES)
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        default=["proposed"],
+        choices=[*VARIANTS, "all"],
+        help="variant(s) to build, or 'all' (default: proposed)",
+    )
+    parser.add_argument("--manifests", nargs="+", required=True, help="corpus CSVs")
+    parser.add_argument("--save-folder", required=True)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--valid-ratio", type=float, default=0.2)
+    parser.add_argument("--test-ratio", type=float, default=0.3)
+    parser.add_argument(
+        "--languages", nargs="+", default=None, help="restrict auxiliary languages"
+    )
+    parser.add_argument(
+        "--keep-all-classes",
+        action="store_true",
+        help="keep every emotion class of the manifests (default: the 4 classes)",
+    )
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    variants = VARIANTS if "all" in args.variant else tuple(args.variant)
+    built = {}
+    try:
+        for variant in variants:
+            built[variant] = build_setting(
+                args.manifests,
+                args.source,
+                args.target,
+                variant,
+                args.save_folder,
+                seed=args.seed,
+                valid_ratio=args.valid_ratio,
+                test_ratio=args.test_ratio,
+                languages=args.languages,
+                classes=ALL_EMOTIONS if args.keep_all_classes else EMOTIONS,
+            )
+            print(built[variant]["train"].parent)
+    except (SettingError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return built
+
+
+if __name__ == "__main__":
+    main()
