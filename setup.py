@@ -33,6 +33,7 @@ setup(
         "matplotlib>=3.7.0",
         "tqdm>=4.60.0",
         "threadpoolctl>=3.1.0",
+        "numpy>=1.24.0",
         "espeakng-loader>=0.2.0",
     ],
     extras_require={

@@ -1,7 +1,7 @@
 """Reusable SpeechBrain modules for zero-shot cross-lingual speech emotion recognition.
 
-Losses, adversarial pieces, metrics, plotting and label vocabularies that any
-SpeechBrain recipe can import. The package holds no corpus knowledge.
+Losses, adversarial pieces, encoders, a feature cache, metrics, plotting and
+label vocabularies that any SpeechBrain recipe can import. The package holds no corpus knowledge.
 
 The public names are imported lazily (PEP 562), so that e.g. a data-preparation
 script doing ``from zsser_modules.labels import EMOTIONS`` does not pay for
@@ -40,10 +40,28 @@ _EXPORTS = {
     "LANGUAGES": "labels",
     "emotion_classes": "labels",
     "build_label_encoder": "labels",
+    "read_audio": "audio",
+    "audio_pipeline": "audio",
+    "SSLLayerPooling": "encoders",
+    "WeightedLayerSum": "encoders",
+    "FbankEncoder": "encoders",
+    "masked_mean": "encoders",
+    "FeatureCache": "feature_cache",
+    "encoder_cache_key": "feature_cache",
+    "encoder_fingerprint": "feature_cache",
 }
 
 __all__ = [
     "ALL_EMOTIONS",
+    "FbankEncoder",
+    "FeatureCache",
+    "SSLLayerPooling",
+    "WeightedLayerSum",
+    "audio_pipeline",
+    "encoder_cache_key",
+    "encoder_fingerprint",
+    "masked_mean",
+    "read_audio",
     "AdversarialClassifier",
     "EMOTIONS",
     "EXTRA_EMOTIONS",
@@ -67,6 +85,9 @@ if TYPE_CHECKING:  # pragma: no cover
         dann_lambda,
         grad_reverse,
     )
+    from .audio import audio_pipeline, read_audio
+    from .encoders import FbankEncoder, SSLLayerPooling, WeightedLayerSum, masked_mean
+    from .feature_cache import FeatureCache, encoder_cache_key, encoder_fingerprint
     from .labels import (
         ALL_EMOTIONS,
         EMOTIONS,
