@@ -34,6 +34,7 @@ setup(
         "tqdm>=4.60.0",
         "threadpoolctl>=3.1.0",
         "numpy>=1.24.0",
+        "scipy>=1.10.0",
         "espeakng-loader>=0.2.0",
     ],
     extras_require={

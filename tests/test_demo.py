@@ -1,0 +1,226 @@
+"""Tests of the synthetic eSpeak NG demo corpus (data_prep/demo.py).
+
+A tiny corpus (5 languages x 2 speakers x 4 emotions x 2 = 80 utterances,
+about a second to generate) is made once per module and reused.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from data_prep import demo
+from data_prep.common import MANIFEST_COLUMNS, read_manifest
+from zsser_modules.labels import EMOTIONS, LANGUAGES
+
+TINY = dict(n_per_class_per_speaker=2, n_speakers=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return demo.prepare_demo(tmp_path_factory.mktemp("demo_a"), **TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_df(tiny):
+    return read_manifest(tiny)
+
+
+def _wav_bytes(df):
+    return {uid: open(path, "rb").read() for uid, path in zip(df["ID"], df["wav"])}
+
+
+def test_manifest_schema_and_counts(tiny, tiny_df):
+    assert tiny.name == "demo.csv"
+    assert tuple(tiny_df.columns) == MANIFEST_COLUMNS
+    assert len(tiny_df) == len(LANGUAGES) * 2 * len(EMOTIONS) * 2
+    assert set(tiny_df["corpus"]) == {"demo"}
+    assert tiny_df["ID"].is_unique
+    assert tiny_df["ID"].str.startswith("demo_").all()
+    assert (tiny_df["spk_confounded"] == 0).all()  # every speaker has 4 emotions
+    for path in tiny_df["wav"]:
+        assert os.path.isabs(path) and os.path.isfile(path)
+
+
+def test_every_language_and_emotion_present_balanced(tiny_df):
+    assert set(tiny_df["lang"]) == set(LANGUAGES)
+    counts = tiny_df.groupby(["lang", "emo"]).size()
+    assert len(counts) == len(LANGUAGES) * len(EMOTIONS)
+    assert (counts == 2 * 2).all()
+
+
+def test_speakers_disjoint_across_languages(tiny, tiny_df):
+    langs_per_speaker = tiny_df.groupby("spk_id")["lang"].nunique()
+    assert (langs_per_speaker == 1).all()
+    assert tiny_df.groupby("lang")["spk_id"].nunique().eq(2).all()
+    # The eSpeak voice variants themselves differ between languages.
+    voices = json.loads((tiny.parent / "demo_info.json").read_text())["voices"]
+    variants = [voice.split("+")[1] for voice in voices.values()]
+    assert len(variants) == len(set(variants)) == len(LANGUAGES) * 2
+
+
+def test_audio_is_16k_mono_nonsilent_sane_duration(tiny_df):
+    for row in tiny_df.itertuples():
+        info = sf.info(row.wav)
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert row.duration == pytest.approx(info.frames / 16000, abs=1e-3)
+        assert 0.5 < row.duration < 8.0, row.ID  # default corpus: 1.2 to 6.7 s
+        audio, _ = sf.read(row.wav)
+        assert np.sqrt(np.mean(audio**2)) > 1e-3, f"{row.ID} is silent"
+        assert np.max(np.abs(audio)) <= demo.PEAK_LIMIT + 1e-4
+
+
+def test_labelled_as_synthetic_everywhere(tiny, capsys):
+    info = json.loads((tiny.parent / "demo_info.json").read_text())
+    assert "not acted" in info["description"].lower()
+    readme = (tiny.parent / "demo_wavs" / "README.txt").read_text()
+    assert "SYNTHETIC PROSODY, NOT ACTED EMOTION" in readme
+    report = json.loads((tiny.parent / "demo_report.json").read_text())
+    assert report["notes"]["synthetic"] == demo.SYNTHETIC_NOTICE
+    assert "not acted" in demo.__doc__.lower()
+    demo.main([str(tiny.parent), "--n-speakers", "2", "--n-per-class", "2", "--quiet"])
+    assert "NOT acted" in capsys.readouterr().out
+
+
+def test_same_seed_gives_identical_bytes(tiny, tiny_df, tmp_path):
+    again = demo.prepare_demo(tmp_path, **TINY)
+    df = read_manifest(again)
+    assert _wav_bytes(df) == _wav_bytes(tiny_df)
+    # Manifests are identical apart from the folder they live in.
+    relocated = again.read_text().replace(str(tmp_path), str(tiny.parent))
+    assert relocated == tiny.read_text()
+
+
+def test_language_subset_gives_the_same_audio(tiny_df, tmp_path):
+    # Each speaker is synthesised from a fresh eSpeak state: what is generated
+    # for other languages does not change a speaker's audio.
+    sub = read_manifest(demo.prepare_demo(tmp_path, languages=["fr"], **TINY))
+    full = tiny_df[tiny_df["lang"] == "fr"]
+    assert _wav_bytes(sub) == _wav_bytes(full)
+
+
+def test_rerun_skips_and_option_change_regenerates(tmp_path):
+    options = dict(TINY, languages=["en", "zh"])
+    csv = demo.prepare_demo(tmp_path, **options)
+    df = read_manifest(csv)
+    stamps = {p: os.stat(p).st_mtime_ns for p in [csv, *df["wav"]]}
+    assert demo.prepare_demo(tmp_path, **options) == csv
+    assert {p: os.stat(p).st_mtime_ns for p in stamps} == stamps
+
+    # A missing output is noticed and regenerated.
+    os.remove(df["wav"][0])
+    demo.prepare_demo(tmp_path, **options)
+    assert os.path.isfile(df["wav"][0])
+
+    # Another seed: new audio, same IDs.
+    before = _wav_bytes(df)
+    df_seed = read_manifest(demo.prepare_demo(tmp_path, seed=7, **options))
+    assert df_seed["ID"].tolist() == df["ID"].tolist()
+    assert _wav_bytes(df_seed) != before
+
+    # Fewer utterances: the old wavs are gone, not left behind.
+    fewer = dict(options, n_per_class_per_speaker=1)
+    df_small = read_manifest(demo.prepare_demo(tmp_path, **fewer))
+    on_disk = sorted(str(p) for p in (tmp_path / "demo_wavs").rglob("*.wav"))
+    assert on_disk == sorted(df_small["wav"])
+    assert len(df_small) == 2 * 2 * len(EMOTIONS)
+
+
+def test_prosody_differs_by_emotion_in_the_intended_direction(tiny_df):
+    def active_rms_db(path):
+        audio, _ = sf.read(path)
+        speech = audio[np.abs(audio) > 0]  # without the digital-silence padding
+        return 10 * np.log10(np.mean(speech**2))
+
+    def speech_seconds(path):
+        audio, sr = sf.read(path)
+        nonzero = np.flatnonzero(audio)
+        return (nonzero[-1] - nonzero[0]) / sr
+
+    by_emotion = tiny_df.groupby("emo")["wav"]
+    loudness = by_emotion.apply(lambda s: np.mean([active_rms_db(p) for p in s]))
+    duration = by_emotion.apply(lambda s: np.mean([speech_seconds(p) for p in s]))
+    assert loudness["angry"] > loudness["neutral"] > loudness["sad"]
+    assert loudness["happy"] > loudness["sad"]
+    # Emotions get different sentences in a corpus this small: only the
+    # large sad/angry contrast is robust.
+    assert duration["sad"] > duration["angry"]
+
+
+def test_profiles_share_arousal_but_differ_between_languages():
+    profiles = demo.PROSODY_PROFILES
+    assert set(profiles) == set(LANGUAGES)
+    for table in profiles.values():
+        assert set(table) == set(EMOTIONS)
+        assert table["neutral"] == demo.Prosody()
+        for emo in ("happy", "angry"):
+            assert table[emo].gain_db > 0 > table["sad"].gain_db
+        assert table["sad"].rate < 1 and table["sad"].range < 1
+    # The cue separating angry from happy is not the same everywhere: pitch
+    # is higher for happy in English but higher for angry in French.
+    en, fr = profiles["en"], profiles["fr"]
+    assert en["happy"].pitch_st > en["angry"].pitch_st
+    assert fr["angry"].pitch_st > fr["happy"].pitch_st
+
+
+def test_noise_is_added_at_the_requested_snr(tmp_path):
+    options = dict(TINY, languages=["de"], n_speakers=1, n_per_class_per_speaker=1)
+    clean = read_manifest(demo.prepare_demo(tmp_path / "clean", **options))
+    noisy = read_manifest(
+        demo.prepare_demo(tmp_path / "noisy", noise_snr_db=10.0, **options)
+    )
+    for clean_wav, noisy_wav in zip(clean["wav"], noisy["wav"]):
+        x, _ = sf.read(clean_wav)
+        y, _ = sf.read(noisy_wav)
+        assert len(x) == len(y)
+        nonzero = np.flatnonzero(x)
+        speech = x[nonzero[0] : nonzero[-1] + 1]
+        assert np.all(x[: nonzero[0]] == 0) and np.any(y[: nonzero[0]] != 0)
+        snr = 10 * np.log10(np.mean(speech**2) / np.mean((y - x) ** 2))
+        assert snr == pytest.approx(10.0, abs=1.0)
+
+
+def test_bad_options_are_rejected_clearly(tmp_path):
+    with pytest.raises(ValueError, match="subset of"):
+        demo.prepare_demo(tmp_path, languages=["xx"])
+    with pytest.raises(ValueError, match="n_speakers must be between 1 and"):
+        demo.prepare_demo(tmp_path, n_speakers=demo.MAX_SPEAKERS + 1)
+    with pytest.raises(ValueError, match="n_per_class_per_speaker"):
+        demo.prepare_demo(tmp_path, n_per_class_per_speaker=0)
+
+
+def test_foreign_files_in_the_audio_folder_are_not_deleted(tmp_path):
+    keep = tmp_path / "demo_wavs" / "notes.txt"
+    keep.parent.mkdir()
+    keep.write_text("mine")
+    with pytest.raises(FileExistsError, match="did not write"):
+        demo.prepare_demo(tmp_path, **dict(TINY, languages=["en"]))
+    assert keep.read_text() == "mine"
+
+
+def test_missing_espeak_library_gives_a_clear_error(tmp_path, monkeypatch):
+    data = demo.espeak_paths()[1]
+    monkeypatch.setenv("ZSSER_ESPEAK_LIBRARY", str(tmp_path / "nowhere.so"))
+    monkeypatch.setenv("ZSSER_ESPEAK_DATA", str(data))
+    with pytest.raises(demo.EspeakUnavailableError) as err:
+        demo.prepare_demo(tmp_path, **TINY)
+    message = str(err.value)
+    assert "nowhere.so" in message and "does not exist" in message
+    assert "Fix:" in message and "espeakng-loader" in message
+
+
+def test_unloadable_espeak_library_gives_a_clear_error(tmp_path, monkeypatch):
+    broken = tmp_path / "libespeak-ng.so"
+    broken.write_bytes(b"not a shared library")
+    monkeypatch.setenv("ZSSER_ESPEAK_LIBRARY", str(broken))
+    with pytest.raises(demo.EspeakUnavailableError, match="Could not load"):
+        demo.prepare_demo(tmp_path / "out", **TINY)
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main([str(tmp_path), "--n-speakers", "99", "--quiet"])
+    assert exit_info.value.code == 2
+    assert "n_speakers must be between" in capsys.readouterr().err
