@@ -22,7 +22,7 @@ setup(
     packages=find_packages(include=["zsser_modules", "zsser_modules.*", "data_prep", "data_prep.*"]),
     package_data={"data_prep": ["file_lists/*.csv"]},
     install_requires=[
-        "speechbrain>=1.0.0",
+        "speechbrain>=1.1.0",
         "torch>=2.1.0",
         "torchaudio>=2.1.0",
         "hyperpyyaml>=1.2.2",
@@ -37,6 +37,9 @@ setup(
         "scipy>=1.10.0",
         "espeakng-loader>=0.2.0",
     ],
+    entry_points={
+        "console_scripts": ["zsser-classify = zsser_modules.inference:main"],
+    },
     extras_require={
         "dev": [
             "pytest>=7.4.0",

@@ -1,0 +1,621 @@
+#!/usr/bin/env python3
+"""Recipe for zero-shot cross-lingual speech emotion recognition.
+
+Implements Mi, Ma and Toda (2026), "Learning Emotion-discriminative
+Representations for Zero-Shot Cross-lingual Speech Emotion Recognition": a
+4-class emotion classifier (neutral, happy, angry, sad) is trained on labelled
+speech of a source language, plus auxiliary languages for most variants, and
+tested on a target language it never saw, not even for model selection (the
+best epoch is chosen on the validation speakers of the training languages).
+
+    wav -> encoder (frozen SSL + layer weights | filterbank ECAPA-TDNN)
+        -> embedding MLP -> emb
+             emb -> emotion classifier ............ cross-entropy
+             emb -> projection head -> SupCon ..... same-emotion positives,
+                                                    cross-language ones weighted
+             emb -> GRL -> speaker classifier ..... speaker adversary (DANN)
+
+    loss = CE + supcon_weight * SupCon + adv_weight * speaker adversary
+
+The variant (--variant) selects the training languages (data_prep.zero_shot)
+and the loss terms (VARIANT_LOSSES below).
+
+To run, from the repository root:
+> python recipes/train.py hparams/en_de.yaml --esd_folder=/path/to/ESD \
+      --emodb_folder=/path/to/EmoDB --cafe_folder=/path/to/CaFE \
+      --urdu_folder=/path/to/URDU
+
+Authors
+ * zsser contributors 2026
+"""
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import speechbrain as sb
+import torch
+import torch.nn.functional as F
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.dataset import (
+    DynamicItemDataset,
+    FilteredSortedDynamicItemDataset,
+)
+from speechbrain.dataio.sampler import DynamicBatchSampler
+from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.logger import get_logger
+
+from data_prep import prepare_corpus
+from data_prep.common import LANGUAGE_CORPUS, read_manifest
+from data_prep.zero_shot import (
+    SPLITS,
+    VARIANTS,
+    build_setting,
+    setting_folder,
+    training_languages,
+)
+from zsser_modules.adversarial import dann_lambda
+from zsser_modules.audio import audio_pipeline
+from zsser_modules.hparams import resolve_layered_hparams
+from zsser_modules.inference import build_module, export_inference
+from zsser_modules.labels import LANGUAGES, build_label_encoder
+from zsser_modules.metrics import EmotionMetricStats
+from zsser_modules.tsne import plot_tsne
+
+logger = get_logger(__name__)
+
+# Auxiliary loss terms trained by each variant, on top of the emotion
+# cross-entropy. The weights come from the YAML; a term with weight 0 is not
+# computed at all (its head runs no forward pass and gets no gradient).
+VARIANT_LOSSES = {
+    "baseline1": (),
+    "baseline2": (),
+    "upper_bound": (),
+    "no_supcon": ("spk_adv", "lang_adv"),
+    "no_spkadv": ("supcon", "lang_adv"),
+    "proposed": ("supcon", "spk_adv", "lang_adv"),
+}
+assert set(VARIANT_LOSSES) == set(VARIANTS), "a variant lacks its loss terms"
+LOSS_WEIGHT_KEYS = {
+    "supcon": "supcon_weight",
+    "spk_adv": "adv_weight",
+    "lang_adv": "lang_adv_weight",
+}
+
+
+def loss_weights(hparams):
+    """Weight of each auxiliary loss term for the run's variant (0: not computed)."""
+    terms = VARIANT_LOSSES[hparams["variant"]]
+    return {
+        term: float(hparams[key]) if term in terms else 0.0
+        for term, key in LOSS_WEIGHT_KEYS.items()
+    }
+
+
+def adversary_loss(logits, targets, ignore_index):
+    """Cross-entropy averaged over the utterances that train the adversary.
+
+    Utterances whose target is ``ignore_index`` (confounded speakers) are left
+    out; a batch made only of them gives a zero loss (not NaN).
+    """
+    summed = F.cross_entropy(
+        logits.float(), targets, ignore_index=ignore_index, reduction="sum"
+    )
+    return summed / (targets != ignore_index).sum().clamp(min=1)
+
+
+class ZeroShotSER(sb.Brain):
+    """Emotion classifier with cross-lingual SupCon and a speaker adversary."""
+
+    def compute_forward(self, batch, stage):
+        """Encoder -> embedding -> emotion log-probabilities (+ training heads)."""
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+
+        if self.hparams.encoder == "ssl":
+            # Frozen SSL model: every layer mean-pooled over the valid frames,
+            # then a learned softmax-weighted sum of the layers.
+            encoded = self.modules.layer_sum(self.modules.ssl(wavs, wav_lens))
+        else:
+            encoded = self.modules.fbank(wavs, wav_lens)
+        emb = self.modules.embedding(encoded)
+        logits = self.modules.emo_classifier(emb)
+        outputs = {"emb": emb, "log_probs": self.hparams.log_softmax(logits)}
+
+        # Heads of the auxiliary losses: training only, and only if weighted.
+        if stage == sb.Stage.TRAIN:
+            if self.hparams.loss_weights["supcon"] > 0:
+                outputs["proj"] = self.modules.projection(emb)
+            if self.hparams.loss_weights["spk_adv"] > 0:
+                outputs["spk_logits"] = self.modules.spk_adversary(emb)
+            if self.hparams.loss_weights["lang_adv"] > 0:
+                outputs["lang_logits"] = self.modules.lang_adversary(emb)
+        return outputs
+
+    def compute_objectives(self, outputs, batch, stage):
+        """CE (+ weighted SupCon and adversary losses in training)."""
+        emo, _ = batch.emo_encoded
+        emo = emo.squeeze(1)
+        loss = self.hparams.compute_cost(outputs["log_probs"], emo)
+        if stage != sb.Stage.TRAIN:
+            self.emo_metrics.append(batch.id, outputs["log_probs"], emo)
+            return loss
+
+        terms = {"ce": loss}
+        if "proj" in outputs:
+            lang, _ = batch.lang_encoded
+            terms["supcon"] = self.hparams.supcon_loss(
+                outputs["proj"], emo, lang.squeeze(1)
+            )
+        ignore = self.hparams.adv_ignore_index
+        if "spk_logits" in outputs:
+            spk, _ = batch.spk_encoded
+            terms["spk_adv"] = adversary_loss(
+                outputs["spk_logits"], spk.squeeze(1), ignore
+            )
+        if "lang_logits" in outputs:
+            lang, _ = batch.lang_encoded
+            terms["lang_adv"] = adversary_loss(
+                outputs["lang_logits"], lang.squeeze(1), ignore
+            )
+        for name, value in terms.items():
+            self.term_sums[name] += float(value.detach())
+        self.term_batches += 1
+        return loss + sum(
+            self.hparams.loss_weights[name] * value
+            for name, value in terms.items()
+            if name != "ce"
+        )
+
+    def on_fit_batch_start(self, batch, should_step):
+        """Set the gradient reversal scale from the training progress (DANN)."""
+        progress = self.optimizer_step / max(1, self.total_steps)
+        self.grl_lambda = dann_lambda(progress, gamma=self.hparams.dann_gamma)
+        for name in ("spk_adversary", "lang_adversary"):
+            adversary = self.modules[name]
+            getattr(adversary, "module", adversary).set_lambda(self.grl_lambda)
+
+    def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-", **kwargs):
+        """Also record the planned number of optimizer steps (DANN progress)."""
+        loader = super().make_dataloader(dataset, stage, ckpt_prefix, **kwargs)
+        if stage == sb.Stage.TRAIN:
+            epochs = self.hparams.epoch_counter.limit
+            self.total_steps = len(loader) * epochs // self.grad_accumulation_factor
+        return loader
+
+    def on_stage_start(self, stage, epoch=None):
+        """Reset the loss-term sums (train) or the emotion metrics (valid/test)."""
+        if stage == sb.Stage.TRAIN:
+            self.term_sums = Counter()
+            self.term_batches = 0
+            self.grl_lambda = 0.0
+        else:
+            self.emo_metrics = EmotionMetricStats(self.hparams.emotions)
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log the epoch, anneal the LR, keep the best checkpoint by valid UAR."""
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = {"loss": stage_loss}
+            for name, total in self.term_sums.items():
+                self.train_stats[name] = total / max(1, self.term_batches)
+            return
+
+        summary = self.emo_metrics.summarize()
+        stats = {
+            "loss": stage_loss,
+            "uar": summary["uar"],
+            "macro_f1": summary["macro_f1"],
+        }
+        if stage == sb.Stage.VALID:
+            old_lr, new_lr = self.hparams.lr_annealing(stage_loss)
+            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            self.hparams.train_logger.log_stats(
+                stats_meta={
+                    "epoch": epoch,
+                    "lr": old_lr,
+                    "grl_lambda": self.grl_lambda,
+                },
+                train_stats=self.train_stats,
+                valid_stats=stats,
+            )
+            self.checkpointer.save_and_keep_only(
+                meta={"uar": stats["uar"], "epoch": epoch}, max_keys=["uar"]
+            )
+        else:
+            self.test_summary = summary
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch loaded": self.hparams.epoch_counter.current},
+                test_stats=stats,
+            )
+
+    def init_optimizers(self):
+        """Adam on the trainable modules; a fine-tuned SSL model gets lr_ssl."""
+        params = {"ssl": [], "model": []}
+        for name, module in self.modules.items():
+            group = "ssl" if name == "ssl" else "model"
+            params[group] += [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = self.hparams.opt_class(params["model"])
+        self.optimizers_dict = {"optimizer": self.optimizer}
+        if params["ssl"]:  # only with --freeze_ssl=False
+            ssl_optimizer = self.hparams.ssl_opt_class(params["ssl"])
+            self.optimizers_dict["ssl_optimizer"] = ssl_optimizer
+        if self.checkpointer is not None:
+            for name, optimizer in self.optimizers_dict.items():
+                self.checkpointer.add_recoverable(name, optimizer)
+
+    def embed(self, dataset):
+        """Embeddings, emotions and languages of every utterance of ``dataset``."""
+        options = {**self.hparams.test_dataloader_options, "ckpt_prefix": None}
+        loader = self.make_dataloader(dataset, sb.Stage.TEST, **options)
+        emotions = build_label_encoder(self.hparams.emotions)
+        languages = build_label_encoder(LANGUAGES)
+        embeddings, emos, langs = [], [], []
+        self.modules.eval()
+        with torch.no_grad():
+            for batch in loader:
+                embeddings.append(self.compute_forward(batch, sb.Stage.TEST)["emb"])
+                emos += emotions.decode_ndim(batch.emo_encoded.data.squeeze(1))
+                langs += languages.decode_ndim(batch.lang_encoded.data.squeeze(1))
+        return torch.cat(embeddings).float().cpu(), emos, langs
+
+
+def prepare_data(hparams):
+    """Prepare the corpora this run needs and build its zero-shot setting.
+
+    The corpus manifests and the setting are written on the main process only
+    (and skipped when up to date); every process returns the same paths.
+
+    Returns
+    -------
+    manifests : dict
+        ``{"train": Path, "valid": Path, "test": Path}``.
+    train_langs : list of str
+        The training languages of the variant.
+    """
+    source, target = hparams["source_lang"], hparams["target_lang"]
+    pool = list(hparams["languages"])
+    for role, lang in (("source_lang", source), ("target_lang", target)):
+        if lang not in pool:
+            raise ValueError(
+                f"{role}={lang!r} is not in languages={pool}: add it "
+                f"(e.g. --languages=[{','.join(pool + [lang])}])."
+            )
+    train_langs = training_languages(source, target, hparams["variant"], pool)
+    used = list(dict.fromkeys(train_langs + [target]))
+    corpus_of = {**LANGUAGE_CORPUS, **hparams["language_corpus"]}
+    corpora = list(dict.fromkeys(corpus_of[lang] for lang in used))
+    folder = setting_folder(
+        hparams["settings_folder"],
+        source,
+        target,
+        hparams["variant"],
+        hparams["split_seed"],
+    )
+    manifests = {split: folder / f"{split}.csv" for split in SPLITS}
+
+    if hparams["skip_prep"]:
+        missing = [str(path) for path in manifests.values() if not path.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"skip_prep is True but the setting is missing: {missing}. "
+                "Run once without --skip_prep=True."
+            )
+        return manifests, train_langs
+
+    missing = [c for c in corpora if hparams.get(f"{c}_folder") is None]
+    if missing:
+        needs = ", ".join(
+            f"{c} (for {'/'.join(lang for lang in used if corpus_of[lang] == c)})"
+            for c in missing
+        )
+        keys = " ".join(f"--{c}_folder=/path/to/{c}" for c in missing)
+        raise ValueError(
+            f"This run ({source}->{target}, variant {hparams['variant']}) uses the "
+            f"languages {used}; no folder is set for the corpora {needs}. Set "
+            f"{keys} (or the {', '.join(c + '_folder' for c in missing)} key in "
+            "the YAML), or drop auxiliary languages from the pool with "
+            "--languages=[...]."
+        )
+    for corpus in corpora:
+        run_on_main(
+            prepare_corpus,
+            kwargs={
+                "name": corpus,
+                "data_folder": hparams[f"{corpus}_folder"],
+                "save_folder": hparams["prep_folder"],
+                "keep_all_classes": hparams["keep_all_classes"],
+            },
+        )
+    run_on_main(
+        build_setting,
+        kwargs={
+            "manifests": [Path(hparams["prep_folder"]) / f"{c}.csv" for c in corpora],
+            "source": source,
+            "target": target,
+            "variant": hparams["variant"],
+            "save_folder": hparams["settings_folder"],
+            "seed": hparams["split_seed"],
+            "valid_ratio": hparams["valid_ratio"],
+            "test_ratio": hparams["test_ratio"],
+            "languages": used,
+            "classes": hparams["emotions"],
+        },
+    )
+    return manifests, train_langs
+
+
+def dataio_prep(hparams, manifests):
+    """Create the train/valid/test datasets and the speaker label encoder.
+
+    Emotion and language indices are fixed by the canonical lists; the
+    speaker indices by the sorted training speakers (saved in save_folder).
+    Utterances of confounded speakers get the adversary's ignore index.
+    """
+    emotion_encoder = build_label_encoder(hparams["emotions"])
+    language_encoder = build_label_encoder(LANGUAGES)
+    speakers = sorted(set(read_manifest(manifests["train"])["spk_id"]))
+    speaker_encoder = build_label_encoder(speakers)
+    if if_main_process():
+        Path(hparams["save_folder"]).mkdir(parents=True, exist_ok=True)
+        speaker_encoder.save(Path(hparams["save_folder"]) / "speaker_encoder.txt")
+
+    @sb.utils.data_pipeline.takes("emo")
+    @sb.utils.data_pipeline.provides("emo_encoded")
+    def emotion_pipeline(emo):
+        return emotion_encoder.encode_label_torch(emo)
+
+    @sb.utils.data_pipeline.takes("lang")
+    @sb.utils.data_pipeline.provides("lang_encoded")
+    def language_pipeline(lang):
+        return language_encoder.encode_label_torch(lang)
+
+    @sb.utils.data_pipeline.takes("spk_id", "spk_confounded")
+    @sb.utils.data_pipeline.provides("spk_encoded")
+    def speaker_pipeline(spk_id, spk_confounded):
+        if hparams["adv_skip_confounded"] and int(spk_confounded):
+            return torch.LongTensor([hparams["adv_ignore_index"]])
+        return speaker_encoder.encode_label_torch(spk_id)
+
+    datasets = {}
+    for split in SPLITS:
+        datasets[split] = DynamicItemDataset.from_csv(
+            csv_path=manifests[split],
+            dynamic_items=[
+                audio_pipeline(hparams["sample_rate"]),
+                emotion_pipeline,
+                language_pipeline,
+            ],
+            output_keys=["id", "sig", "emo_encoded", "lang_encoded"],
+        )
+    datasets["train"].add_dynamic_item(speaker_pipeline)
+    datasets["train"].set_output_keys(
+        ["id", "sig", "emo_encoded", "lang_encoded", "spk_encoded"]
+    )
+    if hparams["sorting"] in ("ascending", "descending"):
+        datasets["train"] = datasets["train"].filtered_sorted(
+            sort_key="duration", reverse=hparams["sorting"] == "descending"
+        )
+        hparams["train_dataloader_options"]["shuffle"] = False
+    elif hparams["sorting"] != "random":
+        raise ValueError(
+            f"sorting must be random, ascending or descending, got "
+            f"{hparams['sorting']!r}."
+        )
+    return datasets, speaker_encoder
+
+
+def train_loader_options(hparams, train_set):
+    """DataLoader options of the train set: fixed-size or dynamic batches."""
+    if not hparams["dynamic_batching"]:
+        return hparams["train_dataloader_options"]
+    sampler = DynamicBatchSampler(
+        train_set,
+        length_func=lambda item: item["duration"],
+        **hparams["dynamic_batch_sampler"],
+    )
+    return {"batch_sampler": sampler, "num_workers": hparams["num_workers"]}
+
+
+def build_modules(hparams, n_speakers):
+    """Build the encoder chosen by ``encoder`` and the heads, sized to it.
+
+    Every module comes from a YAML ``!name:`` constructor completed with the
+    sizes known only now; build_module records the call so the inference
+    folder can rebuild the same model.
+    """
+    if hparams["encoder"] == "ssl":
+        ssl = build_module(hparams["ssl_encoder"])
+        layer_sum = build_module(hparams["layer_sum"], num_layers=ssl.num_layers)
+        modules = {"ssl": ssl, "layer_sum": layer_sum}
+        encoder_size = ssl.output_size
+    elif hparams["encoder"] == "fbank":
+        modules = {"fbank": build_module(hparams["fbank_encoder"])}
+        encoder_size = modules["fbank"].output_size
+    else:
+        raise ValueError(
+            f"encoder must be 'ssl' or 'fbank', got {hparams['encoder']!r}."
+        )
+    modules["embedding"] = build_module(
+        hparams["embedding_mlp"], input_shape=[None, encoder_size]
+    )
+    modules["emo_classifier"] = build_module(
+        hparams["emo_classifier"], n_neurons=len(hparams["emotions"])
+    )
+    modules["projection"] = hparams["projection_head"]
+    modules["spk_adversary"] = build_module(
+        hparams["spk_adversary"], n_classes=n_speakers
+    )
+    modules["lang_adversary"] = build_module(
+        hparams["lang_adversary"], n_classes=len(LANGUAGES)
+    )
+    return modules
+
+
+def sample_per_language(dataset, manifest, n_per_language, seed):
+    """A seeded subset of ``dataset`` with at most n utterances per language."""
+    frame = read_manifest(manifest)
+    ids = []
+    for _, group in frame.groupby("lang", sort=True):
+        ids += group.sample(min(len(group), n_per_language), random_state=seed)[
+            "ID"
+        ].tolist()
+    return FilteredSortedDynamicItemDataset(dataset, sorted(ids))
+
+
+def write_results(brain, hparams, datasets, manifests, train_langs):
+    """Write results.json (test metrics, best epoch, setting); return it."""
+    best = brain.checkpointer.find_checkpoint(max_key="uar")
+    summary = brain.test_summary
+    results = {
+        "source": hparams["source_lang"],
+        "target": hparams["target_lang"],
+        "variant": hparams["variant"],
+        "seed": hparams["seed"],
+        "encoder": hparams["encoder"],
+        "ssl_source": hparams["ssl_source"] if hparams["encoder"] == "ssl" else None,
+        "uar": summary["uar"],
+        "macro_f1": summary["macro_f1"],
+        "accuracy": summary["accuracy"],
+        "per_class_recall": summary["per_class_recall"],
+        "per_class_f1": summary["per_class_f1"],
+        "confusion_matrix": summary["confusion_matrix"],
+        "classes": summary["classes"],
+        "n_test": summary["n"],
+        "best_epoch": best.meta["epoch"],
+        "best_valid_uar": best.meta["uar"],
+        "training_languages": train_langs,
+        "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
+        "n_train": len(datasets["train"]),
+        "n_valid": len(datasets["valid"]),
+        "setting": {split: str(path) for split, path in manifests.items()},
+        "debug": brain.debug,
+    }
+    Path(hparams["results_file"]).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def plot_embeddings(brain, hparams, datasets, manifests):
+    """t-SNE of the learned space (best checkpoint), as in the paper's Fig. 2.
+
+    Shows the target language's test utterances and the training languages'
+    validation utterances (at most tsne_per_language of each language).
+    """
+    n, seed = hparams["tsne_per_language"], hparams["seed"]
+    embeddings, emotions, languages = [], [], []
+    for split in ("valid", "test"):
+        subset = sample_per_language(datasets[split], manifests[split], n, seed)
+        emb, emo, lang = brain.embed(subset)
+        embeddings.append(emb)
+        emotions += emo
+        languages += lang
+    embeddings = torch.cat(embeddings)
+    if float(embeddings.std(dim=0).max()) < 1e-8:
+        logger.warning("All embeddings are identical: no t-SNE figure written.")
+        return
+    plot_tsne(
+        embeddings,
+        emotions,
+        languages,
+        hparams["tsne_file"],
+        title=f"{hparams['source_lang']} -> {hparams['target_lang']}, "
+        f"{hparams['variant']} ({hparams['encoder']})",
+        seed=seed,
+        target_language=hparams["target_lang"],
+    )
+
+
+def main(argv=None):
+    """Run the recipe (``argv``: command-line arguments, default sys.argv[1:]).
+
+    Returns the trained Brain (used by the tests).
+    """
+    hparams_file, run_opts, overrides = sb.parse_arguments(
+        sys.argv[1:] if argv is None else argv
+    )
+    sb.utils.distributed.ddp_init_group(run_opts)
+
+    # hparams/<src>_<tgt>.yaml is layered on hparams/common.yaml: load the
+    # base file with the pair's keys and the command line as overrides.
+    base_file, overrides = resolve_layered_hparams(hparams_file, overrides)
+    with open(base_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=base_file,
+        overrides=overrides,
+    )
+
+    manifests, train_langs = prepare_data(hparams)
+    datasets, speaker_encoder = dataio_prep(hparams, manifests)
+
+    hparams["loss_weights"] = loss_weights(hparams)
+    modules = build_modules(hparams, n_speakers=len(speaker_encoder))
+    frozen_ssl = hparams["encoder"] == "ssl" and hparams["freeze_ssl"]
+    hparams["checkpointer"].add_recoverables(
+        {name: m for name, m in modules.items() if not (frozen_ssl and name == "ssl")}
+    )
+
+    brain = ZeroShotSER(
+        modules=modules,
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    logger.info(
+        f"Training languages {train_langs}, target {hparams['target_lang']}, "
+        f"loss weights {hparams['loss_weights']}"
+    )
+
+    # Training resumes from the last checkpoint of the output folder, if any.
+    brain.fit(
+        epoch_counter=brain.hparams.epoch_counter,
+        train_set=datasets["train"],
+        valid_set=datasets["valid"],
+        train_loader_kwargs=train_loader_options(hparams, datasets["train"]),
+        valid_loader_kwargs=hparams["test_dataloader_options"],
+    )
+
+    # Test on the unseen target language with the best epoch on valid UAR
+    # (the loader options are copied: evaluate() adds a key to them).
+    if brain.checkpointer.find_checkpoint(max_key="uar") is None:
+        raise RuntimeError(
+            "No checkpoint with a validation UAR in "
+            f"{brain.checkpointer.checkpoints_dir}: train first (without --test_only)."
+        )
+    brain.evaluate(
+        test_set=datasets["test"],
+        max_key="uar",
+        test_loader_kwargs=dict(hparams["test_dataloader_options"]),
+    )
+    if if_main_process():
+        results = write_results(brain, hparams, datasets, manifests, train_langs)
+        export_inference(
+            hparams["inference_folder"],
+            hparams["encoder"],
+            modules,
+            hparams["emotions"],
+            sample_rate=hparams["sample_rate"],
+            weights_from_source=("ssl",) if frozen_ssl else (),
+            metadata={
+                "source": results["source"],
+                "target": results["target"],
+                "variant": results["variant"],
+                "training_languages": train_langs,
+                "best_epoch": results["best_epoch"],
+                "test_uar": results["uar"],
+            },
+        )
+        plot_embeddings(brain, hparams, datasets, manifests)
+        print(
+            f"{results['source']} -> {results['target']} ({results['variant']}, "
+            f"{results['encoder']}, seed {results['seed']}): test UAR "
+            f"{results['uar']:.2%}, macro-F1 {results['macro_f1']:.2%} on "
+            f"{results['n_test']} utterances -> {hparams['results_file']}"
+        )
+    return brain
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Tests of the exported inference model (zsser_modules.inference).
+
+The models come from the session's recipe runs (tests/recipe_utils.py).
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from encoder_utils import write_tone
+from recipe_utils import fbank_run, ssl_run
+from speechbrain.dataio.dataset import FilteredSortedDynamicItemDataset
+from speechbrain.inference.interfaces import foreign_class
+
+from data_prep.common import read_manifest
+from recipes import train
+from zsser_modules.audio import read_audio
+from zsser_modules.inference import EmotionRecognizer, find_inference_folder, main
+from zsser_modules.labels import EMOTIONS
+
+pytestmark = pytest.mark.slow
+
+
+def check_prediction(prediction, batch_size=1):
+    out_prob, score, index, text_lab = prediction
+    assert out_prob.shape == (batch_size, len(EMOTIONS))
+    assert torch.allclose(out_prob.sum(-1), torch.ones(batch_size))
+    assert torch.equal(score, out_prob.max(-1).values)
+    assert [EMOTIONS[i] for i in index.tolist()] == text_lab
+    assert set(text_lab) <= set(EMOTIONS)
+
+
+@pytest.fixture(scope="module")
+def stereo_44k(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "stereo_44k.wav"
+    return write_tone(path, seconds=0.6, sample_rate=44100, channels=2)
+
+
+@pytest.mark.parametrize("run", ["ssl", "fbank"])
+def test_classify_a_44k_stereo_file(tmp_path_factory, tmp_path, stereo_44k, run):
+    folder = (ssl_run if run == "ssl" else fbank_run)(tmp_path_factory)[1]
+    recognizer = EmotionRecognizer.from_hparams(
+        source=str(folder / "inference"), savedir=str(tmp_path)
+    )
+    assert recognizer.emotions == list(EMOTIONS)
+    check_prediction(recognizer.classify_file(stereo_44k))
+    assert recognizer.hparams.trained_on["target"] == "de"
+
+
+def test_inference_matches_the_trained_model(tmp_path_factory):
+    """The exported model gives the training model's embedding and probabilities."""
+    brain, folder = ssl_run(tmp_path_factory)
+    results = json.loads((folder / "results.json").read_text())
+    datasets, _ = train.dataio_prep(vars(brain.hparams), results["setting"])
+    test_df = read_manifest(results["setting"]["test"]).set_index("ID")
+    utt_id = test_df.index[0]
+    one_utterance = FilteredSortedDynamicItemDataset(datasets["test"], [utt_id])
+    emb, _, _ = brain.embed(one_utterance)
+    probs = torch.softmax(brain.modules["emo_classifier"](emb), dim=-1)
+
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
+    wav_path = test_df.loc[utt_id, "wav"]
+    assert torch.allclose(recognizer.encode_batch(read_audio(wav_path)), emb, atol=1e-5)
+    assert torch.allclose(recognizer.classify_file(wav_path)[0], probs, atol=1e-5)
+
+
+def test_foreign_class_loading(tmp_path_factory, tmp_path, stereo_44k):
+    _, folder = ssl_run(tmp_path_factory)
+    recognizer = foreign_class(
+        source=str(folder / "inference"),
+        pymodule_file="custom.py",
+        classname="EmotionRecognizer",
+        savedir=str(tmp_path),
+    )
+    check_prediction(recognizer.classify_file(stereo_44k))
+
+
+def test_classify_batch_with_padding(tmp_path_factory):
+    folder = fbank_run(tmp_path_factory)[1]
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
+    wavs = torch.randn(3, 8000) * 0.1
+    check_prediction(recognizer.classify_batch(wavs, torch.tensor([1.0, 0.8, 0.5])), 3)
+    check_prediction(recognizer(wavs[0]), 1)
+
+
+def test_command_line_writes_a_csv(tmp_path_factory, tmp_path, capsys):
+    _, folder = ssl_run(tmp_path_factory)
+    audio = tmp_path / "audio"
+    write_tone(audio / "a.wav", seconds=0.5, sample_rate=16000)
+    write_tone(audio / "sub" / "b.WAV", seconds=0.5, sample_rate=48000, channels=2)
+    noise = (np.random.default_rng(0).standard_normal(22050) * 0.1).astype("float32")
+    (audio / "sub" / "deeper").mkdir()
+    sf.write(audio / "sub" / "deeper" / "c.flac", noise, 22050)
+    sf.write(audio / "d.ogg", noise, 22050)
+    (audio / "notes.txt").write_text("not audio")
+    (audio / "broken.wav").write_bytes(b"not a wav file")
+
+    output = main([str(folder), str(audio), "--output", str(tmp_path / "p.csv")])
+    with open(output, newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0]) == ["path", "emotion", *EMOTIONS]
+    assert sorted(row["path"].rsplit("/", 1)[-1] for row in rows) == [
+        "a.wav",
+        "b.WAV",
+        "c.flac",
+        "d.ogg",
+    ]
+    for row in rows:
+        assert row["emotion"] in EMOTIONS
+        assert abs(sum(float(row[e]) for e in EMOTIONS) - 1.0) < 1e-4
+        assert max(EMOTIONS, key=lambda e: float(row[e])) == row["emotion"]
+    printed = capsys.readouterr().out
+    assert "Wrote 4 predictions" in printed and "broken.wav" in printed
+
+
+def test_command_line_needs_an_exported_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No exported model"):
+        find_inference_folder(tmp_path)

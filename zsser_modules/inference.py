@@ -1,0 +1,590 @@
+r"""Pretrained emotion recognizer: export after training, load, classify files.
+
+The recipe ends by exporting ``<output_folder>/inference/``:
+
+- ``hyperparams.yaml``: the inference model (encoder -> embedding MLP ->
+  emotion classifier), written from the very constructor calls the recipe
+  made (:func:`build_module`), the emotion list in index order, and a few
+  facts about the training run;
+- ``<module>.ckpt``: the weights of the best checkpoint (a frozen SSL model is
+  not copied: it is reloaded from its ``source``);
+- ``custom.py``: a one-line module for ``speechbrain.inference.foreign_class``.
+
+Load it in SpeechBrain's usual ways::
+
+    from zsser_modules.inference import EmotionRecognizer
+    recognizer = EmotionRecognizer.from_hparams(source="results/.../inference")
+    out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
+
+or ``foreign_class(source=..., pymodule_file="custom.py",
+classname="EmotionRecognizer")``. Audio is read with
+:func:`zsser_modules.audio.read_audio`, exactly as in training: any sample
+rate, mono or multi-channel.
+
+Command line (a file, or every wav/flac/ogg file under a folder)::
+
+    python -m zsser_modules.inference RUN_FOLDER PATH [PATH ...] \
+        --output predictions.csv
+
+Authors
+ * zsser contributors 2026
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import torch
+from speechbrain.inference.interfaces import Pretrained
+
+from zsser_modules.audio import read_audio
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Audio file suffixes the command line looks for in folders (any case).
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg")
+
+#: Name of the attribute where :func:`build_module` records a constructor call.
+SPEC_ATTRIBUTE = "_zsser_constructor"
+
+#: Module names of the inference model, in forward order, per encoder type.
+ENCODER_MODULES: dict[str, tuple[str, ...]] = {
+    "ssl": ("ssl", "layer_sum"),
+    "fbank": ("fbank",),
+}
+HEAD_MODULES: tuple[str, ...] = ("embedding", "emo_classifier")
+
+
+def build_module(
+    builder: Callable[..., torch.nn.Module], **kwargs: Any
+) -> torch.nn.Module:
+    """Call a module constructor and remember the call, for :func:`export_inference`.
+
+    The recipe declares its modules in YAML as ``!name:`` constructors (a
+    ``functools.partial``) and completes them with sizes known only at run
+    time (encoder width, number of speakers). Recording the full call lets
+    the exported ``hyperparams.yaml`` rebuild the same module with no
+    duplicated architecture description.
+
+    Arguments
+    ---------
+    builder : callable
+        A class, or a ``functools.partial`` of a class with keyword arguments
+        only (what HyperPyYAML's ``!name:`` produces).
+    **kwargs : dict
+        The remaining keyword arguments.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``builder(**kwargs)``, carrying the constructor call.
+
+    Example
+    -------
+    >>> builder = functools.partial(torch.nn.Linear, bias=False)
+    >>> layer = build_module(builder, in_features=3, out_features=2)
+    >>> constructor_spec(layer)
+    ('torch.nn.modules.linear.Linear', {'bias': False, 'in_features': 3, 'out_features': 2})
+    """  # noqa: E501
+    target, bound = builder, {}
+    while isinstance(target, functools.partial):
+        if target.args:
+            raise ValueError(
+                f"build_module: {target!r} has positional arguments; declare the "
+                "module in YAML with keyword arguments only."
+            )
+        bound = {**target.keywords, **bound}
+        target = target.func
+    if not isinstance(target, type):
+        raise TypeError(
+            f"build_module expects a class or a partial of one, got {target!r}."
+        )
+    module = target(**bound, **kwargs)
+    setattr(
+        module,
+        SPEC_ATTRIBUTE,
+        (f"{target.__module__}.{target.__qualname__}", {**bound, **kwargs}),
+    )
+    return module
+
+
+def constructor_spec(module: torch.nn.Module) -> tuple[str, dict[str, Any]]:
+    """Return the ``(class path, keyword arguments)`` recorded by :func:`build_module`.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A module made by :func:`build_module`.
+
+    Returns
+    -------
+    tuple
+        The dotted class path and the keyword arguments of the call.
+
+    Example
+    -------
+    >>> spec = constructor_spec(build_module(torch.nn.ReLU))
+    >>> spec
+    ('torch.nn.modules.activation.ReLU', {})
+    """
+    spec = getattr(module, SPEC_ATTRIBUTE, None)
+    if spec is None:
+        raise ValueError(
+            f"{type(module).__name__} was not made with build_module: its "
+            "constructor call is unknown, so it cannot be exported."
+        )
+    return spec
+
+
+def _yaml_value(value: Any, where: str) -> str:
+    """Write a plain value (number, string, bool, None, list) as inline YAML."""
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    try:
+        return json.dumps(value)
+    except TypeError:
+        raise ValueError(
+            f"Cannot export {where}={value!r} ({type(value).__name__}) to YAML: "
+            "only numbers, strings, booleans, null and lists can be exported. "
+            "Leave this argument at its default in the YAML constructor."
+        ) from None
+
+
+def _portable(key: str, value: Any) -> Any:
+    """Make an existing relative ``source``/``save_path`` absolute (cwd-proof)."""
+    if key in ("source", "save_path") and isinstance(value, (str, Path)):
+        if Path(value).exists() and not Path(value).is_absolute():
+            return str(Path(value).resolve())
+    return value
+
+
+def export_inference(
+    folder: PathLike,
+    encoder: str,
+    modules: Mapping[str, torch.nn.Module],
+    classes: Sequence[str],
+    sample_rate: int = 16000,
+    weights_from_source: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write an inference folder loadable by :class:`EmotionRecognizer`.
+
+    Arguments
+    ---------
+    folder : path-like
+        Output folder (created; its previous files are overwritten).
+    encoder : str
+        ``"ssl"`` or ``"fbank"`` (see ``ENCODER_MODULES``).
+    modules : mapping
+        Name -> module made by :func:`build_module`, with the trained weights.
+        Must hold the encoder modules of ``encoder`` plus ``embedding`` and
+        ``emo_classifier``; other entries are ignored.
+    classes : sequence of str
+        Emotion names in index order.
+    sample_rate : int
+        Rate at which audio is read.
+    weights_from_source : sequence of str
+        Modules whose weights are not saved because their constructor reloads
+        them (e.g. ``("ssl",)`` for a frozen SSL model).
+    metadata : mapping, optional
+        Plain facts about the training run, stored under ``trained_on``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<folder>/hyperparams.yaml``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from zsser_modules.encoders import FbankEncoder
+    >>> fbank = build_module(functools.partial(FbankEncoder, n_mels=20,
+    ...     channels=[16, 16, 16, 16, 48], emb_dim=8, attention_channels=8,
+    ...     se_channels=8))
+    >>> from speechbrain.lobes.models.VanillaNN import VanillaNN
+    >>> from speechbrain.nnet.linear import Linear
+    >>> modules = {"fbank": fbank,
+    ...     "embedding": build_module(VanillaNN, input_shape=[None, 8],
+    ...                               dnn_blocks=1, dnn_neurons=6),
+    ...     "emo_classifier": build_module(Linear, input_size=6, n_neurons=4)}
+    >>> folder = Path(tempfile.mkdtemp()) / "inference"
+    >>> export_inference(folder, "fbank", modules,
+    ...                  ["neutral", "happy", "angry", "sad"]).name
+    'hyperparams.yaml'
+    >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['custom.py', 'embedding.ckpt', 'emo_classifier.ckpt', 'fbank.ckpt',
+     'hyperparams.yaml']
+    """
+    if encoder not in ENCODER_MODULES:
+        raise ValueError(
+            f"encoder must be one of {sorted(ENCODER_MODULES)}, got {encoder!r}."
+        )
+    names = ENCODER_MODULES[encoder] + HEAD_MODULES
+    missing = [name for name in names if name not in modules]
+    if missing:
+        raise ValueError(
+            f"export_inference: modules {missing} are missing (got {sorted(modules)})."
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    lines = [
+        "# Emotion recognizer exported by recipes/train.py (best checkpoint).",
+        "# Load: zsser_modules.inference.EmotionRecognizer.from_hparams(",
+        "#           source=<this folder>)",
+        f"# Model: {' -> '.join(names)} -> softmax over `emotions`.",
+        "",
+        f"encoder: {_yaml_value(encoder, 'encoder')}",
+        f"sample_rate: {int(sample_rate)}",
+        f"emotions: {_yaml_value(list(classes), 'emotions')}",
+        "label_encoder: !apply:zsser_modules.labels.build_label_encoder "
+        "[!ref <emotions>]",
+    ]
+    if metadata:
+        lines.append("trained_on:")
+        for key, value in metadata.items():
+            lines.append(f"    {key}: {_yaml_value(value, key)}")
+    for name in names:
+        target, kwargs = constructor_spec(modules[name])
+        lines += ["", f"{name}: !new:{target}"]
+        for key, value in kwargs.items():
+            value = _portable(key, value)
+            lines.append(f"    {key}: {_yaml_value(value, f'{name}.{key}')}")
+    lines += ["", "modules:"]
+    lines += [f"    {name}: !ref <{name}>" for name in names]
+    saved = [name for name in names if name not in weights_from_source]
+    lines += ["", "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer"]
+    lines += ["    loadables:"]
+    lines += [f"        {name}: !ref <{name}>" for name in saved]
+    hparams_file = folder / "hyperparams.yaml"
+    hparams_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    for name in saved:
+        torch.save(modules[name].state_dict(), folder / f"{name}.ckpt")
+    (folder / "custom.py").write_text(
+        '"""Entry point for speechbrain.inference.foreign_class."""\n\n'
+        "from zsser_modules.inference import EmotionRecognizer  # noqa: F401\n",
+        encoding="utf-8",
+    )
+    return hparams_file
+
+
+class EmotionRecognizer(Pretrained):
+    """Classify the emotion of utterances with a model exported by the recipe.
+
+    The model is ``encoder -> embedding MLP -> emotion classifier``; the
+    emotion probabilities are the softmax of the classifier output. Audio
+    files are read with :func:`zsser_modules.audio.read_audio` (mono mix,
+    resampled to ``sample_rate``), the function used in training.
+
+    Return format of :meth:`classify_batch` and :meth:`classify_file` (the
+    tuple of SpeechBrain's ``EncoderClassifier``, but with probabilities
+    rather than log-probabilities):
+
+    - ``out_prob``: tensor [batch, n_emotions], probabilities summing to 1,
+      columns in the order of ``hparams.emotions``;
+    - ``score``: tensor [batch], the probability of the predicted emotion;
+    - ``index``: tensor [batch], the index of the predicted emotion;
+    - ``text_lab``: list of the predicted emotion names.
+
+    Arguments
+    ---------
+    *args, **kwargs
+        See ``speechbrain.inference.interfaces.Pretrained``; use
+        :meth:`from_hparams` (``source`` = the exported folder).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from zsser_modules.encoders import FbankEncoder
+    >>> from speechbrain.lobes.models.VanillaNN import VanillaNN
+    >>> from speechbrain.nnet.linear import Linear
+    >>> fbank = build_module(functools.partial(FbankEncoder, n_mels=20,
+    ...     channels=[16, 16, 16, 16, 48], emb_dim=8, attention_channels=8,
+    ...     se_channels=8))
+    >>> modules = {"fbank": fbank,
+    ...     "embedding": build_module(VanillaNN, input_shape=[None, 8],
+    ...                               dnn_blocks=1, dnn_neurons=6),
+    ...     "emo_classifier": build_module(Linear, input_size=6, n_neurons=4)}
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = export_inference(folder, "fbank", modules,
+    ...                      ["neutral", "happy", "angry", "sad"])
+    >>> recognizer = EmotionRecognizer.from_hparams(source=str(folder))
+    >>> out_prob, score, index, text_lab = recognizer.classify_batch(
+    ...     torch.randn(2, 16000), torch.tensor([1.0, 0.7]))
+    >>> out_prob.shape, bool(torch.allclose(out_prob.sum(-1), torch.ones(2)))
+    (torch.Size([2, 4]), True)
+    >>> text_lab[0] in ("neutral", "happy", "angry", "sad")
+    True
+    """
+
+    HPARAMS_NEEDED = ["encoder", "sample_rate", "emotions", "label_encoder"]
+    MODULES_NEEDED = list(HEAD_MODULES)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        encoder = self.hparams.encoder
+        if encoder not in ENCODER_MODULES:
+            raise ValueError(
+                f"hyperparams.yaml: encoder must be one of {sorted(ENCODER_MODULES)}, "
+                f"got {encoder!r}."
+            )
+        missing = [name for name in ENCODER_MODULES[encoder] if name not in self.mods]
+        if missing:
+            raise ValueError(
+                f"hyperparams.yaml: encoder {encoder!r} needs the modules {missing}."
+            )
+
+    @property
+    def emotions(self) -> list[str]:
+        """The emotion names, in the column order of ``out_prob``."""
+        return list(self.hparams.emotions)
+
+    def encode_batch(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Compute the utterance embeddings (the space of the t-SNE figure).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time] (or [time]) at ``hparams.sample_rate``,
+            right-padded.
+        wav_lens : torch.Tensor, optional
+            Relative lengths [batch] (1.0 = longest). Default: all 1.
+
+        Returns
+        -------
+        torch.Tensor
+            Embeddings [batch, emb_dim].
+        """
+        if wavs.dim() == 1:
+            wavs = wavs.unsqueeze(0)
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        wavs = wavs.float().to(self.device)
+        wav_lens = wav_lens.float().to(self.device)
+        with torch.no_grad():
+            if self.hparams.encoder == "ssl":
+                encoded = self.mods.layer_sum(self.mods.ssl(wavs, wav_lens))
+            else:
+                encoded = self.mods.fbank(wavs, wav_lens)
+            return self.mods.embedding(encoded)
+
+    def classify_batch(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        """Classify a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time] (or [time]) at ``hparams.sample_rate``.
+        wav_lens : torch.Tensor, optional
+            Relative lengths [batch]. Default: all 1.
+
+        Returns
+        -------
+        out_prob : torch.Tensor
+            Emotion probabilities [batch, n_emotions].
+        score : torch.Tensor
+            Probability of the predicted emotion [batch].
+        index : torch.Tensor
+            Index of the predicted emotion [batch].
+        text_lab : list of str
+            Predicted emotion names.
+        """
+        emb = self.encode_batch(wavs, wav_lens)
+        with torch.no_grad():
+            out_prob = torch.softmax(self.mods.emo_classifier(emb), dim=-1)
+        score, index = torch.max(out_prob, dim=-1)
+        text_lab = self.hparams.label_encoder.decode_torch(index)
+        return out_prob, score, index, text_lab
+
+    def classify_file(
+        self, path: PathLike
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        """Classify one audio file (any rate, mono or multi-channel).
+
+        Arguments
+        ---------
+        path : str or os.PathLike
+            Audio file readable by soundfile (wav, flac, ogg, ...).
+
+        Returns
+        -------
+        tuple
+            ``(out_prob, score, index, text_lab)`` for a batch of one, as in
+            :meth:`classify_batch`.
+        """
+        wav = read_audio(path, target_sr=int(self.hparams.sample_rate))
+        return self.classify_batch(wav.unsqueeze(0), torch.ones(1))
+
+    def forward(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        """Same as :meth:`classify_batch`."""
+        return self.classify_batch(wavs, wav_lens)
+
+
+def find_inference_folder(run_folder: PathLike) -> Path:
+    """Return the exported model folder of a run (or the folder itself).
+
+    Arguments
+    ---------
+    run_folder : path-like
+        A run's output folder (holding ``inference/``) or an inference folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder holding the exported ``hyperparams.yaml`` and ``custom.py``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> (run / "inference").mkdir()
+    >>> for name in ("hyperparams.yaml", "custom.py"):
+    ...     _ = (run / "inference" / name).write_text("")
+    >>> find_inference_folder(run).name
+    'inference'
+    """
+    run_folder = Path(run_folder)
+    for folder in (run_folder / "inference", run_folder):
+        if (folder / "hyperparams.yaml").is_file() and (folder / "custom.py").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"No exported model in '{run_folder}': expected "
+        f"'{run_folder / 'inference' / 'hyperparams.yaml'}', written by "
+        "recipes/train.py at the end of training. Pass a run's output folder "
+        "(or its inference/ subfolder) of a run that finished."
+    )
+
+
+def find_audio_files(paths: Sequence[PathLike]) -> list[Path]:
+    """Expand files and folders into a list of audio files.
+
+    A file is kept as given (whatever its suffix); a folder contributes every
+    file under it (recursively) whose suffix is in ``AUDIO_SUFFIXES``, any
+    case, in sorted order.
+
+    Arguments
+    ---------
+    paths : sequence of path-like
+        Files and folders.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The audio files, without duplicates, in order.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ("b/x.WAV", "a.flac", "notes.txt"):
+    ...     (root / name).parent.mkdir(parents=True, exist_ok=True)
+    ...     _ = (root / name).write_bytes(b"")
+    >>> [p.relative_to(root).as_posix() for p in find_audio_files([root])]
+    ['a.flac', 'b/x.WAV']
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"No such file or folder: '{path}'.")
+    return list(dict.fromkeys(found))
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Command line: classify audio files with a run's exported model, write a CSV.
+
+    Arguments
+    ---------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``); see ``--help``.
+
+    Returns
+    -------
+    pathlib.Path
+        The CSV written: columns ``path``, ``emotion`` and one probability
+        column per emotion (named after it).
+
+    Example
+    -------
+    >>> main(["/no/such/run", "speech.wav"])
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: No exported model in '/no/such/run': ...
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m zsser_modules.inference",
+        description="Classify the emotion of audio files with a model exported "
+        "by recipes/train.py; write one CSV row per file.",
+    )
+    parser.add_argument("run_folder", help="run output folder (or its inference/)")
+    parser.add_argument(
+        "paths", nargs="+", help="audio files, or folders searched for wav/flac/ogg"
+    )
+    parser.add_argument("--output", default="predictions.csv", help="CSV to write")
+    parser.add_argument("--device", default="cpu", help="e.g. cpu or cuda:0")
+    parser.add_argument(
+        "--savedir", default=None, help="where to link the model files (optional)"
+    )
+    args = parser.parse_args(argv)
+
+    folder = find_inference_folder(args.run_folder)
+    files = find_audio_files(args.paths)
+    if not files:
+        parser.error(f"no {'/'.join(AUDIO_SUFFIXES)} file found in {args.paths}.")
+    recognizer = EmotionRecognizer.from_hparams(
+        source=str(folder.resolve()),
+        savedir=args.savedir,
+        run_opts={"device": args.device},
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[Path, str]] = []
+    with open(output, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["path", "emotion", *recognizer.emotions])
+        for path in files:
+            try:
+                out_prob, _, _, text_lab = recognizer.classify_file(path)
+            except (ValueError, RuntimeError) as err:
+                logger.warning("Skipped '%s': %s", path, err)
+                failed.append((path, str(err)))
+                continue
+            probs = [f"{p:.6f}" for p in out_prob[0].tolist()]
+            writer.writerow([str(path), text_lab[0], *probs])
+    print(f"Wrote {len(files) - len(failed)} predictions to {output}.")
+    if failed:
+        print(f"{len(failed)} file(s) could not be read and were skipped:")
+        for path, reason in failed:
+            print(f"  {path}: {reason}")
+    return output
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
