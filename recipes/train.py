@@ -36,7 +36,6 @@ from pathlib import Path
 
 import speechbrain as sb
 import torch
-import torch.nn.functional as F
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataset import (
     DynamicItemDataset,
@@ -55,7 +54,7 @@ from data_prep.zero_shot import (
     setting_folder,
     training_languages,
 )
-from zsser_modules.adversarial import dann_lambda
+from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.audio import audio_pipeline
 from zsser_modules.hparams import resolve_layered_hparams
 from zsser_modules.inference import build_module, export_inference
@@ -91,18 +90,6 @@ def loss_weights(hparams):
         term: float(hparams[key]) if term in terms else 0.0
         for term, key in LOSS_WEIGHT_KEYS.items()
     }
-
-
-def adversary_loss(logits, targets, ignore_index):
-    """Cross-entropy averaged over the utterances that train the adversary.
-
-    Utterances whose target is ``ignore_index`` (confounded speakers) are left
-    out; a batch made only of them gives a zero loss (not NaN).
-    """
-    summed = F.cross_entropy(
-        logits.float(), targets, ignore_index=ignore_index, reduction="sum"
-    )
-    return summed / (targets != ignore_index).sum().clamp(min=1)
 
 
 class ZeroShotSER(sb.Brain):
@@ -151,12 +138,12 @@ class ZeroShotSER(sb.Brain):
         ignore = self.hparams.adv_ignore_index
         if "spk_logits" in outputs:
             spk, _ = batch.spk_encoded
-            terms["spk_adv"] = adversary_loss(
+            terms["spk_adv"] = adversarial_loss(
                 outputs["spk_logits"], spk.squeeze(1), ignore
             )
         if "lang_logits" in outputs:
             lang, _ = batch.lang_encoded
-            terms["lang_adv"] = adversary_loss(
+            terms["lang_adv"] = adversarial_loss(
                 outputs["lang_logits"], lang.squeeze(1), ignore
             )
         for name, value in terms.items():

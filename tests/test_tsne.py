@@ -98,3 +98,10 @@ def test_clear_errors(tmp_path):
     with pytest.raises(TypeError, match="single string"):
         plot_tsne(embeddings, "happy", languages, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_identical_embeddings_raise_a_clear_error(tmp_path):
+    emb = np.ones((6, 4))
+    with pytest.raises(ValueError, match="identical"):
+        plot_tsne(emb, ["happy"] * 6, ["en"] * 6, tmp_path / "t.png")
+    assert not (tmp_path / "t.png").exists()

@@ -1,7 +1,8 @@
 """Reusable SpeechBrain modules for zero-shot cross-lingual speech emotion recognition.
 
 Losses, adversarial pieces, encoders, a feature cache, metrics, plotting and
-label vocabularies that any SpeechBrain recipe can import. The package holds no corpus knowledge.
+label vocabularies that any SpeechBrain recipe can import. The package holds
+no corpus knowledge.
 
 The public names are imported lazily (PEP 562), so that e.g. a data-preparation
 script doing ``from zsser_modules.labels import EMOTIONS`` does not pay for
@@ -29,6 +30,7 @@ _EXPORTS = {
     "GradientReversal": "adversarial",
     "grad_reverse": "adversarial",
     "AdversarialClassifier": "adversarial",
+    "adversarial_loss": "adversarial",
     "dann_lambda": "adversarial",
     "EmotionMetricStats": "metrics",
     "uar": "metrics",
@@ -69,6 +71,7 @@ __all__ = [
     "GradientReversal",
     "LANGUAGES",
     "SupConLoss",
+    "adversarial_loss",
     "build_label_encoder",
     "dann_lambda",
     "emotion_classes",
@@ -82,6 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .adversarial import (
         AdversarialClassifier,
         GradientReversal,
+        adversarial_loss,
         dann_lambda,
         grad_reverse,
     )

@@ -194,6 +194,72 @@ def dann_lambda(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
+def adversarial_loss(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
+    """Cross-entropy of an adversary, averaged over the non-ignored samples.
+
+    The reduction behind :meth:`AdversarialClassifier.loss`, usable on logits
+    already computed (e.g. by a DDP-wrapped adversary, whose wrapper has no
+    ``loss`` method).
+
+    Arguments
+    ---------
+    logits : torch.Tensor
+        Adversary logits [..., n_classes] (already through the gradient
+        reversal layer).
+    targets : torch.Tensor
+        Integer class indices with the leading shape of ``logits`` (e.g.
+        [batch] or [batch, 1]); ``ignore_index`` marks samples that must not
+        train the adversary (e.g. speakers confounded with emotion).
+    ignore_index : int
+        Target value of the samples to leave out.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar float32 loss. If every target is ignored it is a 0 connected to
+        the graph (zero gradient, not NaN).
+
+    Example
+    -------
+    >>> logits = torch.zeros(3, 4, requires_grad=True)
+    >>> loss = adversarial_loss(logits, torch.tensor([1, -100, 2]))
+    >>> round(float(loss), 4)  # log(4): uniform logits, two kept samples
+    1.3863
+    >>> float(adversarial_loss(logits, torch.tensor([-100, -100, -100])))
+    0.0
+    """
+    n_classes = logits.shape[-1]
+    logits = logits.reshape(-1, n_classes)
+    if not isinstance(targets, torch.Tensor):
+        targets = torch.as_tensor(targets)
+    if targets.is_floating_point() or targets.is_complex():
+        raise TypeError(
+            "adversarial_loss: targets must be integer class indices, got "
+            f"dtype {targets.dtype}."
+        )
+    if targets.numel() != logits.shape[0]:
+        raise ValueError(
+            "adversarial_loss: expected one target per embedding (row of logits, "
+            f"{logits.shape[0]}), got targets of shape {tuple(targets.shape)}."
+        )
+    targets = targets.reshape(-1).to(device=logits.device, dtype=torch.long)
+    kept = targets != ignore_index
+    out_of_range = kept & ((targets < 0) | (targets >= n_classes))
+    if bool(out_of_range.any()):
+        bad = sorted(set(targets[out_of_range].tolist()))
+        raise ValueError(
+            f"adversarial_loss: targets {bad} are outside [0, {n_classes}) and "
+            f"differ from ignore_index={ignore_index}. Check the adversary's "
+            "n_classes against the label encoder."
+        )
+    summed = F.cross_entropy(
+        logits.float(), targets, ignore_index=ignore_index, reduction="sum"
+    )
+    return summed / kept.sum().clamp(min=1)
+
+
 class AdversarialClassifier(nn.Module):
     """A classifier trained adversarially through a gradient reversal layer.
 
@@ -350,35 +416,4 @@ class AdversarialClassifier(nn.Module):
             Scalar loss. If every target is ignored it is a 0 connected to
             the graph (zero gradient, not NaN).
         """
-        logits = self(x)
-        logits = logits.reshape(-1, self.n_classes)
-        if not isinstance(targets, torch.Tensor):
-            targets = torch.as_tensor(targets)
-        if targets.is_floating_point() or targets.is_complex():
-            raise TypeError(
-                "AdversarialClassifier.loss: targets must be integer class "
-                f"indices, got dtype {targets.dtype}."
-            )
-        if targets.numel() != logits.shape[0]:
-            raise ValueError(
-                "AdversarialClassifier.loss: expected one target per embedding "
-                f"({logits.shape[0]} for x of shape {tuple(x.shape)}), got "
-                f"targets of shape {tuple(targets.shape)}."
-            )
-        targets = targets.reshape(-1).to(device=logits.device, dtype=torch.long)
-        kept = targets != self.ignore_index
-        out_of_range = kept & ((targets < 0) | (targets >= self.n_classes))
-        if bool(out_of_range.any()):
-            bad = sorted(set(targets[out_of_range].tolist()))
-            raise ValueError(
-                f"AdversarialClassifier.loss: targets {bad} are outside "
-                f"[0, {self.n_classes}) and differ from ignore_index="
-                f"{self.ignore_index}. Check n_classes against the label encoder."
-            )
-        summed = F.cross_entropy(
-            logits.float(),
-            targets,
-            ignore_index=self.ignore_index,
-            reduction="sum",
-        )
-        return summed / kept.sum().clamp(min=1)
+        return adversarial_loss(self(x), targets, self.ignore_index)

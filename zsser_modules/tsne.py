@@ -141,6 +141,12 @@ def plot_tsne(
         raise ValueError(f"plot_tsne: need at least 3 points, got {n_points}.")
     if not np.all(np.isfinite(embeddings)):
         raise ValueError("plot_tsne: embeddings contain NaN or infinite values.")
+    if float(np.ptp(embeddings, axis=0).max()) == 0.0:
+        # scikit-learn's t-SNE can crash the process on such input.
+        raise ValueError(
+            "plot_tsne: all embeddings are identical, so there is nothing to "
+            "project (an untrained or collapsed model?)."
+        )
     if not (math.isfinite(perplexity) and perplexity > 0):
         raise ValueError(f"plot_tsne: perplexity must be > 0, got {perplexity!r}.")
     emotions = [str(e) for e in emotions]
