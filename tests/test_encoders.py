@@ -267,3 +267,19 @@ def test_fbank_encoder_padding_is_masked():
 def test_fbank_encoder_rejects_bad_res2net_scale():
     with pytest.raises(ValueError, match="res2net_scale"):
         FbankEncoder(channels=(100, 100, 100, 100, 300), res2net_scale=8)
+
+
+def test_fbank_stats_encoder_is_frozen_batch_invariant_and_informative():
+    from zsser_modules.encoders import FbankStatsEncoder
+
+    torch.manual_seed(0)
+    enc = FbankStatsEncoder(n_mels=40)
+    assert enc.output_size == 240
+    assert not any(p.requires_grad for p in enc.parameters())
+    short, long = torch.randn(1, 8000), torch.randn(1, 16000)
+    batch = torch.cat([torch.cat([short, torch.zeros(1, 8000)], 1), long])
+    together = enc(batch, torch.tensor([0.5, 1.0]))
+    assert torch.equal(together[0], enc(short)[0])
+    assert torch.equal(together[1], enc(long)[0])
+    # louder input -> higher mean log-mel energy; the statistics see it
+    assert enc(short * 10)[0, :40].mean() > enc(short)[0, :40].mean()

@@ -1,5 +1,5 @@
-"""Utterance encoders: a frozen SSL model with per-layer masked pooling, and a
-trainable filterbank ECAPA-TDNN encoder.
+"""Utterance encoders: a frozen SSL model with per-layer masked pooling, a
+trainable filterbank ECAPA-TDNN encoder and frozen filterbank statistics.
 
 Frozen self-supervised path (the paper's setting)::
 
@@ -19,6 +19,10 @@ so caching the pooled ``[L+1, D]`` tensor of each utterance is exact.
 Trainable path (no download): ``FbankEncoder`` = SpeechBrain ``Fbank`` ->
 sentence mean normalisation -> ``ECAPA_TDNN`` with length-aware attentive
 statistics pooling.
+
+Frozen filterbank path (no download, the built-in demo): ``FbankStatsEncoder``
+= mean and standard deviation of log mel filterbanks (and deltas) over the
+valid frames; like the frozen SSL path, only the heads above it are trained.
 
 Authors
  * zsser contributors 2026
@@ -592,3 +596,84 @@ class FbankEncoder(nn.Module):
         mask = torch.arange(steps, device=feats.device)[None, :] < valid
         feats = feats * mask[:, :, None]
         return self.ecapa(feats, wav_lens).squeeze(1)
+
+
+class FbankStatsEncoder(nn.Module):
+    """Frozen filterbank encoder: utterance statistics of log mel filterbanks.
+
+    The mean and the standard deviation, over the valid frames of each
+    utterance, of SpeechBrain's log mel filterbanks and (optionally) their
+    first and second time derivatives: ``2 * n_mels * (3 if deltas else 1)``
+    values per utterance, computed one utterance at a time so that padding
+    never changes them. It has no trainable parameter, like the paper's
+    frozen SSL encoder, so the same recipe trains only the heads on top of it
+    and its output can be cached per utterance (``FeatureCache``). It is the
+    encoder of the built-in demo: training it is fast on a CPU, and every loss
+    of the method acts on the learned embedding exactly as with the SSL model.
+
+    Arguments
+    ---------
+    n_mels : int
+        Number of mel filters.
+    deltas : bool
+        Also use the first and second derivatives of the filterbanks.
+    sample_rate : int
+        Sampling rate of the input waveforms.
+
+    Example
+    -------
+    >>> enc = FbankStatsEncoder(n_mels=20)
+    >>> enc.output_size
+    120
+    >>> feats = enc(torch.randn(2, 8000), torch.tensor([1.0, 0.5]))
+    >>> feats.shape
+    torch.Size([2, 120])
+    >>> wav = torch.randn(1, 4000)
+    >>> padded = torch.cat([wav, torch.zeros(1, 4000)], dim=1)
+    >>> alone, in_batch = enc(wav), enc(padded, torch.tensor([0.5]))
+    >>> torch.equal(alone, in_batch)
+    True
+    """
+
+    def __init__(self, n_mels: int = 40, deltas: bool = True, sample_rate: int = 16000):
+        super().__init__()
+        from speechbrain.lobes.features import Fbank
+
+        self.fbank = Fbank(n_mels=n_mels, deltas=deltas, sample_rate=sample_rate)
+        self.output_size = 2 * n_mels * (3 if deltas else 1)
+        self.requires_grad_(False)
+
+    def forward(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Compute the utterance statistics.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, T]`` right-padded waveforms.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths. Default: all 1.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, output_size]``: means, then standard deviations.
+        """
+        if wavs.dim() != 2:
+            raise ValueError(
+                f"FbankStatsEncoder expects wavs of shape [batch, time], got "
+                f"{tuple(wavs.shape)}."
+            )
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        n_samples = torch.round(wav_lens * wavs.shape[1]).long().tolist()
+        stats = []
+        with torch.no_grad():
+            # One utterance at a time, trimmed to its valid samples: the
+            # edge frames and the deltas then never see the padding, so the
+            # output does not depend on the batch (exact for the cache).
+            for wav, n in zip(wavs.float(), n_samples):
+                feats = self.fbank(wav[None, : max(n, 1)])[0]
+                stats.append(torch.cat([feats.mean(0), feats.std(0, correction=0)]))
+        return torch.stack(stats)
