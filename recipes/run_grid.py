@@ -1,0 +1,1201 @@
+#!/usr/bin/env python3
+"""Run a grid of zero-shot SER experiments (pairs x variants x seeds), then tabulate.
+
+Each run is one call of the recipe in its own process (a crash cannot poison
+the next run), writing ``<grid_folder>/<pair>/<variant>/seed<k>/``::
+
+    python recipes/train.py HPARAMS --variant=<v> --seed=<k> \
+        --output_folder=<grid_folder>/<pair>/<variant>/seed<k> \
+        --source_lang=<s> --target_lang=<t> --noprogressbar [OVERRIDES]
+
+- Runs with a valid ``results.json`` (for the same pair, variant and seed)
+  are skipped; the others are run (SpeechBrain resumes an interrupted run
+  from its last checkpoint).
+- A failed run (non-zero exit, timeout, or no valid ``results.json``) is
+  recorded in ``<grid_folder>/failures.json`` with its return code and the
+  tail of its log (``<run folder>/grid_log.txt``); the grid goes on. The exit
+  status is non-zero only with ``--strict``.
+- ``--jobs N`` runs N runs at once, each with ``OMP_NUM_THREADS`` (and
+  ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``) set to ``--threads``
+  (default: the available cores divided by N). Runs share the prepared
+  corpora and settings, so by default the first run (one that prepares every
+  corpus) runs alone, and the first run of each (pair, variant) finishes
+  before the other seeds of that (pair, variant) start (``--no-warmup`` turns
+  this off). Runs are ordered seed-major: every cell gets seed 1 first.
+- Everything after ``--`` goes to every run (``-- --encoder=fbank
+  --number_of_epochs=5 --device=cpu``).
+- At the end the results table of everything under the grid folder is
+  written (``results.md``, CSV files, ``variants.png``; see
+  ``zsser_modules/results_table.py``).
+
+Examples (from the repository root)::
+
+    python recipes/run_grid.py --grid-folder results/grid --jobs 2 \
+        -- --esd_folder=/data/ESD --emodb_folder=/data/EmoDB \
+           --cafe_folder=/data/CaFE --urdu_folder=/data/URDU
+    python recipes/run_grid.py --hparams hparams/demo.yaml --pairs en_de,zh_fr \
+        --variants baseline2,proposed --seeds 1 -- --encoder=fbank
+
+Authors
+ * zsser contributors 2026
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from data_prep.zero_shot import VARIANTS
+from zsser_modules.labels import LANGUAGES
+from zsser_modules.results_table import (
+    VARIANT_ORDER,
+    InvalidResultError,
+    collect_results,
+    load_result,
+    summarize,
+    to_markdown,
+    write_tables,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Our reading of the paper's nine settings (see docs/readme/grid.md): six
+#: transfers from the large ESD languages to the small corpora, and three back,
+#: so that every language is a source and a target at least once.
+DEFAULT_PAIRS: tuple[str, ...] = (
+    "en_de",
+    "en_fr",
+    "en_ur",
+    "zh_de",
+    "zh_fr",
+    "zh_ur",
+    "de_en",
+    "fr_zh",
+    "ur_en",
+)
+DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3)
+DEFAULT_RECIPE = REPO_ROOT / "recipes" / "train.py"
+#: Default hyperparameter file of a pair; ``{pair}``, ``{source}`` and
+#: ``{target}`` are replaced. A path without placeholders is one file for
+#: every pair (the pair is set by --source_lang/--target_lang).
+DEFAULT_HPARAMS = str(REPO_ROOT / "hparams" / "{pair}.yaml")
+#: Recipe keys that the grid sets itself (refused among the pass-through overrides).
+RESERVED_KEYS = ("variant", "seed", "output_folder", "source_lang", "target_lang")
+#: Thread-count environment variables set for every run.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+LOG_NAME = "grid_log.txt"
+COMMAND_NAME = "grid_command.json"
+FAILURES_NAME = "failures.json"
+RESULTS_NAME = "results.json"
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the grid: a pair, a variant, a seed and its output folder.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 2, Path("grid/en_de/proposed/seed2"))
+    >>> run.pair, run.key
+    ('en_de', 'en_de/proposed/seed2')
+    """
+
+    source: str
+    target: str
+    variant: str
+    seed: int
+    output_folder: Path
+
+    @property
+    def pair(self) -> str:
+        """``"<source>_<target>"``."""
+        return f"{self.source}_{self.target}"
+
+    @property
+    def key(self) -> str:
+        """``"<pair>/<variant>/seed<k>"``, the run's name in logs and failures.json."""
+        return f"{self.pair}/{self.variant}/seed{self.seed}"
+
+    @property
+    def results_file(self) -> Path:
+        """The ``results.json`` the recipe writes."""
+        return self.output_folder / RESULTS_NAME
+
+
+@dataclass
+class Outcome:
+    """What happened to a run: ``ok``, ``failed`` or ``conflict`` (not run).
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 1, Path("g/en_de/proposed/seed1"))
+    >>> Outcome(run, "failed", returncode=3, reason="exited with code 3").ok
+    False
+    """
+
+    run: Run
+    status: str
+    returncode: int | None = None
+    reason: str = ""
+    duration: float = 0.0
+    log_tail: str = ""
+    command: list[str] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the run succeeded."""
+        return self.status == "ok"
+
+    def record(self) -> dict[str, Any]:
+        """The entry of a failed run in failures.json."""
+        run = self.run
+        return {
+            "run": run.key,
+            "pair": run.pair,
+            "source": run.source,
+            "target": run.target,
+            "variant": run.variant,
+            "seed": run.seed,
+            "status": self.status,
+            "returncode": self.returncode,
+            "reason": self.reason,
+            "duration_s": round(self.duration, 1),
+            "time": datetime.now().isoformat(timespec="seconds"),
+            "output_folder": str(run.output_folder),
+            "log_file": str(run.output_folder / LOG_NAME),
+            "command": shlex.join(self.command) if self.command else "",
+            "log_tail": self.log_tail,
+        }
+
+
+# ---- Command line values ------------------------------------------------------
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_pairs(text: str) -> list[str]:
+    """Parse ``"en_de,zh_fr"`` into checked pairs (``"all"``: every ordered pair).
+
+    Arguments
+    ---------
+    text : str
+        Comma-separated ``<source>_<target>`` pairs of ``LANGUAGES``.
+
+    Returns
+    -------
+    list of str
+        The pairs, in the given order, without repeats.
+
+    Raises
+    ------
+    ValueError
+        For a malformed pair, an unknown language or source == target.
+
+    Example
+    -------
+    >>> parse_pairs("en_de, zh_fr,en_de")
+    ['en_de', 'zh_fr']
+    >>> len(parse_pairs("all"))
+    20
+    >>> parse_pairs("en-de")
+    Traceback (most recent call last):
+    ...
+    ValueError: Bad pair 'en-de': expected <source>_<target> with languages from ['en', 'zh', 'de', 'fr', 'ur'] (source != target), e.g. en_de.
+    """  # noqa: E501
+    if text.strip() == "all":
+        return [f"{s}_{t}" for s in LANGUAGES for t in LANGUAGES if s != t]
+    pairs = []
+    for item in _items(text):
+        source, sep, target = item.partition("_")
+        if (
+            not sep
+            or source not in LANGUAGES
+            or target not in LANGUAGES
+            or (source == target)
+        ):
+            raise ValueError(
+                f"Bad pair {item!r}: expected <source>_<target> with languages from "
+                f"{list(LANGUAGES)} (source != target), e.g. en_de."
+            )
+        pairs.append(item)
+    if not pairs:
+        raise ValueError("No pair given: e.g. --pairs en_de,zh_fr.")
+    return list(dict.fromkeys(pairs))
+
+
+def parse_variants(text: str) -> list[str]:
+    """Parse ``"baseline1,proposed"`` into checked variants (``"all"``: all six).
+
+    Arguments
+    ---------
+    text : str
+        Comma-separated variant names.
+
+    Returns
+    -------
+    list of str
+        The variants, in the given order (``"all"``: table order), no repeats.
+
+    Raises
+    ------
+    ValueError
+        For an unknown variant.
+
+    Example
+    -------
+    >>> parse_variants("proposed,baseline1")
+    ['proposed', 'baseline1']
+    >>> parse_variants("all")[0], parse_variants("all")[-1]
+    ('baseline1', 'upper_bound')
+    """
+    if text.strip() == "all":
+        return list(VARIANT_ORDER)
+    variants = _items(text)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ValueError(
+            f"Unknown variant(s) {unknown or text!r}; choose from {list(VARIANTS)} "
+            "(comma-separated) or 'all'."
+        )
+    return list(dict.fromkeys(variants))
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Parse ``"1,2,3"`` (or a range ``"1-3"``) into seeds.
+
+    Arguments
+    ---------
+    text : str
+        Comma-separated integers or ``a-b`` ranges (inclusive).
+
+    Returns
+    -------
+    list of int
+        The seeds, in the given order, without repeats.
+
+    Raises
+    ------
+    ValueError
+        If an item is not an integer or a range.
+
+    Example
+    -------
+    >>> parse_seeds("1,2,3"), parse_seeds("1-3,7")
+    ([1, 2, 3], [1, 2, 3, 7])
+    """
+    seeds = []
+    try:
+        for item in _items(text):
+            first, sep, last = item.partition("-")
+            if sep and first:
+                seeds += list(range(int(first), int(last) + 1))
+            else:
+                seeds.append(int(item))
+    except ValueError:
+        raise ValueError(
+            f"Bad seeds {text!r}: expected comma-separated integers such as 1,2,3 "
+            "or a range such as 1-3."
+        ) from None
+    if not seeds:
+        raise ValueError("No seed given: e.g. --seeds 1,2,3.")
+    return list(dict.fromkeys(seeds))
+
+
+def check_overrides(overrides: Sequence[str]) -> list[str]:
+    """Check the pass-through recipe arguments; refuse the keys the grid sets.
+
+    Arguments
+    ---------
+    overrides : sequence of str
+        Arguments given after ``--`` (``--key=value``, ``--key value`` or run
+        options such as ``--device=cpu``).
+
+    Returns
+    -------
+    list of str
+        ``overrides`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        If an override sets one of :data:`RESERVED_KEYS`.
+
+    Example
+    -------
+    >>> check_overrides(["--encoder=fbank", "--device", "cpu"])
+    ['--encoder=fbank', '--device', 'cpu']
+    >>> check_overrides(["--seed=4"])
+    Traceback (most recent call last):
+    ...
+    ValueError: The grid sets --seed itself; use the grid options --pairs/--variants/--seeds/--grid-folder instead of passing it after '--'.
+    """  # noqa: E501
+    for token in overrides:
+        key = token[2:].split("=", 1)[0] if token.startswith("--") else None
+        if key in RESERVED_KEYS:
+            raise ValueError(
+                f"The grid sets --{key} itself; use the grid options "
+                "--pairs/--variants/--seeds/--grid-folder instead of passing it "
+                "after '--'."
+            )
+    return list(overrides)
+
+
+# ---- Planning -----------------------------------------------------------------
+
+
+def plan_runs(
+    grid_folder: str | os.PathLike,
+    pairs: Sequence[str],
+    variants: Sequence[str],
+    seeds: Sequence[int],
+) -> list[Run]:
+    """List the runs of a grid, seed-major (every cell gets its first seed first).
+
+    Arguments
+    ---------
+    grid_folder : str or path-like
+        Root of the grid; a run goes to ``<grid_folder>/<pair>/<variant>/seed<k>``.
+    pairs : sequence of str
+        ``"<source>_<target>"`` pairs.
+    variants : sequence of str
+        Variants.
+    seeds : sequence of int
+        Seeds.
+
+    Returns
+    -------
+    list of Run
+        For each seed, for each pair, for each variant.
+
+    Example
+    -------
+    >>> runs = plan_runs("grid", ["en_de", "zh_fr"], ["proposed"], [1, 2])
+    >>> [run.key for run in runs]
+    ['en_de/proposed/seed1', 'zh_fr/proposed/seed1', 'en_de/proposed/seed2', 'zh_fr/proposed/seed2']
+    >>> runs[0].output_folder.as_posix()
+    'grid/en_de/proposed/seed1'
+    """  # noqa: E501
+    grid_folder = Path(grid_folder)
+    runs = []
+    for seed in seeds:
+        for pair in pairs:
+            source, _, target = pair.partition("_")
+            for variant in variants:
+                folder = grid_folder / pair / variant / f"seed{seed}"
+                runs.append(Run(source, target, variant, int(seed), folder))
+    return runs
+
+
+def hparams_file(hparams: str, run: Run) -> Path:
+    """The hyperparameter file of a run: ``hparams`` with placeholders filled.
+
+    Arguments
+    ---------
+    hparams : str
+        A path, possibly with ``{pair}``, ``{source}``, ``{target}``.
+    run : Run
+        The run.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path of the file.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 1, Path("g"))
+    >>> hparams_file("/h/{source}_{target}.yaml", run).as_posix()
+    '/h/en_de.yaml'
+    >>> hparams_file("/h/demo.yaml", run).as_posix()
+    '/h/demo.yaml'
+    """
+    name = hparams.format(pair=run.pair, source=run.source, target=run.target)
+    return Path(os.path.abspath(os.path.expanduser(name)))
+
+
+def recipe_command(
+    run: Run,
+    hparams: str,
+    recipe: str | os.PathLike = DEFAULT_RECIPE,
+    overrides: Sequence[str] = (),
+    python: str = sys.executable,
+) -> list[str]:
+    """The command line of one run.
+
+    Arguments
+    ---------
+    run : Run
+        The run.
+    hparams : str
+        Hyperparameter file or pattern (see :func:`hparams_file`).
+    recipe : str or path-like
+        The training script.
+    overrides : sequence of str
+        Pass-through arguments, appended last (``--noprogressbar`` is added
+        unless present).
+    python : str
+        The Python interpreter.
+
+    Returns
+    -------
+    list of str
+        ``[python, recipe, hparams_file, --variant=, --seed=, --output_folder=,
+        --source_lang=, --target_lang=, --noprogressbar, *overrides]``.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 1, Path("/g/en_de/proposed/seed1"))
+    >>> recipe_command(run, "/h/{pair}.yaml", "train.py", ["--encoder=fbank"],
+    ...                python="python")[2:]
+    ['/h/en_de.yaml', '--variant=proposed', '--seed=1', '--output_folder=/g/en_de/proposed/seed1', '--source_lang=en', '--target_lang=de', '--noprogressbar', '--encoder=fbank']
+    """  # noqa: E501
+    extra = [] if "--noprogressbar" in overrides else ["--noprogressbar"]
+    return [
+        python,
+        str(recipe),
+        str(hparams_file(hparams, run)),
+        f"--variant={run.variant}",
+        f"--seed={run.seed}",
+        f"--output_folder={os.path.abspath(run.output_folder)}",
+        f"--source_lang={run.source}",
+        f"--target_lang={run.target}",
+        *extra,
+        *overrides,
+    ]
+
+
+def run_state(run: Run) -> tuple[str, str]:
+    """Whether a run is done, still to do, or blocked by a foreign results.json.
+
+    Arguments
+    ---------
+    run : Run
+        The run.
+
+    Returns
+    -------
+    state : str
+        ``"done"`` (a valid results.json of this pair, variant and seed),
+        ``"pending"`` (none, or an unusable one: the run is redone) or
+        ``"conflict"`` (a valid results.json of another run: not touched).
+    detail : str
+        Why, for ``pending`` with an unusable file and for ``conflict``.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 1, getfixture("tmp_path"))
+    >>> run_state(run)
+    ('pending', '')
+    >>> _ = run.results_file.write_text(json.dumps({"source": "en",
+    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
+    ...     "macro_f1": 0.5}))
+    >>> run_state(run)
+    ('done', '')
+    """
+    if not run.results_file.exists():
+        return "pending", ""
+    try:
+        row = load_result(run.results_file)
+    except InvalidResultError as error:
+        return "pending", f"unusable results.json, running again: {error}"
+    found = (row["source"], row["target"], row["variant"], row["seed"])
+    wanted = (run.source, run.target, run.variant, run.seed)
+    if found != wanted:
+        return "conflict", (
+            f"{run.results_file} holds the results of another run "
+            f"({found[0]}_{found[1]}/{found[2]}/seed{found[3]}); move or delete "
+            f"{run.output_folder} to run {run.key} there."
+        )
+    return "done", ""
+
+
+def available_cores() -> int:
+    """CPU cores this process may use.
+
+    Returns
+    -------
+    int
+        The size of the CPU affinity set (or ``os.cpu_count()``), at least 1.
+
+    Example
+    -------
+    >>> available_cores() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_order(
+    pending: Sequence[Run], done_groups: set, warmup: bool = True
+) -> tuple[list[Run], dict[str, set]]:
+    """Start order of the pending runs and what each must wait for.
+
+    With ``warmup``: the first pending run that is not ``baseline1`` (it
+    prepares every corpus of the language pool) goes first and every other
+    run waits for it; and within each (pair, variant) not already run, the
+    other seeds wait for the first one (it builds the shared setting).
+
+    Arguments
+    ---------
+    pending : sequence of Run
+        Runs to do, in plan order.
+    done_groups : set
+        (pair, variant) groups with a finished run (their setting exists).
+    warmup : bool
+        Apply the two rules above; False: no waiting at all.
+
+    Returns
+    -------
+    order : list of Run
+        The runs in start order.
+    waits_for : dict
+        ``run.key -> set of run keys`` that must finish first (success or not).
+
+    Example
+    -------
+    >>> runs = plan_runs("g", ["en_de"], ["baseline1", "proposed"], [1, 2])
+    >>> order, waits = run_order(runs, done_groups=set())
+    >>> [run.key for run in order]
+    ['en_de/proposed/seed1', 'en_de/baseline1/seed1', 'en_de/baseline1/seed2', 'en_de/proposed/seed2']
+    >>> sorted(waits["en_de/baseline1/seed2"])
+    ['en_de/baseline1/seed1', 'en_de/proposed/seed1']
+    """  # noqa: E501
+    order = list(pending)
+    waits_for: dict[str, set] = {run.key: set() for run in order}
+    if not warmup or len(order) < 2:
+        return order, waits_for
+    first = next((run for run in order if run.variant != "baseline1"), order[0])
+    order.remove(first)
+    order.insert(0, first)
+    first_of_group: dict[tuple, str] = {}
+    for run in order:
+        group = (run.pair, run.variant)
+        if run is not first:
+            waits_for[run.key].add(first.key)
+        if group in done_groups:
+            continue
+        if group in first_of_group:
+            waits_for[run.key].add(first_of_group[group])
+        else:
+            first_of_group[group] = run.key
+    return order, waits_for
+
+
+# ---- Execution ----------------------------------------------------------------
+
+
+class _Processes:
+    """The live run processes, so that an interrupt can stop them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set = set()
+        self.stopping = False
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.add(proc)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.discard(proc)
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a run process and its children (its own process group)."""
+    if proc.poll() is not None:
+        return
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, offset: int, n_lines: int = TAIL_LINES) -> str:
+    """The last lines written to ``path`` after ``offset``."""
+    with open(path, "rb") as stream:
+        stream.seek(offset)
+        text = stream.read().decode("utf-8", errors="replace")
+    return "\n".join(text.rstrip().splitlines()[-n_lines:])
+
+
+def execute_run(
+    run: Run,
+    command: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    processes: _Processes | None = None,
+) -> Outcome:
+    """Run one recipe process; log to ``<run folder>/grid_log.txt``; check results.
+
+    Arguments
+    ---------
+    run : Run
+        The run (its folder is created).
+    command : sequence of str
+        The command (:func:`recipe_command`).
+    env : dict, optional
+        Environment of the process (default: this one).
+    timeout : float, optional
+        Seconds after which the run is stopped and counted as failed.
+    processes : _Processes, optional
+        Registry of live processes (for interrupts).
+
+    Returns
+    -------
+    Outcome
+        ``ok`` if the process exits with 0 and leaves a valid results.json of
+        this run, else ``failed`` with the reason and the log tail.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 1, getfixture("tmp_path") / "r")
+    >>> out = execute_run(run, [sys.executable, "-c", "print('boom'); exit(3)"])
+    >>> out.status, out.returncode, out.log_tail
+    ('failed', 3, 'boom')
+    """
+    run.output_folder.mkdir(parents=True, exist_ok=True)
+    started = datetime.now().isoformat(timespec="seconds")
+    record = {"command": list(command), "started": started}
+    (run.output_folder / COMMAND_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    log_path = run.output_folder / LOG_NAME
+    timed_out = False
+    with open(log_path, "ab") as log:
+        log.write(f"\n===== {started} run_grid: {shlex.join(command)}\n".encode())
+        log.flush()
+        offset = log.tell()
+        clock = time.monotonic()
+        proc = subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        if processes is not None:
+            processes.add(proc)
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _stop(proc)
+            returncode = proc.returncode
+        finally:
+            if processes is not None:
+                processes.discard(proc)
+        duration = time.monotonic() - clock
+    outcome = Outcome(
+        run, "failed", returncode, duration=duration, command=list(command)
+    )
+    if timed_out:
+        outcome.reason = f"stopped after the --timeout of {timeout:g} s"
+    elif processes is not None and processes.stopping:
+        outcome.reason = "interrupted"
+    elif returncode != 0:
+        outcome.reason = f"exited with code {returncode}"
+        if run_state(run)[0] == "done":
+            outcome.reason += (
+                " after writing a valid results.json (kept: the run counts as "
+                "done in later calls; delete its folder to redo it)"
+            )
+    else:
+        state, detail = run_state(run)
+        if state == "done":
+            outcome.status = "ok"
+            outcome.result = load_result(run.results_file)
+        else:
+            outcome.reason = "exited with code 0 but left no valid results.json" + (
+                f" ({detail})" if detail else ""
+            )
+    if not outcome.ok:
+        outcome.log_tail = _tail(log_path, offset)
+    return outcome
+
+
+def _execute_safely(
+    run: Run,
+    command: Sequence[str],
+    env: dict[str, str] | None,
+    timeout: float | None,
+    processes: _Processes,
+) -> Outcome:
+    """:func:`execute_run`, with an error of the runner itself as a failed run."""
+    try:
+        return execute_run(run, command, env, timeout, processes)
+    except Exception as error:  # e.g. the folder cannot be written
+        return Outcome(
+            run,
+            "failed",
+            reason=f"could not run: {type(error).__name__}: {error}",
+            command=list(command),
+        )
+
+
+def update_failures(
+    path: Path, outcomes: Sequence[Outcome], planned: Sequence[Run]
+) -> list[dict]:
+    """Rewrite failures.json: this invocation's failures replace older records.
+
+    Records of runs planned in this invocation are replaced by their new
+    outcome (dropped if done or ok); records of other runs are kept.
+
+    Arguments
+    ---------
+    path : pathlib.Path
+        ``<grid_folder>/failures.json``.
+    outcomes : sequence of Outcome
+        Outcomes of this invocation (failed and conflicting runs are recorded).
+    planned : sequence of Run
+        Every run of this invocation (done, run or not).
+
+    Returns
+    -------
+    list of dict
+        The records written, sorted by run.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "failures.json"
+    >>> run = Run("en", "de", "proposed", 1, Path("g/en_de/proposed/seed1"))
+    >>> bad = Outcome(run, "failed", returncode=1, reason="exited with code 1")
+    >>> [r["run"] for r in update_failures(path, [bad], [run])]
+    ['en_de/proposed/seed1']
+    >>> update_failures(path, [], [run])
+    []
+    """
+    old: list = []
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            old = []
+        if not isinstance(old, list):
+            old = []
+    planned_keys = {run.key for run in planned}
+    records = [
+        r for r in old if isinstance(r, dict) and r.get("run") not in planned_keys
+    ]
+    records += [outcome.record() for outcome in outcomes if not outcome.ok]
+    records.sort(key=lambda r: str(r.get("run")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return records
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def _describe(outcome: Outcome) -> str:
+    run = outcome.run
+    if outcome.ok:
+        res = outcome.result or {}
+        return (
+            f"ok      {run.key}  UAR {100 * res.get('uar', float('nan')):.1f}  "
+            f"F1 {100 * res.get('macro_f1', float('nan')):.1f}  "
+            f"({_duration(outcome.duration)})"
+        )
+    return (
+        f"FAILED  {run.key}  {outcome.reason} ({_duration(outcome.duration)}); "
+        f"log: {run.output_folder / LOG_NAME}"
+    )
+
+
+def run_all(
+    pending: Sequence[Run],
+    commands: dict[str, list[str]],
+    jobs: int = 1,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    warmup: bool = True,
+    done_groups: set | None = None,
+    progress: bool = True,
+) -> list[Outcome]:
+    """Run the pending runs, ``jobs`` at a time, in :func:`run_order`.
+
+    Arguments
+    ---------
+    pending : sequence of Run
+        Runs to do.
+    commands : dict
+        ``run.key -> command``.
+    jobs : int
+        Runs at once.
+    env : dict, optional
+        Environment of every run.
+    timeout : float, optional
+        Per-run time limit in seconds.
+    warmup : bool
+        See :func:`run_order`.
+    done_groups : set, optional
+        (pair, variant) groups that already have a finished run.
+    progress : bool
+        Show a tqdm bar over the runs (with ETA).
+
+    Returns
+    -------
+    list of Outcome
+        In completion order. On KeyboardInterrupt the live runs are stopped
+        and the interrupt is raised again.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 1, getfixture("tmp_path") / "r")
+    >>> cmd = {run.key: [sys.executable, "-c", "exit(1)"]}
+    >>> [o.status for o in run_all([run], cmd, progress=False)]
+    ... # doctest: +ELLIPSIS
+    FAILED  en_de/proposed/seed1  exited with code 1 ...
+    ['failed']
+    """
+    order, waits_for = run_order(pending, done_groups or set(), warmup)
+    processes = _Processes()
+    outcomes: list[Outcome] = []
+    finished: set = set()
+    bar = tqdm(total=len(order), unit="run", desc="grid", disable=not progress)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    running: dict = {}
+    try:
+        while order or running:
+            for run in list(order):
+                if len(running) >= jobs:
+                    break
+                if waits_for[run.key] <= finished:
+                    order.remove(run)
+                    future = pool.submit(
+                        _execute_safely,
+                        run,
+                        commands[run.key],
+                        env,
+                        timeout,
+                        processes,
+                    )
+                    running[future] = run
+            if not running:  # cannot happen: a run only waits for earlier ones
+                raise RuntimeError("run_grid: no run can start; please report this.")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = running.pop(future)
+                outcome = future.result()
+                outcomes.append(outcome)
+                finished.add(run.key)
+                bar.update(1)
+                n_failed = sum(not o.ok for o in outcomes)
+                bar.set_postfix(ok=len(outcomes) - n_failed, failed=n_failed)
+                tqdm.write(_describe(outcome))
+    except BaseException:
+        processes.stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        raise
+    pool.shutdown(wait=True)
+    bar.close()
+    return outcomes
+
+
+# ---- Command line -------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python recipes/run_grid.py",
+        description="Run recipes/train.py over language pairs x variants x seeds "
+        "(one process per run, skipping finished runs), then write the results "
+        "table. Arguments after '--' go to every run.",
+        epilog="Example: python recipes/run_grid.py --grid-folder results/grid "
+        "--jobs 2 -- --encoder=fbank --esd_folder=/data/ESD ...",
+    )
+    parser.add_argument(
+        "--grid-folder",
+        default="results/grid",
+        help="root of the runs: <grid-folder>/<pair>/<variant>/seed<k>/ "
+        "(default: results/grid)",
+    )
+    parser.add_argument(
+        "--pairs",
+        default=",".join(DEFAULT_PAIRS),
+        help="comma-separated <source>_<target> pairs, or 'all' for the 20 "
+        f"ordered pairs (default: the nine of docs/readme/grid.md: "
+        f"{','.join(DEFAULT_PAIRS)})",
+    )
+    parser.add_argument(
+        "--variants",
+        default="all",
+        help=f"comma-separated variants from {', '.join(VARIANT_ORDER)} (default: all)",
+    )
+    parser.add_argument(
+        "--seeds",
+        default=",".join(map(str, DEFAULT_SEEDS)),
+        help="comma-separated seeds or ranges, e.g. 1,2,3 or 1-5 (default: 1,2,3)",
+    )
+    hparams = parser.add_mutually_exclusive_group()
+    hparams.add_argument(
+        "--hparams",
+        help="hyperparameter file of the runs: a pattern with {pair}, {source}, "
+        "{target} (one file per pair), or one file for every pair, e.g. "
+        "hparams/demo.yaml (source and target set by --source_lang/--target_lang)"
+        " (default: hparams/{pair}.yaml of this repository)",
+    )
+    hparams.add_argument(
+        "--hparams-dir",
+        help="folder of the pair files <source>_<target>.yaml "
+        "(same as --hparams DIR/{pair}.yaml)",
+    )
+    parser.add_argument(
+        "--recipe",
+        default=str(DEFAULT_RECIPE),
+        help="training script run for each run (default: recipes/train.py)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (default: 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per run, set as OMP_NUM_THREADS, MKL_NUM_THREADS and "
+        "OPENBLAS_NUM_THREADS (default: available cores // jobs)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="stop a run after this many seconds and record it as failed",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="with --jobs > 1, start runs without waiting for the first run and "
+        "for the first seed of each (pair, variant) (only when the data are "
+        "already prepared)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 if a run failed (default: 0, failures are in "
+        "failures.json)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the runs and their state and commands; run nothing",
+    )
+    parser.add_argument(
+        "--no-table", action="store_true", help="do not write the results table"
+    )
+    parser.add_argument(
+        "--no-progressbar", action="store_true", help="no tqdm bar over the runs"
+    )
+    return parser
+
+
+def _split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split at the first ``--``: grid arguments, recipe overrides."""
+    argv = list(argv)
+    if "--" in argv:
+        cut = argv.index("--")
+        return argv[:cut], argv[cut + 1 :]
+    return argv, []
+
+
+def _check_files(parser, hparams: str, recipe: Path, runs: Sequence[Run]) -> None:
+    """Fail early, with the fix, if the recipe or a hyperparameter file is missing."""
+    if not recipe.is_file():
+        parser.error(f"--recipe: no file '{recipe}'.")
+    files = sorted({str(hparams_file(hparams, run)) for run in runs})
+    missing = [path for path in files if not Path(path).is_file()]
+    if missing:
+        parser.error(
+            f"no hyperparameter file {', '.join(missing)}. Give --hparams-dir DIR "
+            "with one <source>_<target>.yaml per pair, or one file for every pair "
+            "with --hparams FILE (e.g. --hparams hparams/demo.yaml)."
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the grid from the command line (see ``--help``).
+
+    Arguments
+    ---------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 with ``--strict`` if a run failed (or the table
+        could not be written), 130 if interrupted.
+
+    Example
+    -------
+    >>> main(["--grid-folder", str(getfixture("tmp_path")), "--pairs", "en_de",
+    ...       "--variants", "proposed", "--seeds", "1", "--dry-run"])
+    ... # doctest: +ELLIPSIS
+    Grid ...: 1 pair(s) x 1 variant(s) x 1 seed(s) = 1 run(s): 0 done, 1 to run, 0 in conflict.
+    to run    en_de/proposed/seed1: ... --variant=proposed --seed=1 ...
+    0
+    """  # noqa: E501
+    parser = _parser()
+    grid_argv, overrides = _split_argv(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(grid_argv)
+    try:
+        pairs = parse_pairs(args.pairs)
+        variants = parse_variants(args.variants)
+        seeds = parse_seeds(args.seeds)
+        overrides = check_overrides(overrides)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--jobs and --threads must be at least 1.")
+    if args.hparams_dir:
+        hparams = str(Path(args.hparams_dir).expanduser().resolve() / "{pair}.yaml")
+    else:
+        hparams = args.hparams or DEFAULT_HPARAMS
+    recipe = Path(args.recipe).expanduser().resolve()
+    grid_folder = Path(args.grid_folder).expanduser().resolve()
+    runs = plan_runs(grid_folder, pairs, variants, seeds)
+    _check_files(parser, hparams, recipe, runs)
+
+    states = {run.key: run_state(run) for run in runs}
+    pending = [run for run in runs if states[run.key][0] == "pending"]
+    conflicts = [
+        Outcome(run, "conflict", reason=states[run.key][1])
+        for run in runs
+        if states[run.key][0] == "conflict"
+    ]
+    done = [run for run in runs if states[run.key][0] == "done"]
+    commands = {
+        run.key: recipe_command(run, hparams, recipe, overrides) for run in runs
+    }
+    print(
+        f"Grid {grid_folder}: {len(pairs)} pair(s) x {len(variants)} variant(s) x "
+        f"{len(seeds)} seed(s) = {len(runs)} run(s): {len(done)} done, "
+        f"{len(pending)} to run, {len(conflicts)} in conflict."
+    )
+    for outcome in conflicts:
+        print(f"CONFLICT {outcome.run.key}: {outcome.reason}")
+    changed = _changed_commands(done, commands)
+    if changed:
+        print(
+            f"Warning: {len(changed)} finished run(s) were made with another "
+            f"command line than the current one (e.g. {changed[0]}); they are kept. "
+            "Delete their folders (or use another --grid-folder) to redo them."
+        )
+    if args.dry_run:
+        for run in runs:
+            state = {"pending": "to run", "done": "done", "conflict": "conflict"}
+            print(
+                f"{state[states[run.key][0]]:<9} {run.key}: "
+                f"{shlex.join(commands[run.key])}"
+            )
+        return 0
+
+    threads = args.threads or max(1, available_cores() // args.jobs)
+    env = {**os.environ, **{var: str(threads) for var in THREAD_VARIABLES}}
+    env["PYTHONUNBUFFERED"] = "1"
+    if pending:
+        print(
+            f"Running {len(pending)} run(s), {args.jobs} at a time, "
+            f"{threads} thread(s) each."
+        )
+    interrupted = False
+    outcomes: list[Outcome] = []
+    try:
+        outcomes = run_all(
+            pending,
+            commands,
+            jobs=args.jobs,
+            env=env,
+            timeout=args.timeout,
+            warmup=not args.no_warmup and args.jobs > 1,
+            done_groups={(run.pair, run.variant) for run in done},
+            progress=not args.no_progressbar,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        print("Interrupted: the running runs were stopped.", file=sys.stderr)
+    failures_path = grid_folder / FAILURES_NAME
+    failed = [o for o in outcomes if not o.ok] + conflicts
+    attempted = done + [o.run for o in outcomes] + [o.run for o in conflicts]
+    update_failures(failures_path, failed, attempted)
+    n_ok = sum(o.ok for o in outcomes)
+    print(
+        f"Grid done: {len(done)} already done, {n_ok} ok, {len(failed)} failed"
+        + (f" (see {failures_path})" if failed else "")
+        + "."
+    )
+    status = 1 if args.strict and failed else 0
+    if interrupted:
+        return 130
+    if not args.no_table:
+        try:
+            df = collect_results(grid_folder)
+            paths = write_tables(
+                df, grid_folder, seeds=seeds, pairs=pairs, variants=variants
+            )
+        except ValueError as error:
+            print(f"Could not write the results table: {error}", file=sys.stderr)
+            return 1
+        summary = summarize(df, seeds=seeds, pairs=pairs, variants=variants)
+        print(f"\n{to_markdown(summary, 'uar')}\n")
+        print(f"Tables: {paths['markdown']} (+ CSV files and {paths['figure'].name}).")
+    return status
+
+
+def _changed_commands(done: Sequence[Run], commands: dict[str, list[str]]) -> list:
+    """Keys of finished runs whose recorded command differs from the current one."""
+    changed = []
+    for run in done:
+        path = run.output_folder / COMMAND_NAME
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))["command"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if list(recorded)[1:] != commands[run.key][1:]:
+            changed.append(run.key)
+    return changed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

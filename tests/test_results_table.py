@@ -1,0 +1,277 @@
+"""Tests of the results tables (zsser_modules/results_table.py) on made-up runs."""
+
+import json
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from data_prep.zero_shot import VARIANTS
+from zsser_modules import results_table as rt
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def runs(*rows):
+    """Run table from (pair, variant, seed, uar[, macro_f1]) tuples."""
+    records = []
+    for row in rows:
+        pair, variant, seed, uar = row[:4]
+        f1 = row[4] if len(row) > 4 else uar
+        records.append(
+            {"pair": pair, "variant": variant, "seed": seed, "uar": uar, "macro_f1": f1}
+        )
+    return pd.DataFrame(records)
+
+
+def cell(summary, variant, pair):
+    return summary.set_index(["variant", "pair"]).loc[(variant, pair)]
+
+
+def write_result(root, pair, variant, seed, uar, macro_f1=None, **extra):
+    source, target = pair.split("_")
+    folder = root / pair / variant / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        "source": source,
+        "target": target,
+        "variant": variant,
+        "seed": seed,
+        "uar": uar,
+        "macro_f1": uar if macro_f1 is None else macro_f1,
+        "n_test": 50,
+        **extra,
+    }
+    (folder / "results.json").write_text(json.dumps(data))
+    return folder / "results.json"
+
+
+def test_table_variant_order_covers_exactly_the_recipe_variants():
+    assert set(rt.VARIANT_ORDER) == set(VARIANTS)
+    assert rt.VARIANT_ORDER[-1] == "upper_bound"
+
+
+def test_cell_is_mean_and_sample_std_over_seeds():
+    df = runs(
+        ("en_de", "proposed", 1, 0.5, 0.4),
+        ("en_de", "proposed", 2, 0.6, 0.5),
+        ("en_de", "proposed", 3, 0.7, 0.9),
+    )
+    summary = rt.summarize(df)
+    got = cell(summary, "proposed", "en_de")
+    assert got["uar_mean"] == pytest.approx(0.6)
+    assert got["uar_std"] == pytest.approx(0.1)  # ddof=1
+    assert got["macro_f1_std"] == pytest.approx(np.std([0.4, 0.5, 0.9], ddof=1))
+    assert (got["n_seeds"], got["n_expected"]) == (3, 3)
+    table = rt.to_markdown(summary, "uar")
+    assert "| proposed | 60.0 ± 10.0 | 60.0 ± 10.0 |" in table
+    assert "| proposed | 60.0 ± 26.5 | 60.0 ± 26.5 |" in rt.to_markdown(
+        summary, "macro_f1"
+    )
+
+
+def test_one_seed_shows_the_mean_only():
+    summary = rt.summarize(runs(("en_de", "proposed", 7, 0.61234)))
+    assert math.isnan(cell(summary, "proposed", "en_de")["uar_std"])
+    assert "| proposed | 61.2 | 61.2 |" in rt.to_markdown(summary, "uar")
+
+
+def test_avg_is_over_per_seed_averages_of_complete_seeds():
+    df = runs(
+        ("en_de", "proposed", 1, 0.50),
+        ("en_de", "proposed", 2, 0.60),
+        ("en_de", "proposed", 3, 0.70),
+        ("zh_fr", "proposed", 1, 0.30),
+        ("zh_fr", "proposed", 2, 0.60),  # seed 3 missing for zh_fr
+    )
+    avg = cell(rt.summarize(df), "proposed", rt.AVG)
+    # per-seed averages: seed 1 -> 0.40, seed 2 -> 0.60; seed 3 is incomplete
+    assert avg["n_seeds"] == 2 and avg["n_expected"] == 3
+    assert avg["uar_mean"] == pytest.approx(0.50)
+    assert avg["uar_std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    row = rt.to_markdown(rt.summarize(df), "uar").splitlines()[-1]
+    assert row == "| proposed | 60.0 ± 10.0 | 45.0 ± 21.2 (2/3) | 50.0 ± 14.1 (2/3) |"
+
+
+def test_avg_mean_equals_mean_of_pair_means_when_complete():
+    rng = np.random.default_rng(0)
+    rows = [
+        (pair, "baseline2", seed, float(rng.uniform(0.3, 0.8)))
+        for pair in ("en_de", "zh_fr", "de_en")
+        for seed in (1, 2, 3)
+    ]
+    summary = rt.summarize(runs(*rows))
+    pair_means = summary[summary["pair"] != rt.AVG]["uar_mean"]
+    avg = cell(summary, "baseline2", rt.AVG)
+    assert avg["uar_mean"] == pytest.approx(pair_means.mean())
+    per_seed = runs(*rows).groupby("seed")["uar"].mean()
+    assert avg["uar_std"] == pytest.approx(per_seed.std(ddof=1))
+
+
+def test_missing_runs_are_marked_and_listed(tmp_path):
+    df = runs(
+        ("en_de", "proposed", 1, 0.5),
+        ("en_de", "proposed", 2, 0.7),
+        ("en_de", "baseline1", 1, 0.4),
+    )
+    summary = rt.summarize(df, seeds=[1, 2, 3], variants=["no_supcon"])
+    markdown = rt.to_markdown(summary, "uar")
+    assert "| baseline1 | 40.0 (1/3) | 40.0 (1/3) |" in markdown
+    assert "| no_supcon | – | – |" in markdown
+    assert "| proposed | **60.0 ± 14.1** (2/3) | **60.0 ± 14.1** (2/3) |" in markdown
+    missing = rt.missing_runs(df, seeds=[1, 2, 3], variants=["no_supcon"])
+    assert len(missing) == 3 * 3 - 3
+    assert set(missing[missing["variant"] == "proposed"]["seed"]) == {3}
+
+    paths = rt.write_tables(df, tmp_path, seeds=[1, 2, 3], variants=["no_supcon"])
+    text = paths["markdown"].read_text(encoding="utf-8")
+    assert "Runs found: 3 of 9 expected (3 cells x 3 seeds)" in text
+    assert "Missing runs: 6" in text
+    assert "proposed en→de (seed 3)" in text
+    assert "baseline1 en→de (seed 2, 3)" in text
+    assert len(pd.read_csv(paths["missing"])) == 6
+
+
+def test_columns_pairs_then_avg_and_rows_in_canonical_order():
+    df = runs(
+        ("ur_en", "upper_bound", 1, 0.9),
+        ("en_de", "proposed", 1, 0.6),
+        ("zh_fr", "baseline1", 1, 0.4),
+    )
+    table = rt.to_markdown(rt.summarize(df), "uar").splitlines()
+    assert table[2] == "| Variant | en→de | zh→fr | ur→en | Avg. |"
+    assert [line.split(" | ")[0] for line in table[4:]] == [
+        "| baseline1",
+        "| proposed",
+        "| upper_bound",
+    ]
+    given = rt.summarize(df, pairs=["ur_en", "zh_fr"])
+    assert list(dict.fromkeys(given["pair"])) == ["ur_en", "zh_fr", "en_de", rt.AVG]
+
+
+def test_best_zero_shot_variant_is_bold_and_the_oracle_never():
+    df = runs(
+        ("en_de", "baseline1", 1, 0.40),
+        ("en_de", "proposed", 1, 0.55),
+        ("en_de", "no_spkadv", 1, 0.55),  # a tie at display precision
+        ("en_de", "upper_bound", 1, 0.90),
+    )
+    table = rt.to_markdown(rt.summarize(df), "uar")
+    assert "| proposed | **55.0** |" in table
+    assert "| no_spkadv | **55.0** |" in table
+    assert "| upper_bound | 90.0 |" in table
+    assert "| baseline1 | 40.0 |" in table
+
+
+def test_csv_round_trip(tmp_path):
+    df = runs(
+        ("en_de", "proposed", 1, 0.5, 0.45),
+        ("en_de", "proposed", 2, 0.6, 0.55),
+        ("zh_fr", "proposed", 1, 0.4, 0.35),
+        ("zh_fr", "baseline1", 1, 0.3, 0.25),
+    )
+    paths = rt.write_tables(df, tmp_path, figure=False)
+    summary = rt.summarize(df)
+    pd.testing.assert_frame_equal(pd.read_csv(paths["summary_long"]), summary)
+    wide = pd.read_csv(paths["summary_wide"], index_col="variant")
+    pd.testing.assert_frame_equal(wide, rt.to_wide(summary))
+    assert wide.loc["proposed", "en_de:uar_mean"] == pytest.approx(0.55)
+    assert wide.loc["proposed", "Avg.:n_seeds"] == 1
+    assert math.isnan(wide.loc["baseline1", "en_de:uar_mean"])
+    pd.testing.assert_frame_equal(pd.read_csv(paths["runs"]), df)
+
+
+def test_collect_results_reads_a_grid_folder(tmp_path, caplog):
+    write_result(tmp_path, "en_de", "proposed", 1, 0.5, 0.4, encoder="fbank")
+    write_result(tmp_path, "en_de", "proposed", 2, 0.7, 0.6)
+    write_result(tmp_path, "zh_fr", "baseline1", 1, 0.3)
+    bad = tmp_path / "zh_fr" / "baseline1" / "seed2"
+    bad.mkdir(parents=True)
+    (bad / "results.json").write_text('{"source": "zh"')  # truncated
+    with caplog.at_level(logging.WARNING):
+        df = rt.collect_results(tmp_path)
+    assert list(df.columns) == list(rt.RUN_COLUMNS)
+    assert df[["pair", "variant", "seed"]].values.tolist() == [
+        ["en_de", "proposed", 1],
+        ["en_de", "proposed", 2],
+        ["zh_fr", "baseline1", 1],
+    ]
+    assert df["uar"].tolist() == [0.5, 0.7, 0.3]
+    assert df["n_test"].tolist() == [50, 50, 50]
+    assert df.loc[0, "encoder"] == "fbank"
+    assert [path for path, _ in df.attrs["skipped"]] == [str(bad / "results.json")]
+    assert "skipped 1 unusable results.json" in caplog.text
+    text = rt.write_tables(df, tmp_path / "out", figure=False)["markdown"].read_text(
+        encoding="utf-8"
+    )
+    assert "Unusable results.json skipped: 1" in text
+
+
+def test_collect_results_of_an_empty_folder_writes_empty_tables(tmp_path):
+    df = rt.collect_results(tmp_path)
+    assert df.empty and list(df.columns) == list(rt.RUN_COLUMNS)
+    paths = rt.write_tables(
+        df, tmp_path / "out", seeds=[1], pairs=["en_de"], variants=["proposed"]
+    )
+    assert "| proposed | – | – |" in paths["markdown"].read_text(encoding="utf-8")
+    assert paths["figure"].read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"uar": 61.2}, "'uar' must be a fraction in [0, 1]"),
+        ({"macro_f1": None}, "'macro_f1' must be a fraction"),
+        ({"seed": 1.5}, "'seed' must be an integer"),
+        ({"variant": ""}, "'variant' must be a non-empty string"),
+    ],
+)
+def test_load_result_refuses_bad_values(tmp_path, change, message):
+    path = write_result(tmp_path, "en_de", "proposed", 1, 0.5)
+    data = {**json.loads(path.read_text()), **change}
+    path.write_text(json.dumps(data))
+    with pytest.raises(rt.InvalidResultError, match=message.replace("[", r"\[")):
+        rt.load_result(path)
+
+
+def test_duplicate_runs_are_refused_with_their_paths():
+    df = runs(("en_de", "proposed", 1, 0.5), ("en_de", "proposed", 1, 0.6))
+    df["path"] = ["a/results.json", "b/results.json"]
+    with pytest.raises(ValueError, match="share a .variant, pair, seed.*a/results"):
+        rt.summarize(df)
+
+
+def test_missing_columns_are_explained():
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['macro_f1'\]"):
+        rt.summarize(pd.DataFrame({"pair": [], "variant": [], "seed": [], "uar": []}))
+    with pytest.raises(ValueError, match="Unknown metric"):
+        rt.to_markdown(rt.summarize(runs(("en_de", "proposed", 1, 0.5))), "acc")
+
+
+def test_figure_is_a_valid_png(tmp_path):
+    df = runs(
+        *[
+            (pair, variant, seed, 0.3 + 0.1 * i + 0.02 * seed)
+            for pair in ("en_de", "zh_fr", "de_en")
+            for i, variant in enumerate(rt.VARIANT_ORDER)
+            for seed in (1, 2, 3)
+        ]
+    )
+    df = df.drop(index=[0, 5])  # incomplete cells still plot
+    out = rt.plot_variants(df, tmp_path / "fig" / "variants.png")
+    assert out == tmp_path / "fig" / "variants.png"
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(out) as image:
+        image.verify()
+        assert image.size[0] > 600 and image.size[1] > 600
+
+
+def test_command_line_rebuilds_the_tables(tmp_path, capsys):
+    write_result(tmp_path, "en_de", "proposed", 1, 0.5)
+    paths = rt.main([str(tmp_path), "--out", str(tmp_path / "t"), "--seeds", "1,2"])
+    assert paths["markdown"].parent == tmp_path / "t"
+    assert "50.0 (1/2)" in paths["markdown"].read_text(encoding="utf-8")
+    assert "1 runs ->" in capsys.readouterr().out

@@ -1,0 +1,540 @@
+"""Tests of the grid runner (recipes/run_grid.py).
+
+The runner is driven in-process through ``run_grid.main``; the runs are a
+fake recipe (a small script written to tmp_path) that writes a results.json,
+fails, hangs or waits for other runs on demand, so the tests check the
+runner's logic (planning, skipping, failures, parallelism, overrides) in a
+few seconds. The last test runs the real recipe on the demo corpus.
+"""
+
+import doctest
+import json
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recipes import run_grid
+from zsser_modules.results_table import VARIANT_ORDER
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# A stand-in for recipes/train.py with the same command line. Options (all
+# optional, as YAML-style overrides): --fail_variants=a,b (exit 3 with a
+# traceback), --no_results_variants=a,b (exit 0 without results.json),
+# --crash_after_results_variants=a,b (exit 5 after writing results.json),
+# --sleep=S, --events=FILE (append "start <key>"/"end <key>"),
+# --barrier_dir=D --barrier_n=N (wait until N runs are inside at once).
+FAKE_RECIPE = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from pathlib import Path
+
+    hparams, opts = sys.argv[1], {}
+    args = sys.argv[2:]
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            key, sep, value = arg[2:].partition("=")
+            if not sep and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                value = args[i + 1]
+            opts[key] = value
+    variant, seed = opts["variant"], int(opts["seed"])
+    key = f"{opts['source_lang']}_{opts['target_lang']}/{variant}/seed{seed}"
+    out = Path(opts["output_folder"])
+    print("fake recipe", key, flush=True)
+
+    def event(what):
+        if "events" in opts:
+            with open(opts["events"], "a") as f:
+                f.write(f"{what} {key}\\n")
+
+    event("start")
+    if "barrier_dir" in opts:
+        barrier = Path(opts["barrier_dir"])
+        barrier.mkdir(parents=True, exist_ok=True)
+        (barrier / key.replace("/", "_")).touch()
+        deadline = time.monotonic() + 20
+        while len(list(barrier.iterdir())) < int(opts["barrier_n"]):
+            if time.monotonic() > deadline:
+                print("barrier timeout: the runs did not run at the same time")
+                sys.exit(4)
+            time.sleep(0.02)
+    time.sleep(float(opts.get("sleep", 0)))
+    if variant in opts.get("fail_variants", "").split(","):
+        print("Traceback (most recent call last):")
+        print(f"RuntimeError: boom in {key}", flush=True)
+        event("end")
+        sys.exit(3)
+    if variant not in opts.get("no_results_variants", "").split(","):
+        out.mkdir(parents=True, exist_ok=True)
+        rank = ["baseline1", "baseline2", "no_supcon", "no_spkadv", "proposed",
+                "upper_bound"].index(variant)
+        uar = 0.40 + 0.05 * rank + 0.01 * seed
+        (out / "results.json").write_text(json.dumps({
+            "source": opts["source_lang"], "target": opts["target_lang"],
+            "variant": variant, "seed": seed, "uar": uar, "macro_f1": uar - 0.02,
+            "n_test": 100, "per_class_recall": {}, "confusion_matrix": [],
+            "hparams": hparams, "argv": sys.argv[1:],
+            "threads": os.environ.get("OMP_NUM_THREADS"),
+        }))
+    event("end")
+    if variant in opts.get("crash_after_results_variants", "").split(","):
+        sys.exit(5)
+    """
+)
+
+
+@pytest.fixture
+def fake(tmp_path):
+    """Paths of a fake recipe, a single hparams file and a grid folder."""
+    recipe = tmp_path / "fake_train.py"
+    recipe.write_text(FAKE_RECIPE)
+    hparams = tmp_path / "base.yaml"
+    hparams.write_text("source_lang: en\ntarget_lang: de\n")
+    return {"recipe": recipe, "hparams": hparams, "grid": tmp_path / "grid"}
+
+
+def grid(
+    fake,
+    *args,
+    overrides=(),
+    pairs="en_de,zh_fr",
+    variants="baseline1,proposed",
+    seeds="1,2",
+    table=False,
+):
+    """Run the grid on the fake recipe; return its exit status."""
+    argv = [
+        "--grid-folder",
+        str(fake["grid"]),
+        "--recipe",
+        str(fake["recipe"]),
+        *([] if "--hparams-dir" in args else ["--hparams", str(fake["hparams"])]),
+        "--pairs",
+        pairs,
+        "--variants",
+        variants,
+        "--seeds",
+        seeds,
+        "--no-progressbar",
+        *([] if table else ["--no-table"]),
+        *args,
+    ]
+    if overrides:
+        argv += ["--", *overrides]
+    return run_grid.main(argv)
+
+
+def results_of(fake, key):
+    return json.loads((fake["grid"] / key / "results.json").read_text())
+
+
+def failures_of(fake):
+    return json.loads((fake["grid"] / "failures.json").read_text())
+
+
+def events_of(path):
+    return [tuple(line.split()) for line in path.read_text().splitlines()]
+
+
+def test_grid_runs_every_cell_and_writes_the_table(fake, capsys):
+    assert grid(fake, table=True) == 0
+    runs = run_grid.plan_runs(
+        fake["grid"], ["en_de", "zh_fr"], ["baseline1", "proposed"], [1, 2]
+    )
+    assert len(runs) == 8
+    for run in runs:
+        result = results_of(fake, run.key)
+        assert (result["variant"], result["seed"]) == (run.variant, run.seed)
+        assert (result["source"], result["target"]) == (run.source, run.target)
+        assert (run.output_folder / "grid_log.txt").read_text().count(
+            "fake recipe"
+        ) == 1
+    assert failures_of(fake) == []
+    table = pd.read_csv(fake["grid"] / "runs.csv")
+    assert len(table) == 8
+    markdown = (fake["grid"] / "results.md").read_text(encoding="utf-8")
+    # proposed (rank 4): UAR 0.60 + 0.01 * seed -> 61.5 ± 0.7 in every column.
+    assert "| proposed | **61.5 ± 0.7** | **61.5 ± 0.7** | **61.5 ± 0.7** |" in markdown
+    assert "| baseline1 | 41.5 ± 0.7 | 41.5 ± 0.7 | 41.5 ± 0.7 |" in markdown
+    assert (fake["grid"] / "variants.png").read_bytes()[:4] == b"\x89PNG"
+    out = capsys.readouterr().out
+    assert "8 to run" in out and "8 ok, 0 failed" in out
+
+
+def test_the_single_hparams_file_gets_the_pair_as_overrides(fake):
+    assert grid(fake, pairs="zh_fr", variants="proposed", seeds="1") == 0
+    argv = results_of(fake, "zh_fr/proposed/seed1")["argv"]
+    assert argv[0] == str(fake["hparams"])
+    assert "--source_lang=zh" in argv and "--target_lang=fr" in argv
+    assert f"--output_folder={fake['grid'] / 'zh_fr/proposed/seed1'}" in argv
+
+
+def test_a_pair_file_pattern_is_filled_per_pair(fake, tmp_path):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for pair in ("en_de", "zh_fr"):
+        (folder / f"{pair}.yaml").write_text("x: 1\n")
+    assert grid(fake, "--hparams-dir", str(folder), seeds="1") == 0
+    assert results_of(fake, "zh_fr/baseline1/seed1")["hparams"] == str(
+        folder / "zh_fr.yaml"
+    )
+
+
+def test_missing_hparams_files_are_an_error_before_any_run(fake, tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        run_grid.main(
+            [
+                "--grid-folder",
+                str(fake["grid"]),
+                "--recipe",
+                str(fake["recipe"]),
+                "--hparams",
+                str(tmp_path / "{source}-{target}.yaml"),
+                "--pairs",
+                "en_de",
+            ]
+        )
+    assert error.value.code == 2
+    assert "en-de.yaml" in capsys.readouterr().err
+    assert not fake["grid"].exists()
+
+
+def test_finished_runs_are_skipped_and_unusable_ones_redone(fake, capsys):
+    events = fake["grid"].parent / "events.txt"
+    overrides = [f"--events={events}"]
+    assert grid(fake, overrides=overrides) == 0
+    assert len(events_of(events)) == 16  # 8 starts, 8 ends
+    events.unlink()
+    broken = fake["grid"] / "en_de/proposed/seed2/results.json"
+    broken.write_text('{"uar": 0.5')  # truncated: not a valid result
+    (fake["grid"] / "zh_fr/baseline1/seed1/results.json").unlink()
+    capsys.readouterr()
+
+    assert grid(fake, overrides=overrides) == 0
+    started = sorted(key for what, key in events_of(events) if what == "start")
+    assert started == ["en_de/proposed/seed2", "zh_fr/baseline1/seed1"]
+    assert "6 done, 2 to run" in capsys.readouterr().out
+    assert results_of(fake, "en_de/proposed/seed2")["seed"] == 2
+
+
+def test_a_failed_run_is_recorded_and_the_grid_goes_on(fake, capsys):
+    status = grid(fake, overrides=["--fail_variants=proposed"], table=True)
+    assert status == 0  # not fatal without --strict
+    failures = failures_of(fake)
+    assert sorted(f["run"] for f in failures) == [
+        "en_de/proposed/seed1",
+        "en_de/proposed/seed2",
+        "zh_fr/proposed/seed1",
+        "zh_fr/proposed/seed2",
+    ]
+    first = failures[0]
+    assert first["returncode"] == 3 and first["status"] == "failed"
+    assert first["reason"] == "exited with code 3"
+    assert "RuntimeError: boom in en_de/proposed/seed1" in first["log_tail"]
+    assert first["log_tail"].splitlines()[0] == "fake recipe en_de/proposed/seed1"
+    assert "--fail_variants=proposed" in first["command"]
+    # the baselines all ran; the table marks the missing cells
+    assert len(pd.read_csv(fake["grid"] / "runs.csv")) == 4
+    markdown = (fake["grid"] / "results.md").read_text(encoding="utf-8")
+    assert "| proposed | – | – | – |" in markdown
+    assert "Missing runs: 4" in markdown
+    assert "4 failed" in capsys.readouterr().out
+
+
+def test_strict_exits_non_zero_after_running_everything(fake):
+    assert grid(fake, "--strict", overrides=["--fail_variants=proposed"]) == 1
+    assert len(list(fake["grid"].rglob("results.json"))) == 4
+
+
+def test_a_fixed_run_leaves_failures_json(fake):
+    grid(fake, overrides=["--fail_variants=proposed"])
+    assert len(failures_of(fake)) == 4
+    # rerun only zh_fr: its records go, those of en_de (not rerun) stay
+    assert grid(fake, pairs="zh_fr") == 0
+    assert sorted(f["run"] for f in failures_of(fake)) == [
+        "en_de/proposed/seed1",
+        "en_de/proposed/seed2",
+    ]
+    assert grid(fake) == 0
+    assert failures_of(fake) == []
+
+
+def test_exit_zero_without_results_is_a_failure(fake):
+    assert (
+        grid(
+            fake,
+            "--strict",
+            variants="proposed",
+            seeds="1",
+            overrides=["--no_results_variants=proposed"],
+        )
+        == 1
+    )
+    reasons = {f["reason"] for f in failures_of(fake)}
+    assert reasons == {"exited with code 0 but left no valid results.json"}
+
+
+def test_a_crash_after_the_results_is_a_failure_whose_results_count(fake, capsys):
+    args = ("--strict",)
+    kwargs = {"pairs": "en_de", "variants": "proposed", "seeds": "1"}
+    overrides = ["--crash_after_results_variants=proposed"]
+    assert grid(fake, *args, **kwargs, overrides=overrides) == 1
+    (record,) = failures_of(fake)
+    assert record["returncode"] == 5
+    assert "after writing a valid results.json" in record["reason"]
+    capsys.readouterr()
+    assert grid(fake, *args, **kwargs) == 0  # done now: not run again
+    assert "1 done, 0 to run" in capsys.readouterr().out
+    assert failures_of(fake) == []
+
+
+def test_a_run_that_cannot_start_does_not_stop_the_grid(fake):
+    blocker = fake["grid"] / "en_de" / "proposed"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the run folders should go")
+    assert grid(fake, "--strict", pairs="en_de", seeds="1") == 1
+    assert results_of(fake, "en_de/baseline1/seed1")["variant"] == "baseline1"
+    (record,) = failures_of(fake)
+    assert record["run"] == "en_de/proposed/seed1"
+    assert record["reason"].startswith("could not run: ")
+
+
+def test_a_folder_holding_another_run_is_not_touched(fake):
+    folder = fake["grid"] / "en_de/proposed/seed1"
+    folder.mkdir(parents=True)
+    foreign = json.dumps(
+        {
+            "source": "en",
+            "target": "de",
+            "variant": "baseline2",
+            "seed": 1,
+            "uar": 0.5,
+            "macro_f1": 0.5,
+        }
+    )
+    (folder / "results.json").write_text(foreign)
+    assert grid(fake, "--strict", pairs="en_de", variants="proposed", seeds="1") == 1
+    assert (folder / "results.json").read_text() == foreign
+    (record,) = failures_of(fake)
+    assert record["status"] == "conflict" and "another run" in record["reason"]
+
+
+def test_parallel_jobs_run_at_the_same_time(fake, tmp_path):
+    # Each run waits until both are inside the recipe: with one job at a time
+    # the first would give up (exit 4) instead of finishing.
+    overrides = [f"--barrier_dir={tmp_path / 'barrier'}", "--barrier_n=2"]
+    assert (
+        grid(
+            fake,
+            "--jobs",
+            "2",
+            "--no-warmup",
+            "--strict",
+            pairs="en_de",
+            seeds="1",
+            overrides=overrides,
+        )
+        == 0
+    )
+    threads = {
+        results_of(fake, f"en_de/{v}/seed1")["threads"]
+        for v in ("baseline1", "proposed")
+    }
+    assert threads == {str(max(1, run_grid.available_cores() // 2))}
+
+
+def test_threads_option_sets_the_thread_variables(fake):
+    assert (
+        grid(fake, "--threads", "3", pairs="en_de", variants="proposed", seeds="1") == 0
+    )
+    assert results_of(fake, "en_de/proposed/seed1")["threads"] == "3"
+
+
+def test_warmup_runs_the_first_run_and_first_seeds_before_the_others(fake, tmp_path):
+    events = tmp_path / "events.txt"
+    assert (
+        grid(
+            fake,
+            "--jobs",
+            "2",
+            pairs="en_de",
+            seeds="1,2",
+            overrides=[f"--events={events}"],
+        )
+        == 0
+    )
+    order = events_of(events)
+    position = {event: i for i, event in enumerate(order)}
+    warmup = ("end", "en_de/proposed/seed1")  # first run that is not baseline1
+    assert order[0] == ("start", "en_de/proposed/seed1")
+    assert all(
+        position[warmup] < i
+        for i, (what, _) in enumerate(order)
+        if what == "start" and i > 0
+    )
+    assert (
+        position[("end", "en_de/baseline1/seed1")]
+        < position[("start", "en_de/baseline1/seed2")]
+    )
+
+
+def test_overrides_after_the_separator_reach_every_run(fake):
+    overrides = ["--encoder=fbank", "--number_of_epochs", "5", "--noprogressbar"]
+    assert grid(fake, pairs="en_de", seeds="1", overrides=overrides) == 0
+    for variant in ("baseline1", "proposed"):
+        argv = results_of(fake, f"en_de/{variant}/seed1")["argv"]
+        assert argv[-4:] == overrides
+        assert argv.count("--noprogressbar") == 1
+        assert f"--variant={variant}" in argv and "--seed=1" in argv
+
+
+@pytest.mark.parametrize(
+    "reserved", ["--seed=4", "--variant=proposed", "--output_folder=x"]
+)
+def test_overrides_cannot_set_what_the_grid_sets(fake, reserved, capsys):
+    with pytest.raises(SystemExit) as error:
+        grid(fake, overrides=[reserved])
+    assert error.value.code == 2
+    assert f"The grid sets {reserved.split('=')[0]} itself" in capsys.readouterr().err
+
+
+def test_a_run_over_the_timeout_is_stopped_and_recorded(fake):
+    assert (
+        grid(
+            fake,
+            "--timeout",
+            "1",
+            pairs="en_de",
+            variants="proposed",
+            seeds="1",
+            overrides=["--sleep=60"],
+        )
+        == 0
+    )
+    (record,) = failures_of(fake)
+    assert record["reason"] == "stopped after the --timeout of 1 s"
+    assert "fake recipe en_de/proposed/seed1" in record["log_tail"]
+
+
+def test_dry_run_runs_nothing(fake, capsys):
+    assert grid(fake, "--dry-run") == 0
+    assert not fake["grid"].exists()
+    out = capsys.readouterr().out
+    assert out.count("to run ") == 8 and "--variant=proposed --seed=2" in out
+
+
+def test_changed_overrides_are_reported_for_finished_runs(fake, capsys):
+    assert grid(fake, pairs="en_de", variants="proposed", seeds="1") == 0
+    capsys.readouterr()
+    assert (
+        grid(
+            fake,
+            pairs="en_de",
+            variants="proposed",
+            seeds="1",
+            overrides=["--encoder=fbank"],
+        )
+        == 0
+    )
+    assert "1 finished run(s) were made with another command line" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--pairs", "en_en", "Bad pair 'en_en'"),
+        ("--pairs", "en_xx", "Bad pair"),
+        ("--variants", "best", "Unknown variant"),
+        ("--seeds", "one", "Bad seeds"),
+    ],
+)
+def test_bad_grid_options_are_explained(fake, option, value, message, capsys):
+    with pytest.raises(SystemExit):
+        run_grid.main(["--grid-folder", str(fake["grid"]), option, value])
+    assert message in capsys.readouterr().err
+
+
+def test_default_pairs_cover_every_language_as_source_and_target():
+    pairs = [pair.split("_") for pair in run_grid.DEFAULT_PAIRS]
+    assert len(set(run_grid.DEFAULT_PAIRS)) == 9
+    assert (
+        {s for s, _ in pairs} == {t for _, t in pairs} == {"en", "zh", "de", "fr", "ur"}
+    )
+    for pair in run_grid.DEFAULT_PAIRS:  # each has its file in hparams/
+        assert (REPO_ROOT / "hparams" / f"{pair}.yaml").is_file()
+    assert run_grid.parse_variants("all") == list(VARIANT_ORDER)
+
+
+def test_docstring_examples(tmp_path):
+    # recipes/ is not collected by the doctest run of the suite: run them here.
+    result = doctest.testmod(
+        run_grid,
+        extraglobs={"getfixture": lambda name: tmp_path},
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
+    assert result.attempted > 15 and result.failed == 0
+
+
+# ---- The real recipe ---------------------------------------------------------
+# Fast settings of the recipe (as in tests/test_recipe.py): fbank encoder, tiny
+# model, SpeechBrain debug mode (2 batches per stage), one epoch, and a small
+# demo corpus (5 languages x 3 speakers x 4 emotions x 2 utterances).
+REAL_OPTIONS = (
+    "--encoder=fbank",
+    "--number_of_epochs=1",
+    "--device=cpu",
+    "--debug",
+    "--debug_persistently",
+)
+DEMO_HPARAMS = REPO_ROOT / "hparams" / "demo.yaml"
+
+
+@pytest.mark.slow
+def test_real_grid_on_the_demo_corpus(tmp_path, capsys):
+    """One pair, two variants, one seed of the real recipe on the demo corpus."""
+    from recipe_utils import FAST_OPTIONS
+
+    grid_folder = tmp_path / "grid"
+    argv = [
+        "--grid-folder",
+        str(grid_folder),
+        "--hparams",
+        str(DEMO_HPARAMS),
+        "--pairs",
+        "en_de",
+        "--variants",
+        "baseline1,proposed",
+        "--seeds",
+        "1",
+        "--strict",
+        "--no-progressbar",
+        "--jobs",  # the warm-up rule runs them one after the other
+        "2",
+        "--",
+        f"--results_root={tmp_path / 'results'}",
+        "--demo_options={n_speakers: 3, n_per_class_per_speaker: 2}",
+        *FAST_OPTIONS,
+        *REAL_OPTIONS,
+    ]
+    status = run_grid.main(argv)
+    assert status == 0, (grid_folder / "failures.json").read_text()
+    runs = pd.read_csv(grid_folder / "runs.csv")
+    assert sorted(runs["variant"]) == ["baseline1", "proposed"]
+    assert set(runs["pair"]) == {"en_de"} and set(runs["seed"]) == {1}
+    assert runs["uar"].between(0, 1).all() and (runs["n_test"] > 0).all()
+    for variant in ("baseline1", "proposed"):
+        result = results_of({"grid": grid_folder}, f"en_de/{variant}/seed1")
+        assert (result["source"], result["target"]) == ("en", "de")
+        assert result["encoder"] == "fbank"
+        assert (grid_folder / f"en_de/{variant}/seed1/train_log.txt").is_file()
+    assert result["training_languages"] == ["en", "zh", "fr", "ur"]  # proposed
+    assert "| proposed |" in (grid_folder / "results.md").read_text(encoding="utf-8")
+    # A second call finds both runs done: nothing runs, nothing fails.
+    capsys.readouterr()
+    assert run_grid.main(argv) == 0
+    assert "2 done, 0 to run" in capsys.readouterr().out
+    assert json.loads((grid_folder / "failures.json").read_text()) == []
