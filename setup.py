@@ -35,6 +35,7 @@ setup(
         "threadpoolctl>=3.1.0",
         "numpy>=1.24.0",
         "scipy>=1.10.0",
+        "filelock>=3.12.0",
         "espeakng-loader>=0.2.0",
     ],
     entry_points={

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import hashlib
+import inspect
 import json
 import logging
 import math
@@ -35,6 +38,7 @@ from typing import Any, NamedTuple, Union
 
 import pandas as pd
 import soundfile as sf
+from filelock import FileLock
 
 from zsser_modules.labels import ALL_EMOTIONS, LANGUAGES, emotion_classes
 
@@ -1096,6 +1100,57 @@ def make_stamp(
     )
 
 
+def exclusive(lock_name: str, folder_arg: str = "save_folder") -> Callable:
+    """Decorate a preparation function so that one process runs it at a time.
+
+    The wrapped function holds a file lock named after ``lock_name`` and the
+    absolute path of its argument ``folder_arg`` while it runs. Several runs
+    started at once on the same folders (a grid with parallel jobs, DDP, two
+    shells) then never delete or half-write each other's outputs: the first
+    one prepares, the others wait and find the outputs up to date. The lock
+    file lives in the system's temporary folder (nothing is added to the
+    output folder, not even on a failed call), so it serialises the processes
+    of one machine.
+
+    Arguments
+    ---------
+    lock_name : str
+        Name of the lock file (one per kind of output).
+    folder_arg : str
+        Name of the argument holding the output folder.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> @exclusive("toy")
+    ... def write(save_folder):
+    ...     (pathlib.Path(save_folder) / "out.csv").write_text("ID")
+    ...     return sorted(p.name for p in pathlib.Path(save_folder).iterdir())
+    >>> write(tempfile.mkdtemp())
+    ['out.csv']
+    """
+
+    def decorator(function: Callable) -> Callable:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            folder = signature.bind(*args, **kwargs).arguments[folder_arg]
+            key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()
+            lock = Path(tempfile.gettempdir()) / f"zsser-{lock_name}-{key[:16]}.lock"
+            with FileLock(str(lock)):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def is_up_to_date(
     sidecar: PathLike, stamp: Mapping[str, Any], outputs: Iterable[PathLike]
 ) -> bool:
@@ -1348,6 +1403,7 @@ def subfolder_hint(data_folder: Path, looks_right: Callable[[Path], bool]) -> st
     return ""
 
 
+@exclusive("prepare")
 def prepare_manifest(
     spec: CorpusSpec,
     data_folder: PathLike,

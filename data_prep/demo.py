@@ -81,6 +81,7 @@ from data_prep.common import (
     AudioInfo,
     PathLike,
     PrepReport,
+    exclusive,
     is_up_to_date,
     make_stamp,
     mark_confounded_speakers,
@@ -911,6 +912,7 @@ def _readme_text(options: Mapping[str, Any]) -> str:
     )
 
 
+@exclusive("demo")
 def prepare_demo(
     save_folder: PathLike,
     n_per_class_per_speaker: int = 20,

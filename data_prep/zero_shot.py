@@ -74,6 +74,7 @@ from data_prep.common import (  # noqa: E402
     MANIFEST_COLUMNS,
     PathLike,
     SplitError,
+    exclusive,
     is_up_to_date,
     make_stamp,
     mark_confounded_speakers,
@@ -265,6 +266,7 @@ def _summary(frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
     return out
 
 
+@exclusive("settings")
 def build_setting(
     manifests: Sequence[PathLike],
     source: str,

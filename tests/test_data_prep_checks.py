@@ -219,3 +219,28 @@ def test_script_form_runs_from_the_repository_root(emodb, tmp_path):
     failed = run_script("data_prep/emodb.py", str(tmp_path / "nope"), str(out))
     assert failed.returncode == 2
     assert "Expected layout" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_exclusive_serialises_concurrent_preparations(tmp_path):
+    import threading
+    import time
+
+    from data_prep.common import exclusive
+
+    inside, overlaps = [], []
+
+    @exclusive("toy")
+    def prepare(save_folder):
+        inside.append(1)
+        if len(inside) > 1:
+            overlaps.append(1)
+        time.sleep(0.05)
+        inside.pop()
+
+    threads = [threading.Thread(target=prepare, args=(tmp_path,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not overlaps
+    assert list(tmp_path.iterdir()) == []  # the lock is not in the output folder
