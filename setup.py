@@ -19,7 +19,9 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=find_packages(include=["zsser_modules", "zsser_modules.*", "data_prep", "data_prep.*"]),
+    packages=find_packages(
+        include=["zsser_modules", "zsser_modules.*", "data_prep", "data_prep.*"]
+    ),
     package_data={"data_prep": ["file_lists/*.csv"]},
     install_requires=[
         "speechbrain>=1.1.0",

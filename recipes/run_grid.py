@@ -74,7 +74,7 @@ from zsser_modules.results_table import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-#: Our reading of the paper's nine settings (see docs/readme/grid.md): six
+#: Our reading of the paper's nine settings (see docs/grid.md): six
 #: transfers from the large ESD languages to the small corpora, and three back,
 #: so that every language is a source and a target at least once.
 DEFAULT_PAIRS: tuple[str, ...] = (
@@ -958,7 +958,7 @@ def _parser() -> argparse.ArgumentParser:
         "--pairs",
         default=",".join(DEFAULT_PAIRS),
         help="comma-separated <source>_<target> pairs, or 'all' for the 20 "
-        f"ordered pairs (default: the nine of docs/readme/grid.md: "
+        f"ordered pairs (default: the nine of docs/grid.md: "
         f"{','.join(DEFAULT_PAIRS)})",
     )
     parser.add_argument(

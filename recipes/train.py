@@ -8,7 +8,8 @@ speech of a source language, plus auxiliary languages for most variants, and
 tested on a target language it never saw, not even for model selection (the
 best epoch is chosen on the validation speakers of the training languages).
 
-    wav -> encoder (frozen SSL + layer weights | filterbank ECAPA-TDNN)
+    wav -> encoder (frozen SSL + layer weights | filterbank ECAPA-TDNN
+                    | frozen filterbank statistics)
         -> embedding MLP -> emb
              emb -> emotion classifier ............ cross-entropy
              emb -> projection head -> SupCon ..... same-emotion positives,
@@ -24,6 +25,13 @@ To run, from the repository root:
 > python recipes/train.py hparams/en_de.yaml --esd_folder=/path/to/ESD \
       --emodb_folder=/path/to/EmoDB --cafe_folder=/path/to/CaFE \
       --urdu_folder=/path/to/URDU
+
+The frozen SSL features are computed once and cached (use_feature_cache).
+Two processes with DDP (also on CPU), bf16 autocast, dynamic batches
+(docs/speed.md):
+> torchrun --standalone --nproc_per_node=2 recipes/train.py hparams/en_de.yaml \
+      --distributed_backend=gloo --device=cpu --precision=bf16 \
+      --dynamic_batching=True ...
 
 Authors
  * zsser contributors 2026
@@ -45,7 +53,7 @@ from speechbrain.dataio.sampler import DynamicBatchSampler
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
-from data_prep import prepare_corpus
+from data_prep import GENERATED_CORPORA, prepare_corpus
 from data_prep.common import LANGUAGE_CORPUS, read_manifest
 from data_prep.zero_shot import (
     SPLITS,
@@ -56,8 +64,14 @@ from data_prep.zero_shot import (
 )
 from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.audio import audio_pipeline
+from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
+from zsser_modules.feature_cache import (
+    FeatureCache,
+    encoder_cache_key,
+    use_cached_features,
+)
 from zsser_modules.hparams import resolve_layered_hparams
-from zsser_modules.inference import build_module, export_inference
+from zsser_modules.inference import build_module, export_inference, spec_only
 from zsser_modules.labels import LANGUAGES, build_label_encoder
 from zsser_modules.metrics import EmotionMetricStats
 from zsser_modules.tsne import plot_tsne
@@ -76,6 +90,8 @@ VARIANT_LOSSES = {
     "proposed": ("supcon", "spk_adv", "lang_adv"),
 }
 assert set(VARIANT_LOSSES) == set(VARIANTS), "a variant lacks its loss terms"
+# Printed and saved with every result on the built-in demo corpus.
+SYNTHETIC_NOTE = "synthetic demo corpus: rule-based prosody, not acted emotion"
 LOSS_WEIGHT_KEYS = {
     "supcon": "supcon_weight",
     "spk_adv": "adv_weight",
@@ -92,20 +108,25 @@ def loss_weights(hparams):
     }
 
 
-class ZeroShotSER(sb.Brain):
-    """Emotion classifier with cross-lingual SupCon and a speaker adversary."""
+class ZeroShotSER(DistributedBrainMixin, sb.Brain):
+    """Emotion classifier with cross-lingual SupCon and a speaker adversary.
+
+    DistributedBrainMixin: torchrun + DDP also on CPU (zsser_modules.distributed).
+    """
 
     def compute_forward(self, batch, stage):
         """Encoder -> embedding -> emotion log-probabilities (+ training heads)."""
         batch = batch.to(self.device)
-        wavs, wav_lens = batch.sig
-
-        if self.hparams.encoder == "ssl":
-            # Frozen SSL model: every layer mean-pooled over the valid frames,
-            # then a learned softmax-weighted sum of the layers.
-            encoded = self.modules.layer_sum(self.modules.ssl(wavs, wav_lens))
+        # A frozen encoder's outputs come from the feature cache
+        # (cache_encoder_features); a trainable one runs on the audio.
+        if self.hparams.encoder_is_cached:
+            encoded = batch.encoder_feats.data
         else:
-            encoded = self.modules.fbank(wavs, wav_lens)
+            encoded = self.modules[self.hparams.encoder](*batch.sig)
+        if self.hparams.encoder == "ssl":
+            # Every SSL layer was mean-pooled over the valid frames: learn a
+            # softmax-weighted sum of the layers.
+            encoded = self.modules.layer_sum(encoded)
         emb = self.modules.embedding(encoded)
         logits = self.modules.emo_classifier(emb)
         outputs = {"emb": emb, "log_probs": self.hparams.log_softmax(logits)}
@@ -186,6 +207,8 @@ class ZeroShotSER(sb.Brain):
             self.train_stats = {"loss": stage_loss}
             for name, total in self.term_sums.items():
                 self.train_stats[name] = total / max(1, self.term_batches)
+            # Under DDP each process saw its own batches: log their mean.
+            self.train_stats = mean_across_processes(self.train_stats)
             return
 
         summary = self.emo_metrics.summarize()
@@ -290,7 +313,11 @@ def prepare_data(hparams):
             )
         return manifests, train_langs
 
-    missing = [c for c in corpora if hparams.get(f"{c}_folder") is None]
+    missing = [
+        c
+        for c in corpora
+        if c not in GENERATED_CORPORA and hparams.get(f"{c}_folder") is None
+    ]
     if missing:
         needs = ", ".join(
             f"{c} (for {'/'.join(lang for lang in used if corpus_of[lang] == c)})"
@@ -305,13 +332,16 @@ def prepare_data(hparams):
             "--languages=[...]."
         )
     for corpus in corpora:
+        options = {"keep_all_classes": hparams["keep_all_classes"]}
+        if corpus in GENERATED_CORPORA:  # the built-in demo corpus
+            options.update(hparams["demo_options"])
         run_on_main(
             prepare_corpus,
             kwargs={
                 "name": corpus,
-                "data_folder": hparams[f"{corpus}_folder"],
+                "data_folder": hparams.get(f"{corpus}_folder"),
                 "save_folder": hparams["prep_folder"],
-                "keep_all_classes": hparams["keep_all_classes"],
+                **options,
             },
         )
     run_on_main(
@@ -399,9 +429,36 @@ def train_loader_options(hparams, train_set):
     sampler = DynamicBatchSampler(
         train_set,
         length_func=lambda item: item["duration"],
-        **hparams["dynamic_batch_sampler"],
+        **{"seed": hparams["seed"], **hparams["dynamic_batch_sampler"]},
     )
     return {"batch_sampler": sampler, "num_workers": hparams["num_workers"]}
+
+
+def cache_encoder_features(hparams, encoder, datasets, run_opts):
+    """Compute a frozen encoder's output for every utterance once.
+
+    The outputs (pooled layers [L+1, D] float32 for a frozen SSL model, the
+    statistics vector for FbankStatsEncoder) are stored in
+    feature_cache_folder under a key of the encoder's weights and settings,
+    so every later epoch, run, variant and seed with the same encoder reads
+    them back; the datasets then give ``encoder_feats`` instead of the audio
+    ``sig``. Under DDP the main process computes them while the others wait.
+    Returns the counts of computed and reused entries.
+    """
+    cache = FeatureCache(
+        hparams["feature_cache_folder"],
+        encoder_cache_key(encoder, sample_rate=hparams["sample_rate"]),
+    )
+    return use_cached_features(
+        datasets.values(),
+        cache,
+        encoder,
+        replaces="sig",
+        provides="encoder_feats",
+        batch_size=hparams["feature_cache_batch_size"],
+        device=run_opts.get("device") or sb.utils.distributed.infer_device(),
+        progressbar=not run_opts.get("noprogressbar", False),
+    )
 
 
 def build_modules(hparams, n_speakers):
@@ -416,12 +473,14 @@ def build_modules(hparams, n_speakers):
         layer_sum = build_module(hparams["layer_sum"], num_layers=ssl.num_layers)
         modules = {"ssl": ssl, "layer_sum": layer_sum}
         encoder_size = ssl.output_size
-    elif hparams["encoder"] == "fbank":
-        modules = {"fbank": build_module(hparams["fbank_encoder"])}
-        encoder_size = modules["fbank"].output_size
+    elif hparams["encoder"] in ("fbank", "fbank_stats"):
+        name = hparams["encoder"]
+        modules = {name: build_module(hparams[f"{name}_encoder"])}
+        encoder_size = modules[name].output_size
     else:
         raise ValueError(
-            f"encoder must be 'ssl' or 'fbank', got {hparams['encoder']!r}."
+            "encoder must be 'ssl', 'fbank' or 'fbank_stats', got "
+            f"{hparams['encoder']!r}."
         )
     modules["embedding"] = build_module(
         hparams["embedding_mlp"], input_shape=[None, encoder_size]
@@ -477,6 +536,7 @@ def write_results(brain, hparams, datasets, manifests, train_langs):
         "n_valid": len(datasets["valid"]),
         "setting": {split: str(path) for split, path in manifests.items()},
         "debug": brain.debug,
+        "note": hparams["data_note"],
     }
     Path(hparams["results_file"]).write_text(json.dumps(results, indent=2) + "\n")
     return results
@@ -506,7 +566,8 @@ def plot_embeddings(brain, hparams, datasets, manifests):
         languages,
         hparams["tsne_file"],
         title=f"{hparams['source_lang']} -> {hparams['target_lang']}, "
-        f"{hparams['variant']} ({hparams['encoder']})",
+        f"{hparams['variant']} ({hparams['encoder']})"
+        + (f"\n{hparams['data_note']}" if hparams["data_note"] else ""),
         seed=seed,
         target_language=hparams["target_lang"],
     )
@@ -527,6 +588,8 @@ def main(argv=None):
     base_file, overrides = resolve_layered_hparams(hparams_file, overrides)
     with open(base_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    if hparams["torch_num_threads"]:
+        torch.set_num_threads(hparams["torch_num_threads"])
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=base_file,
@@ -535,12 +598,23 @@ def main(argv=None):
 
     manifests, train_langs = prepare_data(hparams)
     datasets, speaker_encoder = dataio_prep(hparams, manifests)
+    synthetic = "demo" in hparams["language_corpus"].values()
+    hparams["data_note"] = SYNTHETIC_NOTE if synthetic else None
 
     hparams["loss_weights"] = loss_weights(hparams)
     modules = build_modules(hparams, n_speakers=len(speaker_encoder))
-    frozen_ssl = hparams["encoder"] == "ssl" and hparams["freeze_ssl"]
+    # A frozen encoder (SSL with freeze_ssl, FbankStatsEncoder) has no
+    # trainable weight: it is not checkpointed, its constructor rebuilds it.
+    encoder = hparams["encoder"]
+    frozen = not any(p.requires_grad for p in modules[encoder].parameters())
+    hparams["encoder_is_cached"] = frozen and hparams["use_feature_cache"]
+    if hparams["encoder_is_cached"]:
+        # Same features in every epoch: compute them once, then free the
+        # encoder (only its constructor call is exported).
+        cache_encoder_features(hparams, modules[encoder], datasets, run_opts)
+        modules[encoder] = spec_only(modules[encoder])
     hparams["checkpointer"].add_recoverables(
-        {name: m for name, m in modules.items() if not (frozen_ssl and name == "ssl")}
+        {name: m for name, m in modules.items() if not (frozen and name == encoder)}
     )
 
     brain = ZeroShotSER(
@@ -584,7 +658,7 @@ def main(argv=None):
             modules,
             hparams["emotions"],
             sample_rate=hparams["sample_rate"],
-            weights_from_source=("ssl",) if frozen_ssl else (),
+            weights_from_source=(encoder,) if frozen else (),
             metadata={
                 "source": results["source"],
                 "target": results["target"],
@@ -601,6 +675,8 @@ def main(argv=None):
             f"{results['uar']:.2%}, macro-F1 {results['macro_f1']:.2%} on "
             f"{results['n_test']} utterances -> {hparams['results_file']}"
         )
+        if hparams["data_note"]:
+            print(f"NOTE: {hparams['data_note']}.")
     return brain
 
 

@@ -111,7 +111,7 @@ def test_common_yaml_loads_with_a_pair(tmp_path):
     assert hparams["emotions"] == ("neutral", "happy", "angry", "sad")
     assert hparams["variant"] == "proposed" and hparams["encoder"] == "ssl"
     assert hparams["ssl_source"] == "facebook/wav2vec2-xls-r-300m"
-    # The loss defaults documented in docs/readme/recipe.md.
+    # The loss defaults documented in docs/recipe.md.
     assert (hparams["supcon_weight"], hparams["adv_weight"]) == (0.3, 0.1)
     assert (hparams["temperature"], hparams["base_temperature"]) == (0.1, 0.1)
     assert hparams["cross_lingual_weight"] == 2.0 and hparams["dann_gamma"] == 10.0

@@ -53,15 +53,23 @@ def test_classify_a_44k_stereo_file(tmp_path_factory, tmp_path, stereo_44k, run)
 def test_inference_matches_the_trained_model(tmp_path_factory):
     """The exported model gives the training model's embedding and probabilities."""
     brain, folder = ssl_run(tmp_path_factory)
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
     results = json.loads((folder / "results.json").read_text())
-    datasets, _ = train.dataio_prep(vars(brain.hparams), results["setting"])
+    hparams = vars(brain.hparams)
+    datasets, _ = train.dataio_prep(hparams, results["setting"])
+    # The run trained on cached SSL features: the exported (live) SSL model
+    # has the same cache key, so its features are read back, not recomputed.
+    assert brain.hparams.encoder_is_cached
+    counts = train.cache_encoder_features(
+        hparams, recognizer.mods.ssl, datasets, {"noprogressbar": True}
+    )
+    assert counts["computed"] == 0 and counts["reused"] > 0
     test_df = read_manifest(results["setting"]["test"]).set_index("ID")
     utt_id = test_df.index[0]
     one_utterance = FilteredSortedDynamicItemDataset(datasets["test"], [utt_id])
     emb, _, _ = brain.embed(one_utterance)
     probs = torch.softmax(brain.modules["emo_classifier"](emb), dim=-1)
 
-    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
     wav_path = test_df.loc[utt_id, "wav"]
     assert torch.allclose(recognizer.encode_batch(read_audio(wav_path)), emb, atol=1e-5)
     assert torch.allclose(recognizer.classify_file(wav_path)[0], probs, atol=1e-5)

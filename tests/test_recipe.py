@@ -6,6 +6,7 @@ The expensive runs (the SSL run, the fbank runs) are made once per session
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import speechbrain as sb
@@ -20,7 +21,6 @@ from recipe_utils import (
 
 from data_prep.common import read_manifest
 from recipes import train
-from zsser_modules.encoders import SSLLayerPooling
 from zsser_modules.hparams import load_layered_hparams
 from zsser_modules.labels import EMOTIONS
 
@@ -109,17 +109,22 @@ def test_ssl_run_writes_every_output(tmp_path_factory):
     assert (folder / "inference" / "layer_sum.ckpt").is_file()
 
 
-def test_ssl_encoder_stays_frozen(tmp_path_factory):
+def test_frozen_ssl_features_are_cached_and_the_model_released(tmp_path_factory):
+    """The SSL run trains on cached features (tests/test_speed.py: same outputs
+    as encoding live, and the live encoder stays frozen)."""
     brain, _ = ssl_run(tmp_path_factory)
-    fixture = session_fixture(tmp_path_factory)
-    fresh = SSLLayerPooling(
-        fixture["ssl_source"], save_path=tmp_path_factory.mktemp("hf")
-    ).state_dict()
-    trained = brain.modules["ssl"].state_dict()
-    assert trained.keys() == fresh.keys()
-    for name, value in fresh.items():
-        assert torch.equal(trained[name], value), name
-    assert not any(p.requires_grad for p in brain.modules["ssl"].parameters())
+    assert brain.hparams.encoder_is_cached
+    # Only the SSL model's constructor call is kept (for the export).
+    assert not list(brain.modules["ssl"].parameters())
+    cache_root = Path(brain.hparams.feature_cache_folder)
+    entries = list(cache_root.glob("*/??/*.npy"))
+    n_utterances = sum(
+        len(read_manifest(path))
+        for path in json.loads(
+            (Path(brain.hparams.output_folder) / "results.json").read_text()
+        )["setting"].values()
+    )
+    assert len(entries) == n_utterances
     # The learned layer weights did train.
     assert brain.modules["layer_sum"].weights.requires_grad
 
@@ -180,6 +185,7 @@ def one_training_batch(hparams):
     datasets, speakers = train.dataio_prep(hparams, manifests)
     hparams["loss_weights"] = train.loss_weights(hparams)
     modules = train.build_modules(hparams, n_speakers=len(speakers))
+    hparams["encoder_is_cached"] = False  # live encoder: its gradients are checked
     brain = train.ZeroShotSER(
         modules=modules,
         opt_class=hparams["opt_class"],
@@ -279,5 +285,7 @@ def test_optional_language_adversary(tmp_path_factory, variant):
 
 def test_unknown_encoder_is_refused(tmp_path_factory):
     hparams = variant_hparams(tmp_path_factory, "baseline1", encoder="mfcc")
-    with pytest.raises(ValueError, match="encoder must be 'ssl' or 'fbank'"):
+    with pytest.raises(
+        ValueError, match="encoder must be 'ssl', 'fbank' or 'fbank_stats'"
+    ):
         train.build_modules(hparams, n_speakers=3)

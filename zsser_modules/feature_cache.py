@@ -504,6 +504,118 @@ class FeatureCache:
         return removed
 
 
+def use_cached_features(
+    datasets: Iterable[Any],
+    cache: FeatureCache,
+    encoder: nn.Module,
+    replaces: str = "sig",
+    provides: str = "feats",
+    wav_key: str = "wav",
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    progressbar: bool = True,
+) -> dict[str, int]:
+    """Cache the features of every utterance of some datasets and train on them.
+
+    Fills ``cache`` with ``encoder``'s output for every utterance of the
+    datasets (SpeechBrain ``DynamicItemDataset``), computing only what is not
+    cached yet, then makes each dataset output the cached features under the
+    name ``provides`` in place of its output ``replaces`` (the audio). In a
+    distributed (torchrun) job only the main process computes, with
+    ``speechbrain.utils.distributed.run_on_main``; the others wait and read.
+
+    Arguments
+    ---------
+    datasets : iterable of DynamicItemDataset
+        Datasets with ``id`` and ``wav_key`` items (filtered or sorted views
+        included: they share their parent's pipeline).
+    cache : FeatureCache
+        The cache, keyed by ``encoder_cache_key(encoder)``.
+    encoder : torch.nn.Module
+        The frozen encoder (``encoder(wavs, wav_lens)``); moved to ``device``.
+    replaces : str
+        Output key to replace (the audio signal).
+    provides : str
+        Name of the cached-feature item (one ``[L+1, D]`` tensor per
+        utterance; ``PaddedBatch`` stacks them to ``[B, L+1, D]``).
+    wav_key : str
+        Key of the audio path.
+    batch_size : int
+        Utterances per encoder call while filling.
+    device : str or torch.device
+        Where the audio batches are sent while filling.
+    progressbar : bool
+        Show a progress bar while filling.
+
+    Returns
+    -------
+    dict
+        ``FeatureCache.fill`` counts (from the main process).
+
+    Example
+    -------
+    >>> import tempfile, numpy as np, soundfile as sf
+    >>> from speechbrain.dataio.dataset import DynamicItemDataset
+    >>> from zsser_modules.audio import audio_pipeline
+    >>> tmp = tempfile.mkdtemp()
+    >>> sf.write(f"{tmp}/a.wav", np.zeros(1600, dtype="float32"), 16000)
+    >>> data = DynamicItemDataset({"u1": {"wav": f"{tmp}/a.wav"}},
+    ...     dynamic_items=[audio_pipeline()], output_keys=["id", "sig"])
+    >>> class Enc(torch.nn.Module):
+    ...     def forward(self, wavs, wav_lens):
+    ...         return wavs[:, None, :4].expand(-1, 2, -1) + 1.0  # [B, 2, 4]
+    >>> cache = FeatureCache(f"{tmp}/cache", {"encoder": "toy"})
+    >>> use_cached_features([data], cache, Enc(), progressbar=False)
+    {'computed': 1, 'reused': 0, 'corrupt': 0}
+    >>> sorted(data[0]), data[0]["feats"].shape
+    (['feats', 'id'], torch.Size([2, 4]))
+    >>> import shutil; shutil.rmtree(tmp)
+    """
+    from speechbrain.utils.distributed import run_on_main
+
+    datasets = list(datasets)
+    items = [
+        (utt_id, dataset.data[utt_id][wav_key])
+        for dataset in datasets
+        for utt_id in dataset.data_ids
+    ]
+    stats = run_on_main(
+        cache.fill,
+        args=[encoder.to(device), items],
+        kwargs={"batch_size": batch_size, "device": device, "progressbar": progressbar},
+    )
+    pipelines = set()  # a filtered/sorted view shares its parent's pipeline
+    for dataset in datasets:
+        if id(dataset.pipeline) in pipelines:
+            continue
+        pipelines.add(id(dataset.pipeline))
+        if replaces not in dataset.pipeline.output_mapping:
+            raise ValueError(
+                f"use_cached_features: the dataset outputs "
+                f"{list(dataset.pipeline.output_mapping)}, not '{replaces}'; pass "
+                "the output key of the audio as `replaces`."
+            )
+        dataset.add_dynamic_item(
+            cache.pipeline(takes=("id", wav_key), provides=provides)
+        )
+        dataset.set_output_keys(
+            [
+                provides if key == replaces else key
+                for key in dataset.pipeline.output_mapping
+            ]
+        )
+    logger.info(
+        "Feature cache %s: %d computed, %d reused; the data pipeline now gives '%s' "
+        "instead of '%s'.",
+        cache.root,
+        stats["computed"],
+        stats["reused"],
+        provides,
+        replaces,
+    )
+    return stats
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write a text file through a temporary file and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)

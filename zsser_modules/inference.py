@@ -62,6 +62,7 @@ SPEC_ATTRIBUTE = "_zsser_constructor"
 ENCODER_MODULES: dict[str, tuple[str, ...]] = {
     "ssl": ("ssl", "layer_sum"),
     "fbank": ("fbank",),
+    "fbank_stats": ("fbank_stats",),
 }
 HEAD_MODULES: tuple[str, ...] = ("embedding", "emo_classifier")
 
@@ -147,6 +148,37 @@ def constructor_spec(module: torch.nn.Module) -> tuple[str, dict[str, Any]]:
     return spec
 
 
+def spec_only(module: torch.nn.Module) -> torch.nn.Module:
+    """Return a parameter-free stand-in carrying ``module``'s constructor call.
+
+    :func:`export_inference` needs only the constructor call of a module
+    listed in ``weights_from_source`` (its weights are reloaded from its
+    source). A recipe that releases such a module once it is no longer
+    needed, e.g. a frozen SSL model whose features are cached, keeps this
+    stand-in to export it.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A module made by :func:`build_module`.
+
+    Returns
+    -------
+    torch.nn.Module
+        An empty module with the same recorded constructor call.
+
+    Example
+    -------
+    >>> layer = build_module(torch.nn.Linear, in_features=300, out_features=300)
+    >>> stub = spec_only(layer)
+    >>> constructor_spec(stub) == constructor_spec(layer), len(stub.state_dict())
+    (True, 0)
+    """
+    stub = torch.nn.Module()
+    setattr(stub, SPEC_ATTRIBUTE, constructor_spec(module))
+    return stub
+
+
 def _yaml_value(value: Any, where: str) -> str:
     """Write a plain value (number, string, bool, None, list) as inline YAML."""
     if isinstance(value, Path):
@@ -187,7 +219,7 @@ def export_inference(
     folder : path-like
         Output folder (created; its previous files are overwritten).
     encoder : str
-        ``"ssl"`` or ``"fbank"`` (see ``ENCODER_MODULES``).
+        ``"ssl"``, ``"fbank"`` or ``"fbank_stats"`` (see ``ENCODER_MODULES``).
     modules : mapping
         Name -> module made by :func:`build_module`, with the trained weights.
         Must hold the encoder modules of ``encoder`` plus ``embedding`` and
@@ -378,10 +410,9 @@ class EmotionRecognizer(Pretrained):
         wavs = wavs.float().to(self.device)
         wav_lens = wav_lens.float().to(self.device)
         with torch.no_grad():
+            encoded = self.mods[self.hparams.encoder](wavs, wav_lens)
             if self.hparams.encoder == "ssl":
-                encoded = self.mods.layer_sum(self.mods.ssl(wavs, wav_lens))
-            else:
-                encoded = self.mods.fbank(wavs, wav_lens)
+                encoded = self.mods.layer_sum(encoded)
             return self.mods.embedding(encoded)
 
     def classify_batch(

@@ -6,7 +6,7 @@ Not a test (no timing asserts anywhere): run by hand from the repository root::
     .venv/bin/python tests/benchmarks/bench_encoders.py cache
     .venv/bin/python tests/benchmarks/bench_encoders.py fbank [--threads 1]
 
-Numbers depend on the machine and its load; docs/readme/encoders.md quotes
+Numbers depend on the machine and its load; docs/encoders.md quotes
 one run on a shared 2-core CPU machine.
 """
 
