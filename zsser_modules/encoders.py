@@ -479,6 +479,19 @@ class WeightedLayerSum(nn.Module):
         return torch.tensordot(x.movedim(1, -1), weights, dims=1)
 
 
+def _batch_lengths(
+    wavs: torch.Tensor, wav_lens: torch.Tensor | None, name: str
+) -> torch.Tensor:
+    """Check a ``[batch, time]`` waveform batch; return its relative lengths."""
+    if wavs.dim() != 2:
+        raise ValueError(
+            f"{name} expects wavs of shape [batch, time], got {tuple(wavs.shape)}."
+        )
+    if wav_lens is None:
+        return torch.ones(wavs.shape[0], device=wavs.device)
+    return wav_lens
+
+
 class FbankEncoder(nn.Module):
     """Trainable filterbank encoder: Fbank -> sentence mean norm -> ECAPA-TDNN.
 
@@ -582,13 +595,7 @@ class FbankEncoder(nn.Module):
         torch.Tensor
             ``[B, emb_dim]`` embeddings.
         """
-        if wavs.dim() != 2:
-            raise ValueError(
-                f"FbankEncoder expects wavs of shape [batch, time], got "
-                f"{tuple(wavs.shape)}."
-            )
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        wav_lens = _batch_lengths(wavs, wav_lens, "FbankEncoder")
         feats = self.fbank(wavs)
         feats = self.norm(feats, wav_lens)
         steps = feats.shape[1]
@@ -660,13 +667,7 @@ class FbankStatsEncoder(nn.Module):
         torch.Tensor
             ``[B, output_size]``: means, then standard deviations.
         """
-        if wavs.dim() != 2:
-            raise ValueError(
-                f"FbankStatsEncoder expects wavs of shape [batch, time], got "
-                f"{tuple(wavs.shape)}."
-            )
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        wav_lens = _batch_lengths(wavs, wav_lens, "FbankStatsEncoder")
         n_samples = torch.round(wav_lens * wavs.shape[1]).long().tolist()
         stats = []
         with torch.no_grad():
