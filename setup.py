@@ -28,6 +28,7 @@ setup(
         "torch>=2.1.0",
         "torchaudio>=2.1.0",
         "hyperpyyaml>=1.2.2",
+        "ruamel.yaml>=0.17.28",
         "transformers>=4.36.0",
         "pandas>=2.0.0",
         "scikit-learn>=1.3.0",

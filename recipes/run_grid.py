@@ -24,6 +24,14 @@ the next run), writing ``<grid_folder>/<pair>/<variant>/seed<k>/``::
   this off). Runs are ordered seed-major: every cell gets seed 1 first.
 - Everything after ``--`` goes to every run (``-- --encoder=fbank
   --number_of_epochs=5 --device=cpu``).
+- Identical experiments run once. Every variant but baseline1 trains on
+  all the pool's languages except the target, so the source does not change
+  it: with the same hyperparameters (apart from ``source_lang``), overrides
+  and seed, ``en_de`` and ``zh_de`` of such a variant are one experiment
+  (same training, validation and test manifests, byte for byte). The grid
+  runs the first of them (in ``--pairs`` order) and writes the others'
+  ``results.json`` from it, with ``"same_experiment_as": "<run key>"``; the
+  table marks those cells with ``†``. ``--no-dedupe`` runs every run.
 - At the end the results table of everything under the grid folder is
   written (``results.md``, CSV files, ``variants.png``; see
   ``zsser_modules/results_table.py``).
@@ -43,6 +51,7 @@ Authors
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
@@ -58,11 +67,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
 from tqdm import tqdm
 
-from data_prep.zero_shot import VARIANTS
+from data_prep.zero_shot import SOURCE_ONLY_VARIANTS, VARIANTS
+from zsser_modules.hparams import resolve_layered_hparams
 from zsser_modules.labels import LANGUAGES
 from zsser_modules.results_table import (
+    SAME_AS_KEY,
     VARIANT_ORDER,
     InvalidResultError,
     collect_results,
@@ -103,6 +115,8 @@ COMMAND_NAME = "grid_command.json"
 FAILURES_NAME = "failures.json"
 RESULTS_NAME = "results.json"
 TAIL_LINES = 40
+#: Round-trip YAML (keeps HyperPyYAML tags such as !ref) for run identities.
+_YAML = YAML()
 
 
 @dataclass(frozen=True)
@@ -528,6 +542,156 @@ def run_state(run: Run) -> tuple[str, str]:
     return "done", ""
 
 
+def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -> tuple:
+    """What a run's results depend on: two runs with one identity are one experiment.
+
+    For a variant of :data:`data_prep.zero_shot.SOURCE_ONLY_VARIANTS`
+    (baseline1) the identity is the run itself. For the others it is the
+    target, variant and seed, the base hyperparameter file, every layered
+    value but ``source_lang`` and the pass-through overrides: the source
+    only has to be in the language pool, which is one of those values.
+
+    Arguments
+    ---------
+    run : Run
+        The run.
+    hparams : str
+        Hyperparameter file or pattern (see :func:`hparams_file`).
+    overrides : sequence of str
+        Pass-through arguments of the grid.
+
+    Returns
+    -------
+    tuple
+        Hashable; equal for runs that are the same experiment. A file that
+        cannot be read gives the run's own identity (no sharing).
+
+    Example
+    -------
+    >>> hp = str(Path(__file__).resolve().parents[1] / "hparams" / "{pair}.yaml")
+    >>> def identity(s, t, v): return experiment_identity(Run(s, t, v, 1, Path("g")), hp)
+    >>> identity("en", "de", "proposed") == identity("zh", "de", "proposed")
+    True
+    >>> identity("en", "de", "baseline1") == identity("zh", "de", "baseline1")
+    False
+    >>> identity("en", "de", "proposed") == identity("en", "fr", "proposed")
+    False
+    """  # noqa: E501
+    own = ("run", run.key, str(hparams_file(hparams, run)), tuple(overrides))
+    if run.variant in SOURCE_ONLY_VARIANTS:
+        return own
+    try:
+        base, merged = resolve_layered_hparams(hparams_file(hparams, run))
+        layers = _YAML.load(merged) or {}
+    except Exception:  # unreadable: the run itself will report it
+        return own
+    if not isinstance(layers, dict):
+        return own
+    layers.pop("source_lang", None)
+    stream = io.StringIO()
+    _YAML.dump(dict(layers), stream)
+    return (
+        "experiment",
+        str(base),
+        stream.getvalue(),
+        tuple(overrides),
+        run.target,
+        run.variant,
+        run.seed,
+    )
+
+
+def find_repeats(
+    runs: Sequence[Run], hparams: str, overrides: Sequence[str] = ()
+) -> dict[str, Run]:
+    """Map each run that repeats an earlier run's experiment to that run.
+
+    Arguments
+    ---------
+    runs : sequence of Run
+        The runs, in plan order (the first of an experiment is the one run).
+    hparams : str
+        Hyperparameter file or pattern.
+    overrides : sequence of str
+        Pass-through arguments of the grid.
+
+    Returns
+    -------
+    dict
+        ``run.key -> Run`` whose results it shares (runs of their own are
+        not in it).
+
+    Example
+    -------
+    >>> hp = str(Path(__file__).resolve().parents[1] / "hparams" / "{pair}.yaml")
+    >>> runs = plan_runs("g", ["en_de", "zh_de"], ["baseline1", "proposed"], [1])
+    >>> {key: run.key for key, run in find_repeats(runs, hp).items()}
+    {'zh_de/proposed/seed1': 'en_de/proposed/seed1'}
+    """
+    first: dict[tuple, Run] = {}
+    repeats = {}
+    for run in runs:
+        identity = experiment_identity(run, hparams, overrides)
+        if identity in first:
+            repeats[run.key] = first[identity]
+        else:
+            first[identity] = run
+    return repeats
+
+
+def write_repeated_result(run: Run, original: Run) -> dict[str, Any]:
+    """Write ``run``'s results.json from the identical experiment ``original``.
+
+    The metrics, confusion matrix and setting paths are the original's; the
+    source is the run's own, and :data:`SAME_AS_KEY` names the original.
+
+    Arguments
+    ---------
+    run : Run
+        The run that repeats ``original`` (its folder is created).
+    original : Run
+        The run that was trained; it must have a valid results.json.
+
+    Returns
+    -------
+    dict
+        The run's row of the run table (:func:`load_result`).
+
+    Raises
+    ------
+    InvalidResultError
+        If ``original`` has no valid results.json.
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path")
+    >>> a = Run("en", "de", "proposed", 1, tmp / "en_de")
+    >>> b = Run("zh", "de", "proposed", 1, tmp / "zh_de")
+    >>> a.output_folder.mkdir()
+    >>> _ = a.results_file.write_text(json.dumps({"source": "en",
+    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
+    ...     "macro_f1": 0.4}))
+    >>> row = write_repeated_result(b, a)
+    >>> row["pair"], row["uar"], row["same_as"]
+    ('zh_de', 0.5, 'en_de/proposed/seed1')
+    """
+    load_result(original.results_file)  # refuse an unusable original
+    data = json.loads(original.results_file.read_text(encoding="utf-8"))
+    data["source"] = run.source
+    data[SAME_AS_KEY] = original.key
+    data["same_experiment_folder"] = str(original.output_folder)
+    run.output_folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        SAME_AS_KEY: original.key,
+        "written": datetime.now().isoformat(timespec="seconds"),
+    }
+    (run.output_folder / COMMAND_NAME).write_text(json.dumps(record, indent=2) + "\n")
+    tmp = run.results_file.with_name(RESULTS_NAME + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, run.results_file)
+    return load_result(run.results_file)
+
+
 def available_cores() -> int:
     """CPU cores this process may use.
 
@@ -834,6 +998,11 @@ def _describe(outcome: Outcome) -> str:
     run = outcome.run
     if outcome.ok:
         res = outcome.result or {}
+        if outcome.reason:  # taken from an identical run
+            return (
+                f"same    {run.key}  UAR {100 * res.get('uar', float('nan')):.1f}  "
+                f"F1 {100 * res.get('macro_f1', float('nan')):.1f}  ({outcome.reason})"
+            )
         return (
             f"ok      {run.key}  UAR {100 * res.get('uar', float('nan')):.1f}  "
             f"F1 {100 * res.get('macro_f1', float('nan')):.1f}  "
@@ -1011,6 +1180,13 @@ def _parser() -> argparse.ArgumentParser:
         "already prepared)",
     )
     parser.add_argument(
+        "--no-dedupe",
+        action="store_true",
+        help="train every run, also those that repeat another run's experiment "
+        "(default: all variants but baseline1 are one experiment for pairs "
+        "with the same target; the first is run, the others take its results)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="exit with status 1 if a run failed (default: 0, failures are in "
@@ -1097,8 +1273,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = plan_runs(grid_folder, pairs, variants, seeds)
     _check_files(parser, hparams, recipe, runs)
 
+    repeats = {} if args.no_dedupe else find_repeats(runs, hparams, overrides)
     states = {run.key: run_state(run) for run in runs}
-    pending = [run for run in runs if states[run.key][0] == "pending"]
+    pending = [
+        run
+        for run in runs
+        if states[run.key][0] == "pending" and run.key not in repeats
+    ]
+    to_repeat = [
+        run for run in runs if states[run.key][0] == "pending" and run.key in repeats
+    ]
     conflicts = [
         Outcome(run, "conflict", reason=states[run.key][1])
         for run in runs
@@ -1108,10 +1292,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         run.key: recipe_command(run, hparams, recipe, overrides) for run in runs
     }
+    shared = (
+        f" {len(to_repeat)} to take from an identical run (see --no-dedupe),"
+        if to_repeat
+        else ""
+    )
     print(
         f"Grid {grid_folder}: {len(pairs)} pair(s) x {len(variants)} variant(s) x "
         f"{len(seeds)} seed(s) = {len(runs)} run(s): {len(done)} done, "
-        f"{len(pending)} to run, {len(conflicts)} in conflict."
+        f"{len(pending)} to run,{shared} {len(conflicts)} in conflict."
     )
     for outcome in conflicts:
         print(f"CONFLICT {outcome.run.key}: {outcome.reason}")
@@ -1125,10 +1314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         for run in runs:
             state = {"pending": "to run", "done": "done", "conflict": "conflict"}
-            print(
-                f"{state[states[run.key][0]]:<9} {run.key}: "
-                f"{shlex.join(commands[run.key])}"
-            )
+            what = shlex.join(commands[run.key])
+            if run in to_repeat:
+                state["pending"] = "same as"
+                what = f"{repeats[run.key].key} (identical experiment)"
+            print(f"{state[states[run.key][0]]:<9} {run.key}: {what}")
         return 0
 
     threads = args.threads or max(1, available_cores() // args.jobs)
@@ -1155,13 +1345,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         interrupted = True
         print("Interrupted: the running runs were stopped.", file=sys.stderr)
+    n_ok = sum(o.ok for o in outcomes)
+    if not interrupted:
+        outcomes += [repeat_run(run, repeats[run.key]) for run in to_repeat]
     failures_path = grid_folder / FAILURES_NAME
     failed = [o for o in outcomes if not o.ok] + conflicts
     attempted = done + [o.run for o in outcomes] + [o.run for o in conflicts]
     update_failures(failures_path, failed, attempted)
-    n_ok = sum(o.ok for o in outcomes)
+    n_repeated = sum(o.ok for o in outcomes) - n_ok
     print(
-        f"Grid done: {len(done)} already done, {n_ok} ok, {len(failed)} failed"
+        f"Grid done: {len(done)} already done, {n_ok} ok, "
+        + (f"{n_repeated} taken from an identical run, " if n_repeated else "")
+        + f"{len(failed)} failed"
         + (f" (see {failures_path})" if failed else "")
         + "."
     )
@@ -1181,6 +1376,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{to_markdown(summary, 'uar')}\n")
         print(f"Tables: {paths['markdown']} (+ CSV files and {paths['figure'].name}).")
     return status
+
+
+def repeat_run(run: Run, original: Run) -> Outcome:
+    """Give ``run`` the results of the identical experiment ``original``.
+
+    Arguments
+    ---------
+    run : Run
+        A run found by :func:`find_repeats`.
+    original : Run
+        The run of the same experiment that was trained.
+
+    Returns
+    -------
+    Outcome
+        ``ok`` (reason: the original's key) once its results.json is
+        written; ``failed`` if the original has no valid results of its own.
+    """
+    reason = f"same experiment as {original.key}"
+    state, detail = run_state(original)
+    if state != "done":
+        outcome = Outcome(
+            run,
+            "failed",
+            reason=f"{reason}, which has no valid results.json"
+            + (f" ({detail})" if detail else "")
+            + "; see its entry",
+        )
+    else:
+        try:
+            row = write_repeated_result(run, original)
+            outcome = Outcome(run, "ok", reason=reason, result=row)
+        except (OSError, InvalidResultError) as error:
+            outcome = Outcome(run, "failed", reason=f"{reason}: {error}")
+    tqdm.write(_describe(outcome))
+    return outcome
 
 
 def _changed_commands(done: Sequence[Run], commands: dict[str, list[str]]) -> list:

@@ -12,6 +12,7 @@ from data_prep_utils import read_file_list, write_rows
 
 from data_prep.common import read_manifest
 from data_prep.zero_shot import (
+    SOURCE_ONLY_VARIANTS,
     VARIANTS,
     SettingError,
     build_setting,
@@ -169,6 +170,24 @@ def test_setting_is_deterministic_and_seeds_differ(manifests, tmp_path):
         read_manifest(p).query("lang == 'en'")["spk_id"]
     )
     assert en_valid(other["valid"]) == en_valid(a["valid"])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_only_source_only_variants_depend_on_the_source(manifests, tmp_path, variant):
+    # recipes/run_grid.py runs en_de and zh_de once for the other variants:
+    # their three manifests must be the same bytes.
+    a = build_setting(manifests, "en", "de", variant, tmp_path, seed=1)
+    b = build_setting(manifests, "zh", "de", variant, tmp_path, seed=1)
+    same = [a[split].read_bytes() == b[split].read_bytes() for split in a]
+    assert same == (
+        [False, False, True] if variant in SOURCE_ONLY_VARIANTS else [True] * 3
+    )
+    # with a restricted pool too (the source is always part of it)
+    pool = ["en", "fr", "de"]
+    c = build_setting(manifests, "fr", "de", variant, tmp_path / "r", 1, languages=pool)
+    d = build_setting(manifests, "en", "de", variant, tmp_path / "r", 1, languages=pool)
+    shared = c["train"].read_bytes() == d["train"].read_bytes()
+    assert shared == (variant not in SOURCE_ONLY_VARIANTS)
 
 
 def test_split_sizes_follow_the_ratio_rule(manifests, tmp_path):

@@ -458,6 +458,167 @@ def test_bad_grid_options_are_explained(fake, option, value, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.fixture
+def layered(tmp_path):
+    """A folder of layered pair files, as hparams/: common.yaml + <pair>.yaml."""
+    folder = tmp_path / "layered"
+    folder.mkdir()
+    (folder / "common.yaml").write_text(
+        "source_lang: null\ntarget_lang: null\nlanguages: [en, zh, de, fr, ur]\n"
+    )
+    for pair in ("en_de", "zh_de", "en_fr", "fr_de"):
+        source, target = pair.split("_")
+        (folder / f"{pair}.yaml").write_text(
+            f"base_hparams: common.yaml\nsource_lang: {source}\ntarget_lang: {target}\n"
+        )
+    return folder
+
+
+def test_identical_experiments_run_once(fake, layered, tmp_path, capsys):
+    events = tmp_path / "events.txt"
+    status = grid(
+        fake,
+        "--hparams-dir",
+        str(layered),
+        pairs="en_de,zh_de,en_fr",
+        overrides=[f"--events={events}"],
+        table=True,
+    )
+    assert status == 0
+    started = sorted(key for what, key in events_of(events) if what == "start")
+    # baseline1 depends on the source; proposed of zh_de is en_de's experiment
+    assert started == sorted(
+        f"{pair}/{variant}/seed{seed}"
+        for pair in ("en_de", "zh_de", "en_fr")
+        for variant in ("baseline1", "proposed")
+        for seed in (1, 2)
+        if (pair, variant) != ("zh_de", "proposed")
+    )
+    for seed in (1, 2):
+        original = results_of(fake, f"en_de/proposed/seed{seed}")
+        shared = results_of(fake, f"zh_de/proposed/seed{seed}")
+        assert shared["same_experiment_as"] == f"en_de/proposed/seed{seed}"
+        assert shared["source"] == "zh"
+        assert {k: v for k, v in shared.items() if k.startswith("same_")} == {
+            "same_experiment_as": f"en_de/proposed/seed{seed}",
+            "same_experiment_folder": str(fake["grid"] / f"en_de/proposed/seed{seed}"),
+        }
+        rest = {k: v for k, v in shared.items() if not k.startswith("same_")}
+        assert rest == {**original, "source": "zh"}
+    out = capsys.readouterr().out
+    assert "10 to run, 2 to take from an identical run" in out
+    assert "same    zh_de/proposed/seed1" in out
+    assert "10 ok, 2 taken from an identical run, 0 failed" in out
+    markdown = (fake["grid"] / "results.md").read_text(encoding="utf-8")
+    assert (
+        "| proposed | **61.5 ± 0.7** | **61.5 ± 0.7**† | **61.5 ± 0.7** |" in markdown
+    )
+    assert "zh→de = en→de (proposed)" in markdown
+    runs = pd.read_csv(fake["grid"] / "runs.csv")
+    assert runs["same_as"].notna().sum() == 2
+    # a second call: everything is done, nothing runs or is copied again
+    events.unlink()
+    assert (
+        grid(
+            fake,
+            "--hparams-dir",
+            str(layered),
+            pairs="en_de,zh_de,en_fr",
+            overrides=[f"--events={events}"],
+        )
+        == 0
+    )
+    assert not events.exists()
+    assert "12 done, 0 to run, 0 in conflict" in capsys.readouterr().out
+
+
+def test_no_dedupe_trains_every_run(fake, layered, tmp_path):
+    events = tmp_path / "events.txt"
+    args = ("--hparams-dir", str(layered), "--no-dedupe")
+    assert (
+        grid(
+            fake,
+            *args,
+            pairs="en_de,zh_de",
+            variants="proposed",
+            seeds="1",
+            overrides=[f"--events={events}"],
+        )
+        == 0
+    )
+    started = sorted(key for what, key in events_of(events) if what == "start")
+    assert started == ["en_de/proposed/seed1", "zh_de/proposed/seed1"]
+    assert "same_experiment_as" not in results_of(fake, "zh_de/proposed/seed1")
+
+
+def test_a_single_file_for_every_pair_is_deduplicated_too(fake, tmp_path, capsys):
+    assert grid(fake, pairs="en_de,zh_de", variants="proposed", seeds="1") == 0
+    shared = results_of(fake, "zh_de/proposed/seed1")
+    assert shared["same_experiment_as"] == "en_de/proposed/seed1"
+    capsys.readouterr()
+    # the first pair given is the one trained
+    dry = ("--dry-run",)
+    assert grid(fake, *dry, pairs="zh_de,en_de", variants="upper_bound") == 0
+    out = capsys.readouterr().out
+    assert "2 to run, 2 to take from an identical run" in out
+    assert (
+        "same as   en_de/upper_bound/seed1: zh_de/upper_bound/seed1 "
+        "(identical experiment)" in out
+    )
+
+
+def test_pair_files_that_differ_elsewhere_are_not_shared(fake, layered, tmp_path):
+    # fr_de restricts its pool: not the experiment of en_de
+    (layered / "fr_de.yaml").write_text(
+        "base_hparams: common.yaml\nsource_lang: fr\ntarget_lang: de\n"
+        "languages: [fr, de, ur]\n"
+    )
+    runs = run_grid.plan_runs(
+        fake["grid"], ["en_de", "zh_de", "fr_de"], ["no_supcon"], [1]
+    )
+    repeats = run_grid.find_repeats(runs, str(layered / "{pair}.yaml"))
+    assert {k: r.key for k, r in repeats.items()} == {
+        "zh_de/no_supcon/seed1": "en_de/no_supcon/seed1"
+    }
+    # different overrides or seeds are different experiments
+    assert run_grid.find_repeats(runs, str(layered / "{pair}.yaml"), ["--x=1"])
+    other = run_grid.plan_runs(fake["grid"], ["zh_de"], ["no_supcon"], [2])
+    assert not run_grid.find_repeats(runs[:1] + other, str(layered / "{pair}.yaml"))
+
+
+def test_a_failed_original_fails_its_repeats(fake, layered):
+    status = grid(
+        fake,
+        "--hparams-dir",
+        str(layered),
+        pairs="en_de,zh_de",
+        variants="proposed",
+        seeds="1",
+        overrides=["--fail_variants=proposed"],
+    )
+    assert status == 0
+    records = {r["run"]: r for r in failures_of(fake)}
+    assert sorted(records) == ["en_de/proposed/seed1", "zh_de/proposed/seed1"]
+    assert records["zh_de/proposed/seed1"]["reason"].startswith(
+        "same experiment as en_de/proposed/seed1, which has no valid results.json"
+    )
+    assert not (fake["grid"] / "zh_de/proposed/seed1/results.json").exists()
+    # fixed: the original runs, the repeat is taken from it, failures clear
+    assert (
+        grid(
+            fake,
+            "--hparams-dir",
+            str(layered),
+            pairs="en_de,zh_de",
+            variants="proposed",
+            seeds="1",
+        )
+        == 0
+    )
+    assert failures_of(fake) == []
+    assert results_of(fake, "zh_de/proposed/seed1")["same_experiment_as"]
+
+
 def test_default_pairs_cover_every_language_as_source_and_target():
     pairs = [pair.split("_") for pair in run_grid.DEFAULT_PAIRS]
     assert len(set(run_grid.DEFAULT_PAIRS)) == 9

@@ -22,6 +22,12 @@ macro-F1. Definitions:
 - **Expected seeds**: the seeds found anywhere in the results plus the seeds
   asked for (``seeds=``). A cell with fewer seeds than expected is marked
   ``(k/n)``: ``60.0 ± 10.0 (2/3)``. A cell with no run shows ``–``.
+- **Repeated experiments**: a run of ``recipes/run_grid.py`` may repeat
+  another run's identical experiment instead of training again (all
+  variants but baseline1 train on every pool language except the target,
+  so ``en_de`` and ``zh_de`` are one experiment). Its ``results.json`` says
+  so (:data:`SAME_AS_KEY`); the summary's ``same_as`` names the column whose
+  runs a cell repeats, and Markdown marks such cells with ``†``.
 - Values are stored as fractions (as in ``results.json``) in the data
   frames and CSV files, and shown in percent with one decimal in Markdown.
 - Row order: :data:`VARIANT_ORDER` (baselines, ablations, proposed, then
@@ -97,6 +103,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "n_test",
     "encoder",
     "path",
+    "same_as",
 )
 #: Columns of the summary returned by :func:`summarize`.
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -108,6 +115,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "uar_std",
     "macro_f1_mean",
     "macro_f1_std",
+    "same_as",
 )
 #: Keys every results.json must hold.
 REQUIRED_KEYS: tuple[str, ...] = (
@@ -120,6 +128,12 @@ REQUIRED_KEYS: tuple[str, ...] = (
 )
 #: Shown for a cell without any run.
 EMPTY_CELL = "–"
+#: Key of a results.json that repeats another run's identical experiment
+#: (written by ``recipes/run_grid.py``; its value is that run's key,
+#: ``"<pair>/<variant>/seed<k>"``).
+SAME_AS_KEY = "same_experiment_as"
+#: Appended in Markdown to a cell whose runs repeat another column's.
+SAME_AS_MARK = "†"
 #: Files written by :func:`write_tables`, by key.
 TABLE_FILES = {
     "markdown": "results.md",
@@ -154,7 +168,9 @@ def load_result(path: PathLike) -> dict[str, Any]:
     dict
         The keys of :data:`RUN_COLUMNS`: ``pair`` is ``"<source>_<target>"``,
         ``seed`` an int, ``uar`` and ``macro_f1`` floats in [0, 1], ``n_test``
-        an int (or None), ``encoder`` a str (or None), ``path`` the file.
+        an int (or None), ``encoder`` a str (or None), ``path`` the file,
+        ``same_as`` the run whose identical experiment this result repeats
+        (:data:`SAME_AS_KEY`; None for a run of its own).
 
     Raises
     ------
@@ -225,6 +241,8 @@ def load_result(path: PathLike) -> dict[str, Any]:
     row["n_test"] = int(n_test) if isinstance(n_test, (int, float)) else None
     encoder = data.get("encoder")
     row["encoder"] = encoder if isinstance(encoder, str) else None
+    same_as = data.get(SAME_AS_KEY)
+    row["same_as"] = same_as if isinstance(same_as, str) and same_as else None
     row["pair"] = f"{row['source']}_{row['target']}"
     row["path"] = str(path)
     return {column: row[column] for column in RUN_COLUMNS}
@@ -396,6 +414,14 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
+def _repeated_pairs(cell: pd.DataFrame) -> str:
+    """Pairs whose runs the runs of a cell repeat (``same_as``), comma-joined."""
+    if "same_as" not in cell.columns:
+        return ""
+    keys = [key for key in cell["same_as"] if isinstance(key, str) and key]
+    return ",".join(sorted({key.split("/", 1)[0] for key in keys}))
+
+
 def summarize(
     df: pd.DataFrame,
     seeds: Iterable[int] | None = None,
@@ -426,7 +452,8 @@ def summarize(
         pairs, then ``pair == AVG``), in table order. ``n_seeds`` counts the
         seeds of the cell (for ``Avg.``: the seeds complete over all pairs),
         ``n_expected`` the expected seeds; means and stds are fractions (NaN
-        when undefined).
+        when undefined); ``same_as`` is the pair whose runs the cell's runs
+        repeat (see the module docstring), or ``""``.
 
     Raises
     ------
@@ -458,9 +485,10 @@ def summarize(
             for metric in METRICS:
                 mean, std = _mean_std(cell[metric].to_numpy(dtype=float))
                 row[f"{metric}_mean"], row[f"{metric}_std"] = mean, std
+            row["same_as"] = _repeated_pairs(cell)
             rows.append(row)
         # Avg.: per-seed average over all pairs, for seeds complete over pairs.
-        row = {"variant": variant, "pair": AVG}
+        row = {"variant": variant, "pair": AVG, "same_as": ""}
         complete = None
         for metric in METRICS:
             per_seed = runs.pivot(index="seed", columns="pair", values=metric)
@@ -476,6 +504,7 @@ def summarize(
     if summary.empty:
         summary = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     summary = summary[list(SUMMARY_COLUMNS)]
+    summary["same_as"] = summary["same_as"].fillna("").astype(str)
     return summary.astype({"n_seeds": "int64", "n_expected": "int64"})
 
 
@@ -574,7 +603,8 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
     str
         A caption line, a blank line and the table (no trailing newline).
         Columns: ``Variant``, one per pair (``en→de``), ``Avg.``. The best
-        mean of each column among the zero-shot variants is bold.
+        mean of each column among the zero-shot variants is bold; a cell
+        that repeats another column's runs ends with ``†``.
 
     Example
     -------
@@ -624,6 +654,7 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
                     int(cell["n_expected"]),
                     bold=bold,
                 )
+                + (SAME_AS_MARK if cell["same_as"] else "")
             )
         lines.append(f"| {variant} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
@@ -749,6 +780,43 @@ def _runs_report(
     return "\n".join(lines)
 
 
+def repeats_note(summary: pd.DataFrame) -> str:
+    """Footnote of the cells marked ``†``: which column each one repeats.
+
+    Arguments
+    ---------
+    summary : pandas.DataFrame
+        Output of :func:`summarize`.
+
+    Returns
+    -------
+    str
+        One Markdown paragraph, or ``""`` when no cell repeats another.
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"pair": ["en_de", "zh_de"], "variant": "proposed",
+    ...     "seed": 1, "uar": 0.5, "macro_f1": 0.5,
+    ...     "same_as": [None, "en_de/proposed/seed1"]})
+    >>> print(repeats_note(summarize(df)))
+    † Same experiment as another column, run once and reported in both: zh→de = en→de (proposed). Avg. averages every column, so such a target counts once per pair.
+    """  # noqa: E501
+    _check_summary(summary, "uar")
+    repeated = summary[summary["same_as"] != ""]
+    if repeated.empty:
+        return ""
+    items = []
+    for (pair, same_as), rows in repeated.groupby(["pair", "same_as"], sort=False):
+        others = " / ".join(pair_label(p) for p in same_as.split(","))
+        variants = ", ".join(rows["variant"])
+        items.append(f"{pair_label(pair)} = {others} ({variants})")
+    return (
+        f"{SAME_AS_MARK} Same experiment as another column, run once and reported "
+        f"in both: {'; '.join(items)}. {AVG} averages every column, so such a "
+        "target counts once per pair."
+    )
+
+
 def write_tables(
     df: pd.DataFrame,
     out_dir: PathLike,
@@ -822,6 +890,9 @@ def write_tables(
     ]
     for metric in METRICS:
         parts += ["", to_markdown(summary, metric)]
+    note = repeats_note(summary)
+    if note:
+        parts += ["", note]
     parts += ["", "## Runs", "", _runs_report(df, summary, missing)]
     if figure:
         parts += ["", f"![Variants]({paths['figure'].name})"]
