@@ -47,22 +47,33 @@ _EXPORTS = {
     "SSLLayerPooling": "encoders",
     "WeightedLayerSum": "encoders",
     "FbankEncoder": "encoders",
+    "FbankStatsEncoder": "encoders",
     "masked_mean": "encoders",
     "FeatureCache": "feature_cache",
     "encoder_cache_key": "feature_cache",
     "encoder_fingerprint": "feature_cache",
+    "use_cached_features": "feature_cache",
+    "DistributedBrainMixin": "distributed",
+    "mean_across_processes": "distributed",
+    "EmotionRecognizer": "inference",
+    "load_layered_hparams": "hparams",
 }
 
 __all__ = [
     "ALL_EMOTIONS",
+    "DistributedBrainMixin",
+    "EmotionRecognizer",
     "FbankEncoder",
+    "FbankStatsEncoder",
     "FeatureCache",
     "SSLLayerPooling",
     "WeightedLayerSum",
     "audio_pipeline",
     "encoder_cache_key",
     "encoder_fingerprint",
+    "load_layered_hparams",
     "masked_mean",
+    "mean_across_processes",
     "read_audio",
     "AdversarialClassifier",
     "EMOTIONS",
@@ -79,6 +90,7 @@ __all__ = [
     "macro_f1",
     "plot_tsne",
     "uar",
+    "use_cached_features",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,8 +102,22 @@ if TYPE_CHECKING:  # pragma: no cover
         grad_reverse,
     )
     from .audio import audio_pipeline, read_audio
-    from .encoders import FbankEncoder, SSLLayerPooling, WeightedLayerSum, masked_mean
-    from .feature_cache import FeatureCache, encoder_cache_key, encoder_fingerprint
+    from .distributed import DistributedBrainMixin, mean_across_processes
+    from .encoders import (
+        FbankEncoder,
+        FbankStatsEncoder,
+        SSLLayerPooling,
+        WeightedLayerSum,
+        masked_mean,
+    )
+    from .feature_cache import (
+        FeatureCache,
+        encoder_cache_key,
+        encoder_fingerprint,
+        use_cached_features,
+    )
+    from .hparams import load_layered_hparams
+    from .inference import EmotionRecognizer
     from .labels import (
         ALL_EMOTIONS,
         EMOTIONS,
