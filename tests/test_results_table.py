@@ -279,3 +279,61 @@ def test_command_line_rebuilds_the_tables(tmp_path, capsys):
     assert paths["markdown"].parent == tmp_path / "t"
     assert "50.0 (1/2)" in paths["markdown"].read_text(encoding="utf-8")
     assert "1 runs ->" in capsys.readouterr().out
+
+
+def test_paired_comparisons_have_known_values_and_verdicts():
+    b2 = {"en_de": [0.40, 0.42, 0.44], "zh_fr": [0.50, 0.60, 0.70]}
+    pr = {"en_de": [0.45, 0.47, 0.49], "zh_fr": [0.48, 0.62, 0.67]}
+    rows = [
+        (pair, name, seed, value)
+        for name, table in (("baseline2", b2), ("proposed", pr))
+        for pair, values in table.items()
+        for seed, value in zip((1, 2, 3), values)
+    ]
+    result = rt.compare_variants(runs(*rows), "proposed", "baseline2")
+    result = result.set_index("pair")
+    assert list(result.index) == ["en_de", "zh_fr", "Avg."]
+    en = result.loc["en_de"]
+    assert en["delta_mean"] == pytest.approx(0.05)
+    assert en["delta_std"] == pytest.approx(0.0, abs=1e-12)
+    assert en["spread"] == pytest.approx(0.02)
+    assert (en["verdict"], en["n_better"], en["n_seeds"]) == ("higher", 3, 3)
+    zh = result.loc["zh_fr"]  # differences -0.02, +0.02, -0.03 against std 0.1
+    assert zh["delta_mean"] == pytest.approx(-0.01)
+    assert zh["spread"] == pytest.approx(0.1)
+    assert (zh["verdict"], zh["n_better"]) == ("within", 1)
+    avg = result.loc["Avg."]  # per-seed averages: b2 .45 .51 .57, pr .465 .545 .58
+    assert avg["delta_mean"] == pytest.approx((0.015 + 0.035 + 0.01) / 3)
+    assert avg["spread"] == pytest.approx(np.std([0.45, 0.51, 0.57], ddof=1))
+    assert avg["verdict"] == "within"
+    # lower, and n/a with one seed
+    lower = rt.compare_variants(runs(*rows), "baseline2", "proposed")
+    assert lower.set_index("pair").loc["en_de", "verdict"] == "lower"
+    one = rt.compare_variants(
+        runs(*[r for r in rows if r[2] == 1]), "proposed", "baseline2"
+    )
+    assert set(one["verdict"]) == {"n/a"} and set(one["n_seeds"]) == {1}
+
+
+def test_comparisons_pair_seeds_and_are_written(tmp_path):
+    # seed 3 of proposed is missing: only seeds 1 and 2 are paired
+    df = runs(
+        ("en_de", "baseline2", 1, 0.40),
+        ("en_de", "baseline2", 2, 0.50),
+        ("en_de", "baseline2", 3, 0.90),
+        ("en_de", "proposed", 1, 0.45),
+        ("en_de", "proposed", 2, 0.55),
+    )
+    row = rt.compare_variants(df, "proposed", "baseline2").iloc[0]
+    assert row["n_seeds"] == 2 and row["delta_mean"] == pytest.approx(0.05)
+    paths = rt.write_tables(df, tmp_path, figure=False)
+    written = pd.read_csv(paths["comparisons"])
+    assert set(written["metric"]) == {"uar", "macro_f1"}
+    assert set(zip(written["variant"], written["reference"])) == {
+        ("proposed", "baseline2")
+    }  # the other comparisons have no runs
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "## Paired comparisons" in markdown
+    assert "| proposed − baseline2 | +5.0 (within, 2/2) | +5.0 (within, 2/2) |" in (
+        markdown
+    )

@@ -587,16 +587,9 @@ def test_pair_files_that_differ_elsewhere_are_not_shared(fake, layered, tmp_path
 
 
 def test_a_failed_original_fails_its_repeats(fake, layered):
-    status = grid(
-        fake,
-        "--hparams-dir",
-        str(layered),
-        pairs="en_de,zh_de",
-        variants="proposed",
-        seeds="1",
-        overrides=["--fail_variants=proposed"],
-    )
-    assert status == 0
+    args = ("--hparams-dir", str(layered))
+    cells = {"pairs": "en_de,zh_de", "variants": "proposed", "seeds": "1"}
+    assert grid(fake, *args, **cells, overrides=["--fail_variants=proposed"]) == 0
     records = {r["run"]: r for r in failures_of(fake)}
     assert sorted(records) == ["en_de/proposed/seed1", "zh_de/proposed/seed1"]
     assert records["zh_de/proposed/seed1"]["reason"].startswith(
@@ -604,17 +597,7 @@ def test_a_failed_original_fails_its_repeats(fake, layered):
     )
     assert not (fake["grid"] / "zh_de/proposed/seed1/results.json").exists()
     # fixed: the original runs, the repeat is taken from it, failures clear
-    assert (
-        grid(
-            fake,
-            "--hparams-dir",
-            str(layered),
-            pairs="en_de,zh_de",
-            variants="proposed",
-            seeds="1",
-        )
-        == 0
-    )
+    assert grid(fake, *args, **cells) == 0
     assert failures_of(fake) == []
     assert results_of(fake, "zh_de/proposed/seed1")["same_experiment_as"]
 
