@@ -337,3 +337,18 @@ def test_comparisons_pair_seeds_and_are_written(tmp_path):
     assert "| proposed − baseline2 | +5.0 (within, 2/2) | +5.0 (within, 2/2) |" in (
         markdown
     )
+
+
+def test_data_notes_head_the_tables(tmp_path):
+    note = "synthetic demo corpus: rule-based prosody, not acted emotion"
+    write_result(tmp_path, "en_de", "proposed", 1, 0.5, note=note)
+    write_result(tmp_path, "en_de", "baseline2", 1, 0.4)
+    df = rt.collect_results(tmp_path)
+    assert rt.run_notes(df) == [note]
+    paths = rt.write_tables(df, tmp_path / "out")
+    lines = paths["markdown"].read_text(encoding="utf-8").splitlines()
+    assert lines[:3] == ["# Results", "", f"> **Note: {note}.**"]
+    assert paths["figure"].read_bytes()[:8] == PNG_MAGIC
+    # without notes, no note line
+    plain = rt.write_tables(df.assign(note=None), tmp_path / "plain", figure=False)
+    assert "Note:" not in plain["markdown"].read_text(encoding="utf-8")

@@ -105,6 +105,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "encoder",
     "path",
     "same_as",
+    "note",
 )
 #: Columns of the summary returned by :func:`summarize`.
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -192,7 +193,8 @@ def load_result(path: PathLike) -> dict[str, Any]:
         ``seed`` an int, ``uar`` and ``macro_f1`` floats in [0, 1], ``n_test``
         an int (or None), ``encoder`` a str (or None), ``path`` the file,
         ``same_as`` the run whose identical experiment this result repeats
-        (:data:`SAME_AS_KEY`; None for a run of its own).
+        (:data:`SAME_AS_KEY`; None for a run of its own), ``note`` the
+        run's data note (e.g. that the corpus is synthetic; None without).
 
     Raises
     ------
@@ -265,9 +267,37 @@ def load_result(path: PathLike) -> dict[str, Any]:
     row["encoder"] = encoder if isinstance(encoder, str) else None
     same_as = data.get(SAME_AS_KEY)
     row["same_as"] = same_as if isinstance(same_as, str) and same_as else None
+    note = data.get("note")
+    row["note"] = note if isinstance(note, str) and note else None
     row["pair"] = f"{row['source']}_{row['target']}"
     row["path"] = str(path)
     return {column: row[column] for column in RUN_COLUMNS}
+
+
+def run_notes(df: pd.DataFrame) -> list[str]:
+    """The distinct data notes of a run table, e.g. that a corpus is synthetic.
+
+    The tables and the figure repeat them, so that results on the built-in
+    synthetic corpus are never shown without saying so.
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        Run table (:func:`collect_results`).
+
+    Returns
+    -------
+    list of str
+        Sorted; empty if no run has a note (or the table has no ``note``).
+
+    Example
+    -------
+    >>> run_notes(pd.DataFrame({"note": [None, "synthetic corpus", None]}))
+    ['synthetic corpus']
+    """
+    if "note" not in df.columns:
+        return []
+    return sorted({note for note in df["note"] if isinstance(note, str) and note})
 
 
 def _empty_runs() -> pd.DataFrame:
@@ -919,6 +949,7 @@ def write_tables(
     parts = [
         "# Results",
         "",
+        *[f"> **Note: {note}.**\n" for note in run_notes(df)],
         "Zero-shot cross-lingual SER: test on the unseen target language "
         "(`upper_bound` also trains on it). Cells: mean ± sample std over seeds, "
         "in %; one seed: the mean only. Avg.: mean ± std over seeds of the "
@@ -1207,7 +1238,9 @@ def plot_variants(
             0.5, 0.5, "no results yet", ha="center", transform=axes[0].transAxes
         )
     axes[-1].set_xticks(x, [pair_label(c) for c in columns])
-    axes[0].set_title("Variants per language pair: mean ± std over seeds")
+    title = "Variants per language pair: mean ± std over seeds"
+    notes = run_notes(df)
+    axes[0].set_title("\n".join([title, *notes]))
     if names:
         axes[0].legend(
             loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8
