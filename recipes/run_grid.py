@@ -79,6 +79,7 @@ from zsser_modules.results_table import (
     InvalidResultError,
     collect_results,
     load_result,
+    run_notes,
     summarize,
     to_markdown,
     write_tables,
@@ -1374,6 +1375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         summary = summarize(df, seeds=seeds, pairs=pairs, variants=variants)
         print(f"\n{to_markdown(summary, 'uar')}\n")
+        for note in run_notes(df):
+            print(f"NOTE: {note}.")
         print(f"Tables: {paths['markdown']} (+ CSV files and {paths['figure'].name}).")
     return status
 
