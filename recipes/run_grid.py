@@ -60,7 +60,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -550,7 +550,9 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
     (baseline1) the identity is the run itself. For the others it is the
     target, variant and seed, the base hyperparameter file, every layered
     value but ``source_lang`` and the pass-through overrides: the source
-    only has to be in the language pool, which is one of those values.
+    only has to be in the language pool (``languages``), which is one of
+    those values. A run whose source is not in its pool (the recipe refuses
+    it), or whose pool cannot be read as a list, keeps its own identity.
 
     Arguments
     ---------
@@ -588,6 +590,9 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
         return own
     if not isinstance(layers, dict):
         return own
+    pool = _effective_value("languages", base, layers, overrides)
+    if not isinstance(pool, list) or run.source not in pool:
+        return own  # the recipe refuses a source outside the pool
     layers.pop("source_lang", None)
     stream = io.StringIO()
     _YAML.dump(dict(layers), stream)
@@ -602,8 +607,42 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
     )
 
 
+def _override_value(key: str, overrides: Sequence[str]) -> tuple[bool, Any]:
+    """The last ``--key=value`` (or ``--key value``) of the overrides, as YAML."""
+    found, value = False, None
+    for i, token in enumerate(overrides):
+        if token.startswith(f"--{key}="):
+            found, text = True, token.split("=", 1)[1]
+        elif token == f"--{key}" and i + 1 < len(overrides):
+            found, text = True, overrides[i + 1]
+        else:
+            continue
+        try:
+            value = _YAML.load(text)
+        except Exception:
+            value = None
+    return found, value
+
+
+def _effective_value(key: str, base: Path, layers: dict, overrides: Sequence[str]):
+    """A key's value for a run: the overrides, else the layered files, else the base."""
+    found, value = _override_value(key, overrides)
+    if found:
+        return value
+    if key in layers:
+        return layers[key]
+    try:
+        tree = _YAML.load(Path(base).read_text(encoding="utf-8")) or {}
+    except Exception:
+        return None
+    return tree.get(key) if isinstance(tree, dict) else None
+
+
 def find_repeats(
-    runs: Sequence[Run], hparams: str, overrides: Sequence[str] = ()
+    runs: Sequence[Run],
+    hparams: str,
+    overrides: Sequence[str] = (),
+    exclude: Iterable[str] = (),
 ) -> dict[str, Run]:
     """Map each run that repeats an earlier run's experiment to that run.
 
@@ -615,6 +654,9 @@ def find_repeats(
         Hyperparameter file or pattern.
     overrides : sequence of str
         Pass-through arguments of the grid.
+    exclude : iterable of str
+        Keys of runs that take no part (e.g. folders holding another run's
+        results): they are neither an original nor a repeat.
 
     Returns
     -------
@@ -631,7 +673,10 @@ def find_repeats(
     """
     first: dict[tuple, Run] = {}
     repeats = {}
+    excluded = set(exclude)
     for run in runs:
+        if run.key in excluded:
+            continue
         identity = experiment_identity(run, hparams, overrides)
         if identity in first:
             repeats[run.key] = first[identity]
@@ -640,18 +685,24 @@ def find_repeats(
     return repeats
 
 
-def write_repeated_result(run: Run, original: Run) -> dict[str, Any]:
+def write_repeated_result(
+    run: Run, original: Run, command: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Write ``run``'s results.json from the identical experiment ``original``.
 
     The metrics, confusion matrix and setting paths are the original's; the
-    source is the run's own, and :data:`SAME_AS_KEY` names the original.
+    source is the run's own, and :data:`SAME_AS_KEY` names the run that was
+    trained (the original, or the run the original itself was taken from).
 
     Arguments
     ---------
     run : Run
         The run that repeats ``original`` (its folder is created).
     original : Run
-        The run that was trained; it must have a valid results.json.
+        The run of the same experiment; it must have a valid results.json.
+    command : sequence of str, optional
+        ``run``'s own command line, recorded in its ``grid_command.json`` so
+        that a later call with other overrides reports the copy as changed.
 
     Returns
     -------
@@ -679,11 +730,13 @@ def write_repeated_result(run: Run, original: Run) -> dict[str, Any]:
     load_result(original.results_file)  # refuse an unusable original
     data = json.loads(original.results_file.read_text(encoding="utf-8"))
     data["source"] = run.source
-    data[SAME_AS_KEY] = original.key
-    data["same_experiment_folder"] = str(original.output_folder)
+    if not data.get(SAME_AS_KEY):  # else: keep the run that was trained
+        data[SAME_AS_KEY] = original.key
+        data["same_experiment_folder"] = str(original.output_folder)
     run.output_folder.mkdir(parents=True, exist_ok=True)
     record = {
-        SAME_AS_KEY: original.key,
+        SAME_AS_KEY: data[SAME_AS_KEY],
+        "command": list(command) if command else [],
         "written": datetime.now().isoformat(timespec="seconds"),
     }
     (run.output_folder / COMMAND_NAME).write_text(json.dumps(record, indent=2) + "\n")
@@ -1274,8 +1327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = plan_runs(grid_folder, pairs, variants, seeds)
     _check_files(parser, hparams, recipe, runs)
 
-    repeats = {} if args.no_dedupe else find_repeats(runs, hparams, overrides)
     states = {run.key: run_state(run) for run in runs}
+    in_conflict = {key for key, (state, _) in states.items() if state == "conflict"}
+    repeats = (
+        {}
+        if args.no_dedupe
+        else find_repeats(runs, hparams, overrides, exclude=in_conflict)
+    )
+    for run in runs:  # results taken from an identical run: still right?
+        if states[run.key][0] == "done" and _copied(run):
+            if args.no_dedupe:
+                states[run.key] = ("pending", "--no-dedupe: trained this time")
+            elif run.key in repeats and _stale_copy(run, repeats[run.key]):
+                states[run.key] = ("pending", "its original changed: taken again")
     pending = [
         run
         for run in runs
@@ -1348,7 +1412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Interrupted: the running runs were stopped.", file=sys.stderr)
     n_ok = sum(o.ok for o in outcomes)
     if not interrupted:
-        outcomes += [repeat_run(run, repeats[run.key]) for run in to_repeat]
+        outcomes += [
+            repeat_run(run, repeats[run.key], commands[run.key]) for run in to_repeat
+        ]
     failures_path = grid_folder / FAILURES_NAME
     failed = [o for o in outcomes if not o.ok] + conflicts
     attempted = done + [o.run for o in outcomes] + [o.run for o in conflicts]
@@ -1381,7 +1447,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def repeat_run(run: Run, original: Run) -> Outcome:
+def _copied(run: Run) -> bool:
+    """Whether a run's results.json was taken from an identical run."""
+    try:
+        data = json.loads(run.results_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and bool(data.get(SAME_AS_KEY))
+
+
+def _stale_copy(run: Run, original: Run) -> bool:
+    """Whether a copied result no longer matches its original (or it has none)."""
+    if run_state(original)[0] != "done":
+        return True  # the original is to be (re)trained: copy again after it
+    copy, source = load_result(run.results_file), load_result(original.results_file)
+    return any(copy[key] != source[key] for key in ("uar", "macro_f1", "n_test"))
+
+
+def repeat_run(
+    run: Run, original: Run, command: Sequence[str] | None = None
+) -> Outcome:
     """Give ``run`` the results of the identical experiment ``original``.
 
     Arguments
@@ -1390,13 +1475,32 @@ def repeat_run(run: Run, original: Run) -> Outcome:
         A run found by :func:`find_repeats`.
     original : Run
         The run of the same experiment that was trained.
+    command : sequence of str, optional
+        ``run``'s own command line (recorded, see
+        :func:`write_repeated_result`).
 
     Returns
     -------
     Outcome
         ``ok`` (reason: the original's key) once its results.json is
         written; ``failed`` if the original has no valid results of its own.
-    """
+
+    Example
+    -------
+    >>> tmp = getfixture("tmp_path") / "repeat_run"
+    >>> a = Run("en", "de", "proposed", 1, tmp / "en_de")
+    >>> b = Run("zh", "de", "proposed", 1, tmp / "zh_de")
+    >>> repeat_run(b, a).status  # doctest: +ELLIPSIS
+    FAILED  zh_de/proposed/seed1  same experiment as en_de/proposed/seed1, which ...
+    'failed'
+    >>> a.output_folder.mkdir(parents=True)
+    >>> _ = a.results_file.write_text(json.dumps({"source": "en",
+    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
+    ...     "macro_f1": 0.4}))
+    >>> repeat_run(b, a).ok  # doctest: +ELLIPSIS
+    same    zh_de/proposed/seed1  UAR 50.0  F1 40.0  (same experiment as en_de/proposed/seed1)
+    True
+    """  # noqa: E501
     reason = f"same experiment as {original.key}"
     state, detail = run_state(original)
     if state != "done":
@@ -1409,7 +1513,7 @@ def repeat_run(run: Run, original: Run) -> Outcome:
         )
     else:
         try:
-            row = write_repeated_result(run, original)
+            row = write_repeated_result(run, original, command)
             outcome = Outcome(run, "ok", reason=reason, result=row)
         except (OSError, InvalidResultError) as error:
             outcome = Outcome(run, "failed", reason=f"{reason}: {error}")

@@ -9,6 +9,7 @@ few seconds. The last test runs the real recipe on the demo corpus.
 
 import doctest
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def fake(tmp_path):
     recipe = tmp_path / "fake_train.py"
     recipe.write_text(FAKE_RECIPE)
     hparams = tmp_path / "base.yaml"
-    hparams.write_text("source_lang: en\ntarget_lang: de\n")
+    hparams.write_text(
+        "source_lang: en\ntarget_lang: de\nlanguages: [en, zh, de, fr, ur]\n"
+    )
     return {"recipe": recipe, "hparams": hparams, "grid": tmp_path / "grid"}
 
 
@@ -682,3 +685,102 @@ def test_real_grid_on_the_demo_corpus(tmp_path, capsys):
     assert run_grid.main(argv) == 0
     assert "2 done, 0 to run" in capsys.readouterr().out
     assert json.loads((grid_folder / "failures.json").read_text()) == []
+
+
+def test_a_source_outside_the_pool_is_never_shared(fake, layered):
+    runs = run_grid.plan_runs(fake["grid"], ["en_de", "zh_de"], ["proposed"], [1])
+    pattern = str(layered / "{pair}.yaml")
+    # zh is not in the pool: the recipe refuses zh_de, it is not en_de's experiment
+    assert run_grid.find_repeats(runs, pattern, ["--languages=[en,de,fr]"]) == {}
+    assert run_grid.find_repeats(runs, pattern, ["--languages", "[en,de,fr]"]) == {}
+    shared = run_grid.find_repeats(runs, pattern, ["--languages=[en,zh,de]"])
+    assert list(shared) == ["zh_de/proposed/seed1"]
+    # the same pool set in a pair file counts as well
+    (layered / "zh_de.yaml").write_text(
+        "base_hparams: common.yaml\nsource_lang: zh\ntarget_lang: de\n"
+        "languages: [en, de, fr]\n"
+    )
+    assert run_grid.find_repeats(runs, pattern) == {}
+
+
+def test_copies_follow_their_original(fake, layered, tmp_path, capsys):
+    events = tmp_path / "events.txt"
+    args = ("--hparams-dir", str(layered))
+    cells = {"pairs": "en_de,zh_de", "variants": "proposed", "seeds": "1"}
+    assert grid(fake, *args, **cells) == 0
+    original = fake["grid"] / "en_de/proposed/seed1/results.json"
+    # the original was redone with another result: the copy is taken again
+    changed = {**json.loads(original.read_text()), "uar": 0.9}
+    original.write_text(json.dumps(changed))
+    assert grid(fake, *args, **cells, overrides=[f"--events={events}"]) == 0
+    assert not events.exists()  # nothing trained
+    assert results_of(fake, "zh_de/proposed/seed1")["uar"] == 0.9
+    # the original's folder deleted: it is trained again, then copied again
+    capsys.readouterr()
+    shutil.rmtree(original.parent)
+    assert grid(fake, *args, **cells, overrides=[f"--events={events}"]) == 0
+    started = [key for what, key in events_of(events) if what == "start"]
+    assert started == ["en_de/proposed/seed1"]
+    assert results_of(fake, "zh_de/proposed/seed1")["uar"] == pytest.approx(0.61)
+    # new overrides: the copy is reported as made with another command, too
+    capsys.readouterr()
+    assert grid(fake, *args, **cells, overrides=["--encoder=fbank"]) == 0
+    assert "2 finished run(s) were made with another command line" in (
+        capsys.readouterr().out
+    )
+
+
+def test_no_dedupe_trains_runs_copied_before(fake, layered, tmp_path):
+    events = tmp_path / "events.txt"
+    args = ("--hparams-dir", str(layered))
+    cells = {"pairs": "en_de,zh_de", "variants": "proposed", "seeds": "1"}
+    assert grid(fake, *args, **cells) == 0
+    assert (
+        grid(fake, *args, "--no-dedupe", **cells, overrides=[f"--events={events}"]) == 0
+    )
+    started = [key for what, key in events_of(events) if what == "start"]
+    assert started == ["zh_de/proposed/seed1"]
+    assert "same_experiment_as" not in results_of(fake, "zh_de/proposed/seed1")
+
+
+def test_a_folder_in_conflict_is_not_an_original(fake, layered, tmp_path):
+    events = tmp_path / "events.txt"
+    folder = fake["grid"] / "en_de/proposed/seed1"
+    folder.mkdir(parents=True)
+    foreign = {
+        "source": "en",
+        "target": "de",
+        "variant": "baseline2",
+        "seed": 1,
+        "uar": 0.5,
+        "macro_f1": 0.5,
+    }
+    (folder / "results.json").write_text(json.dumps(foreign))
+    assert (
+        grid(
+            fake,
+            "--hparams-dir",
+            str(layered),
+            pairs="en_de,zh_de",
+            variants="proposed",
+            seeds="1",
+            overrides=[f"--events={events}"],
+        )
+        == 0
+    )
+    started = [key for what, key in events_of(events) if what == "start"]
+    assert started == ["zh_de/proposed/seed1"]  # trained, not failed
+    assert "same_experiment_as" not in results_of(fake, "zh_de/proposed/seed1")
+    (record,) = failures_of(fake)
+    assert record["run"] == "en_de/proposed/seed1" and record["status"] == "conflict"
+
+
+def test_a_copy_of_a_copy_names_the_trained_run(fake, layered):
+    args = ("--hparams-dir", str(layered))
+    assert grid(fake, *args, pairs="en_de,zh_de", variants="proposed", seeds="1") == 0
+    # now zh_de (a copy) comes first and fr_de repeats it
+    assert grid(fake, *args, pairs="zh_de,fr_de", variants="proposed", seeds="1") == 0
+    copy = results_of(fake, "fr_de/proposed/seed1")
+    assert copy["same_experiment_as"] == "en_de/proposed/seed1"
+    assert copy["same_experiment_folder"] == str(fake["grid"] / "en_de/proposed/seed1")
+    assert copy["source"] == "fr"

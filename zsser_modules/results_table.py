@@ -995,10 +995,12 @@ def compare_variants(
     For a pair :math:`p` and each seed :math:`s` that has a run of both
     variants, the paired difference is
     :math:`d_s = x(\text{variant}, p, s) - x(\text{reference}, p, s)` (same
-    seed: same validation speakers and, for the demo, the same data order).
-    ``delta_mean`` and ``delta_std`` are its mean and sample std over seeds;
-    ``spread`` is the larger of the two cells' sample stds over seeds (the
-    ``±`` of the table); ``n_better`` counts the seeds with :math:`d_s > 0`.
+    seed: same model initialisation and batch order; the validation
+    speakers are fixed by ``split_seed`` anyway). ``delta_mean`` and
+    ``delta_std`` are its mean and sample std over seeds; ``spread`` is the
+    larger of the two cells' sample stds over the paired seeds (the ``±`` of
+    the table when every seed has both runs); ``n_better`` counts the seeds
+    with :math:`d_s > 0`.
     The verdict is ``higher`` if ``delta_mean > spread``, ``lower`` if
     ``delta_mean < -spread``, else ``within`` (the difference is inside the
     seed spread), and ``n/a`` with fewer than two seeds. For ``Avg.`` the
