@@ -304,20 +304,18 @@ def test_a_run_that_cannot_start_does_not_stop_the_grid(fake):
     assert record["reason"].startswith("could not run: ")
 
 
-def test_a_folder_holding_another_run_is_not_touched(fake):
-    folder = fake["grid"] / "en_de/proposed/seed1"
+def put_foreign_results(fake, key="en_de/proposed/seed1"):
+    """Put en_de/baseline2/seed1's results.json into the folder of run ``key``."""
+    folder = fake["grid"] / key
     folder.mkdir(parents=True)
-    foreign = json.dumps(
-        {
-            "source": "en",
-            "target": "de",
-            "variant": "baseline2",
-            "seed": 1,
-            "uar": 0.5,
-            "macro_f1": 0.5,
-        }
-    )
-    (folder / "results.json").write_text(foreign)
+    foreign = {"source": "en", "target": "de", "variant": "baseline2", "seed": 1}
+    text = json.dumps({**foreign, "uar": 0.5, "macro_f1": 0.5})
+    (folder / "results.json").write_text(text)
+    return folder, text
+
+
+def test_a_folder_holding_another_run_is_not_touched(fake):
+    folder, foreign = put_foreign_results(fake)
     assert grid(fake, "--strict", pairs="en_de", variants="proposed", seeds="1") == 1
     assert (folder / "results.json").read_text() == foreign
     (record,) = failures_of(fake)
@@ -745,17 +743,7 @@ def test_no_dedupe_trains_runs_copied_before(fake, layered, tmp_path):
 
 def test_a_folder_in_conflict_is_not_an_original(fake, layered, tmp_path):
     events = tmp_path / "events.txt"
-    folder = fake["grid"] / "en_de/proposed/seed1"
-    folder.mkdir(parents=True)
-    foreign = {
-        "source": "en",
-        "target": "de",
-        "variant": "baseline2",
-        "seed": 1,
-        "uar": 0.5,
-        "macro_f1": 0.5,
-    }
-    (folder / "results.json").write_text(json.dumps(foreign))
+    put_foreign_results(fake)
     assert (
         grid(
             fake,
