@@ -466,6 +466,15 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
     return mean, std
 
 
+def _per_seed_average(runs: pd.DataFrame, pairs: Sequence[str], metric: str):
+    """Per seed, the mean of ``metric`` over ``pairs``, for seeds with every pair.
+
+    ``runs`` holds the runs of one variant; the result is a Series by seed.
+    """
+    per_seed = runs.pivot(index="seed", columns="pair", values=metric)
+    return per_seed.reindex(columns=pairs).dropna(axis=0, how="any").mean(axis=1)
+
+
 def _repeated_pairs(cell: pd.DataFrame) -> str:
     """Pairs whose runs the runs of a cell repeat (``same_as``), comma-joined."""
     if "same_as" not in cell.columns:
@@ -543,9 +552,7 @@ def summarize(
         row = {"variant": variant, "pair": AVG, "same_as": ""}
         complete = None
         for metric in METRICS:
-            per_seed = runs.pivot(index="seed", columns="pair", values=metric)
-            per_seed = per_seed.reindex(columns=pairs).dropna(axis=0, how="any")
-            averages = per_seed.mean(axis=1).to_numpy(dtype=float)
+            averages = _per_seed_average(runs, pairs, metric).to_numpy(dtype=float)
             complete = len(averages)
             mean, std = _mean_std(averages) if pairs else (math.nan, math.nan)
             row[f"{metric}_mean"], row[f"{metric}_std"] = mean, std
@@ -1051,9 +1058,7 @@ def compare_variants(
         return pd.Series(dtype=float)
 
     def averages(name: str) -> pd.Series:
-        columns = [values(name, pair).rename(pair) for pair in pairs]
-        frame = pd.concat(columns, axis=1) if columns else pd.DataFrame()
-        return frame.reindex(columns=pairs).dropna(axis=0, how="any").mean(axis=1)
+        return _per_seed_average(df[df["variant"] == name], pairs, metric)
 
     rows = []
     for pair in [*pairs, AVG]:
