@@ -37,6 +37,7 @@ Authors
  * zsser contributors 2026
 """
 
+import functools
 import json
 import sys
 from collections import Counter
@@ -458,6 +459,10 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
         batch_size=hparams["feature_cache_batch_size"],
         device=run_opts.get("device") or sb.utils.distributed.infer_device(),
         progressbar=not run_opts.get("noprogressbar", False),
+        # rebuilds the (released) encoder if an entry is found corrupt when read
+        encoder_factory=functools.partial(
+            build_module, hparams[f"{hparams['encoder']}_encoder"]
+        ),
     )
 
 

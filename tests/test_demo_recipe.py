@@ -34,8 +34,8 @@ def test_demo_recipe_caches_frozen_filterbank_statistics(tmp_path, capsys):
 
     # A second run (another seed) reuses the corpus and every cached feature.
     cache = tmp_path / "results" / "data" / "feature_cache"
-    entries = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
+    entries = {p: p.stat().st_mtime_ns for p in cache.rglob("*.feat")}
     assert len(entries) == 5 * 2 * 4 * 3
     train.main([DEMO, f"--output_folder={tmp_path / 'run2'}", "--seed=2", *common])
-    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == entries
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.feat")} == entries
     assert json.loads((tmp_path / "run2" / "results.json").read_text())["seed"] == 2

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -140,14 +141,12 @@ def test_changed_audio_file_is_recomputed(tmp_path, encoder, items):
 
 def test_crash_during_write_leaves_no_entry(tmp_path, encoder, items, monkeypatch):
     cache = make_cache(tmp_path, encoder)
-    real_save = np.save
 
-    def half_save(handle, array, allow_pickle=False):
-        real_save(handle, array, allow_pickle=allow_pickle)
-        handle.truncate(100)  # half-written ...
+    def half_write(handle, data):
+        handle.write(data[: len(data) // 2])  # half-written ...
         raise KeyboardInterrupt  # ... and the run is interrupted
 
-    monkeypatch.setattr(fc.np, "save", half_save)
+    monkeypatch.setattr(fc, "_write_bytes", half_write)
     with pytest.raises(KeyboardInterrupt):
         cache.fill(encoder, items, batch_size=2, progressbar=False)
     monkeypatch.undo()
@@ -163,10 +162,12 @@ def test_killed_process_temp_file_is_ignored_and_pruned(tmp_path, encoder, items
     entry = cache.path_for(utt_id, wav)
     entry.parent.mkdir(parents=True)
     stray = entry.parent / (entry.name + ".abc123.tmp")  # what kill -9 leaves
-    stray.write_bytes(b"\x93NUMPY partial")
+    stray.write_bytes(b"ZSFEAT02 partial")
     assert cache.get(utt_id, wav) is None
     cache.fill(encoder, items, progressbar=False)
     assert stray.exists()
+    assert cache.prune(items) == 0  # young: another process may be writing it
+    os.utime(stray, (1, 1))
     assert cache.prune(items) == 1 and not stray.exists()
     assert cache.prune(items[1:]) == 1 and cache.get(utt_id, wav) is None
 
@@ -178,7 +179,8 @@ def test_corrupt_entry_is_recomputed_with_counted_warning(
     cache.fill(encoder, items, progressbar=False)
     good = cache.get(*items[0])
     cache.path_for(*items[0]).write_bytes(b"garbage")  # unreadable
-    np.save(cache.path_for(*items[1]), np.zeros((2, 64), dtype="float32"))  # bad shape
+    wrong = fc._entry_bytes(np.zeros((2, 64), dtype="float32"))
+    cache.path_for(*items[1]).write_bytes(wrong)  # bad shape
     with caplog.at_level(logging.WARNING, logger="zsser_modules.feature_cache"):
         stats = cache.fill(encoder, items, progressbar=False)
     assert stats == {"computed": 2, "reused": 3, "corrupt": 2}
@@ -232,3 +234,206 @@ def test_pipeline_serves_cached_features(tmp_path, encoder, items):
     assert torch.equal(data[0]["feats"], cache.get(*items[0]))
     with pytest.raises(KeyError, match="Run FeatureCache.fill"):
         data[3]
+
+
+def flip_one_byte(path):
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0x10  # inside the data: same size, different value
+    path.write_bytes(bytes(raw))
+
+
+def test_checking_entries_reads_none_of_them(tmp_path, encoder, items, monkeypatch):
+    cache = make_cache(tmp_path, encoder)
+    cache.fill(encoder, items, progressbar=False)
+    reads = []
+    monkeypatch.setattr(fc, "_parse_entry", lambda *a: reads.append(a))
+    assert cache.missing(items) == []
+    assert cache.fill(encoder, items, progressbar=False)["computed"] == 0
+    assert reads == []
+
+
+def test_truncated_entry_is_found_by_its_size(tmp_path, encoder, items):
+    cache = make_cache(tmp_path, encoder)
+    cache.fill(encoder, items, progressbar=False)
+    path = cache.path_for(*items[2])
+    assert path.stat().st_size == cache.entry_size == 8 + 16 + 4 * 3 + 3 * 64 * 4
+    path.write_bytes(path.read_bytes()[:-7])
+    assert cache.missing(items) == [items[2]] and not path.exists()
+    assert cache.n_corrupt == 1
+    stats = cache.fill(encoder, items, progressbar=False)
+    assert stats == {"computed": 1, "reused": 4, "corrupt": 0}
+
+
+def test_corrupt_data_is_never_used(tmp_path, encoder, items, caplog):
+    cache = make_cache(tmp_path, encoder)
+    cache.fill(encoder, items, progressbar=False)
+    good = cache.get(*items[3])
+    flip_one_byte(cache.path_for(*items[3]))
+    # same size: the existence check trusts it until it is read ...
+    assert cache.missing(items) == []
+    with caplog.at_level(logging.WARNING, logger="zsser_modules.feature_cache"):
+        assert cache.get(*items[3]) is None  # ... where the checksum fails
+    assert "checksum mismatch" in caplog.text and cache.n_corrupt == 1
+    assert not cache.path_for(*items[3]).exists()
+    assert cache.fill(encoder, items, progressbar=False)["computed"] == 1
+    assert torch.allclose(cache.get(*items[3]), good, atol=1e-5, rtol=0)
+
+
+def test_pipeline_recomputes_a_corrupt_entry_with_the_factory(
+    tmp_path, model_dir, encoder, items
+):
+    from speechbrain.dataio.dataset import DynamicItemDataset
+
+    cache = make_cache(tmp_path, encoder)
+    cache.fill(encoder, items, progressbar=False)
+    good = cache.get(*items[0])
+    flip_one_byte(cache.path_for(*items[0]))
+    built = []
+
+    def factory():
+        built.append(1)
+        return SSLLayerPooling(str(model_dir), str(model_dir.parent / "hf"))
+
+    data = DynamicItemDataset({u: {"wav": w} for u, w in items})
+    data.add_dynamic_item(cache.pipeline(encoder_factory=factory))
+    data.set_output_keys(["id", "feats"])
+    assert torch.allclose(data[0]["feats"], good, atol=1e-5, rtol=0)
+    assert built == [1] and cache.n_corrupt == 1
+    assert torch.equal(cache.get(*items[0]), data[0]["feats"])  # stored again
+    flip_one_byte(cache.path_for(*items[1]))
+    data[1]
+    assert built == [1]  # built once
+
+
+def test_full_disk_gives_a_clear_error_and_leaves_nothing_corrupt(
+    tmp_path, encoder, items, monkeypatch
+):
+    import errno
+
+    cache = make_cache(tmp_path, encoder)
+    written = []
+
+    def write_until_full(handle, data):
+        if len(written) == 2:
+            handle.write(data[:100])  # the disk fills up in the middle
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(1)
+        handle.write(data)
+
+    monkeypatch.setattr(fc, "_write_bytes", write_until_full)
+    with pytest.raises(fc.FeatureCacheFullError) as info:
+        cache.fill(encoder, items, batch_size=2, progressbar=False)
+    message = str(info.value)
+    assert "is full" in message and "2 entries were written" in message
+    assert "feature_cache_folder" in message and "\n" not in message
+    assert isinstance(info.value, OSError) and info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    files = sorted(cache.root.glob("??/*"))
+    assert len(files) == 2 and all(f.suffix == ".feat" for f in files)  # no tmp
+    assert sum(cache.get(u, w) is not None for u, w in items) == 2
+    assert cache.n_corrupt == 0
+    assert cache.fill(encoder, items, progressbar=False)["computed"] == 3
+
+
+def test_fill_refuses_to_start_without_room(tmp_path, encoder, items, monkeypatch):
+    cache = make_cache(tmp_path, encoder)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        fc.shutil, "disk_usage", lambda path: usage._replace(free=10_000)
+    )
+    with pytest.raises(fc.FeatureCacheFullError, match="need about .* GB free"):
+        cache.fill(encoder, items, progressbar=False)
+    assert not any(cache.root.glob("??/*"))
+
+
+FILL_SCRIPT = """
+import json, sys, time
+import torch
+from zsser_modules.encoders import FbankStatsEncoder
+from zsser_modules.feature_cache import FeatureCache, encoder_cache_key
+torch.set_num_threads(1)
+items = json.loads(sys.argv[2])
+encoder = FbankStatsEncoder(n_mels=20)
+cache = FeatureCache(sys.argv[1], encoder_cache_key(encoder))
+while time.time() < float(sys.argv[3]):  # start together
+    time.sleep(0.005)
+print(json.dumps(cache.fill(encoder, items, batch_size=4, progressbar=False)))
+"""
+
+
+def test_two_processes_filling_one_cache_stay_consistent(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from zsser_modules.encoders import FbankStatsEncoder
+
+    items = [
+        (f"u{i}", str(write_tone(tmp_path / "wav" / f"{i}.wav", 0.3 + 0.05 * i)))
+        for i in range(24)
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    start = str(time.time() + 8.0)  # after both have imported torch
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FILL_SCRIPT,
+                str(tmp_path / "cache"),
+                json.dumps(items),
+                start,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    stats = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    # one process computed everything, the other waited and reused it all
+    assert sorted(s["computed"] for s in stats) == [0, 24]
+    assert sorted(s["reused"] for s in stats) == [0, 24]
+    encoder = FbankStatsEncoder(n_mels=20)
+    cache = FeatureCache(tmp_path / "cache", encoder_cache_key(encoder))
+    assert [f.suffix for f in cache.root.glob("??/*")] == [".feat"] * 24
+    for utt_id, wav in items:
+        assert torch.equal(cache.get(utt_id, wav), encoder(read_audio(wav)[None])[0])
+    assert cache.n_corrupt == 0
+
+
+def test_fbank_stats_settings_are_in_the_key(tmp_path):
+    from zsser_modules.encoders import FbankStatsEncoder
+
+    def root(**kwargs):
+        return make_cache(tmp_path, FbankStatsEncoder(**kwargs)).root
+
+    base = root(n_mels=20)
+    assert root(n_mels=20) == base
+    for change in (
+        {"n_mels": 24},
+        {"deltas": False},
+        {"f_max": 4000.0},
+        {"f_min": 50.0},
+        {"sample_rate": 8000},
+        {"hop_length": 20},
+        {"win_length": 30},
+        {"n_fft": 512},
+        {"precision": "bf16"},
+    ):
+        assert root(**{"n_mels": 20, **change}) != base, change
+    key = encoder_cache_key(FbankStatsEncoder(n_mels=20, deltas=False))
+    assert key["shape"] == [40] and key["settings"]["deltas"] is False
+
+
+def test_encoder_without_settings_is_keyed_by_its_constructor():
+    from zsser_modules.inference import build_module
+
+    a = build_module(torch.nn.Identity)
+    b = build_module(torch.nn.Flatten, start_dim=1)
+    assert encoder_cache_key(a)["settings"]["constructor"][0].endswith("Identity")
+    assert encoder_cache_key(a) != encoder_cache_key(b)

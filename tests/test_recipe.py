@@ -117,7 +117,7 @@ def test_frozen_ssl_features_are_cached_and_the_model_released(tmp_path_factory)
     # Only the SSL model's constructor call is kept (for the export).
     assert not list(brain.modules["ssl"].parameters())
     cache_root = Path(brain.hparams.feature_cache_folder)
-    entries = list(cache_root.glob("*/??/*.npy"))
+    entries = list(cache_root.glob("*/??/*.feat"))
     n_utterances = sum(
         len(read_manifest(path))
         for path in json.loads(

@@ -30,6 +30,7 @@ Authors
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Sequence
 from typing import Any
@@ -47,6 +48,81 @@ SSL_WRAPPERS = {
 BATCH_MODES = ("auto", "padded", "per_utterance")
 # HF config keys that do not change the features of a frozen model in eval mode
 _VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version", "layerdrop")
+#: Compute precisions of a frozen encoder (``frozen_encoder_precision``).
+ENCODER_PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+
+def check_precision(precision: str) -> str:
+    """Validate a frozen encoder's precision name and return it.
+
+    Arguments
+    ---------
+    precision : str
+        ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+
+    Returns
+    -------
+    str
+        ``precision``, unchanged.
+
+    Example
+    -------
+    >>> check_precision("bf16")
+    'bf16'
+    """
+    if precision not in ENCODER_PRECISIONS:
+        raise ValueError(
+            f"frozen encoder precision must be one of {sorted(ENCODER_PRECISIONS)}, "
+            f"got {precision!r} (set frozen_encoder_precision in the YAML)."
+        )
+    return precision
+
+
+def encoder_precision(
+    precision: str, device: torch.device | str
+) -> contextlib.AbstractContextManager:
+    """Context fixing the compute dtype of a frozen encoder, whatever surrounds it.
+
+    A frozen encoder must give the same features in training (where
+    SpeechBrain's ``--precision=bf16`` wraps ``compute_forward`` in
+    ``torch.autocast``), in validation and test (``--eval_precision``, fp32
+    by default), while filling the feature cache and at inference. This
+    context replaces any surrounding autocast state on ``device``'s type:
+    ``"fp32"`` disables autocast, ``"bf16"``/``"fp16"`` enable it with that
+    dtype. Frozen encoders (``SSLLayerPooling(freeze=True)``,
+    ``FbankStatsEncoder``, and any encoder whose output is cached) run their
+    forward pass inside it.
+
+    Arguments
+    ---------
+    precision : str
+        ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+    device : torch.device or str
+        Device of the encoder's input (its type selects the autocast).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        A ``torch.autocast`` context.
+
+    Example
+    -------
+    >>> lin, x = torch.nn.Linear(4, 4), torch.randn(2, 4)
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+    ...     with encoder_precision("fp32", "cpu"):
+    ...         inner = lin(x)
+    ...     outer = lin(x)
+    >>> inner.dtype, outer.dtype
+    (torch.float32, torch.bfloat16)
+    """
+    device_type = torch.device(device).type
+    if check_precision(precision) == "fp32":
+        return torch.autocast(device_type=device_type, enabled=False)
+    return torch.autocast(device_type=device_type, dtype=ENCODER_PRECISIONS[precision])
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -184,6 +260,13 @@ class SSLLayerPooling(nn.Module):
         before pooling, evening out the very different scales of layers.
     freeze_feature_extractor : bool
         When ``freeze=False``, keep the convolutional front-end frozen.
+    precision : str
+        Compute precision of a frozen model (``"fp32"`` default, ``"bf16"``,
+        ``"fp16"``), applied in every stage whatever ``--precision`` or
+        ``--eval_precision`` say (see ``encoder_precision``); the pooled
+        features are returned in float32. Part of ``feature_settings()``,
+        hence of the feature-cache key. A fine-tuned model (``freeze=False``)
+        ignores it and follows the Brain's precision.
 
     Example
     -------
@@ -216,8 +299,10 @@ class SSLLayerPooling(nn.Module):
         batch_mode: str = "auto",
         normalize_layers: bool = False,
         freeze_feature_extractor: bool = False,
+        precision: str = "fp32",
     ):
         super().__init__()
+        self.precision = check_precision(precision)
         source, save_path = str(source), str(save_path)
         if hub_class == "auto":
             from transformers import AutoConfig
@@ -302,7 +387,8 @@ class SSLLayerPooling(nn.Module):
         -------
         dict
             JSON-serialisable settings (source, wrapper, kept layers, pooling,
-            normalisations, batch mode, and the model config).
+            normalisations, batch mode, compute precision, and the model
+            config).
         """
         config = {
             key: value
@@ -317,6 +403,7 @@ class SSLLayerPooling(nn.Module):
             "normalize_wav": self.normalize_wav,
             "normalize_layers": self.normalize_layers,
             "batch_mode": self.batch_mode,
+            "precision": self.precision if self.freeze else "brain",
             "config": config,
         }
 
@@ -370,7 +457,15 @@ class SSLLayerPooling(nn.Module):
                 "to give one encoder frame (about 400 samples = 25 ms at 16 kHz). "
                 "Filter very short files out of the manifest."
             )
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+        precision = (
+            encoder_precision(self.precision, wavs.device)
+            if self.freeze
+            else contextlib.nullcontext()
+        )
+        with (
+            precision,
+            torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze),
+        ):
             if self.batch_mode == "padded":
                 return self._pool(wavs, num_samples, frames, use_mask=True)
             return torch.cat(
@@ -411,6 +506,8 @@ class SSLLayerPooling(nn.Module):
             wavs, attention_mask=attention_mask, output_hidden_states=True
         )
         hidden = torch.stack([out.hidden_states[i] for i in self.layers], dim=1)
+        if self.freeze:  # pool in float32, whatever the compute precision
+            hidden = hidden.float()
         if self.normalize_layers:
             hidden = F.layer_norm(hidden, hidden.shape[-1:])
         return masked_mean(hidden, frames.to(hidden.device), dim=2)
@@ -618,6 +715,9 @@ class FbankStatsEncoder(nn.Module):
     encoder of the built-in demo: training it is fast on a CPU, and every loss
     of the method acts on the learned embedding exactly as with the SSL model.
 
+    Every argument changes the features, so all of them are in
+    ``feature_settings()`` (hence in the feature-cache key).
+
     Arguments
     ---------
     n_mels : int
@@ -626,12 +726,25 @@ class FbankStatsEncoder(nn.Module):
         Also use the first and second derivatives of the filterbanks.
     sample_rate : int
         Sampling rate of the input waveforms.
+    f_min : float
+        Lowest filter frequency (Hz).
+    f_max : float, optional
+        Highest filter frequency (Hz); default ``sample_rate / 2``.
+    n_fft : int
+        FFT size.
+    win_length : float
+        Window length in ms.
+    hop_length : float
+        Frame shift in ms.
+    precision : str
+        Compute precision (``"fp32"`` default), fixed in every stage (see
+        ``encoder_precision``); the statistics are returned in float32.
 
     Example
     -------
     >>> enc = FbankStatsEncoder(n_mels=20)
-    >>> enc.output_size
-    120
+    >>> enc.output_size, enc.feature_shape
+    (120, (120,))
     >>> feats = enc(torch.randn(2, 8000), torch.tensor([1.0, 0.5]))
     >>> feats.shape
     torch.Size([2, 120])
@@ -640,15 +753,57 @@ class FbankStatsEncoder(nn.Module):
     >>> alone, in_batch = enc(wav), enc(padded, torch.tensor([0.5]))
     >>> torch.equal(alone, in_batch)
     True
+    >>> enc.feature_settings()["f_max"] == FbankStatsEncoder(20, f_max=4000.0
+    ...     ).feature_settings()["f_max"]
+    False
     """
 
-    def __init__(self, n_mels: int = 40, deltas: bool = True, sample_rate: int = 16000):
+    def __init__(
+        self,
+        n_mels: int = 40,
+        deltas: bool = True,
+        sample_rate: int = 16000,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        n_fft: int = 400,
+        win_length: float = 25,
+        hop_length: float = 10,
+        precision: str = "fp32",
+    ):
         super().__init__()
         from speechbrain.lobes.features import Fbank
 
-        self.fbank = Fbank(n_mels=n_mels, deltas=deltas, sample_rate=sample_rate)
+        self.settings = {
+            "n_mels": int(n_mels),
+            "deltas": bool(deltas),
+            "sample_rate": int(sample_rate),
+            "f_min": float(f_min),
+            "f_max": float(sample_rate / 2 if f_max is None else f_max),
+            "n_fft": int(n_fft),
+            "win_length": float(win_length),
+            "hop_length": float(hop_length),
+        }
+        self.precision = check_precision(precision)
+        self.fbank = Fbank(**self.settings)
         self.output_size = 2 * n_mels * (3 if deltas else 1)
+        self.feature_shape = (self.output_size,)
         self.requires_grad_(False)
+
+    def feature_settings(self) -> dict[str, Any]:
+        """Everything that changes this encoder's output (it has no weights).
+
+        Used by ``zsser_modules.feature_cache`` to key cached features.
+
+        Returns
+        -------
+        dict
+            The filterbank settings, the statistics and the compute precision.
+        """
+        return {
+            **self.settings,
+            "statistics": "mean, std (correction 0) over valid frames",
+            "precision": self.precision,
+        }
 
     def forward(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
@@ -665,16 +820,16 @@ class FbankStatsEncoder(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``[B, output_size]``: means, then standard deviations.
+            ``[B, output_size]`` float32: means, then standard deviations.
         """
         wav_lens = _batch_lengths(wavs, wav_lens, "FbankStatsEncoder")
         n_samples = torch.round(wav_lens * wavs.shape[1]).long().tolist()
         stats = []
-        with torch.no_grad():
+        with torch.no_grad(), encoder_precision(self.precision, wavs.device):
             # One utterance at a time, trimmed to its valid samples: the
             # edge frames and the deltas then never see the padding, so the
             # output does not depend on the batch (exact for the cache).
             for wav, n in zip(wavs.float(), n_samples):
-                feats = self.fbank(wav[None, : max(n, 1)])[0]
+                feats = self.fbank(wav[None, : max(n, 1)])[0].float()
                 stats.append(torch.cat([feats.mean(0), feats.std(0, correction=0)]))
         return torch.stack(stats)

@@ -6,22 +6,34 @@ variant and seed, so they are computed once and read back afterwards. With
 masked means, which keeps the learned layer weighting exact (see
 ``zsser_modules.encoders``).
 
-Layout (one float32 ``.npy`` file per utterance, sharded by hash)::
+Layout (one entry file per utterance, sharded by hash)::
 
     <cache_dir>/<key hash>/key.json              # the full key, readable
-    <cache_dir>/<key hash>/<2 hex>/<utt id>-<entry hash>.npy
+    <cache_dir>/<key hash>/.fill.lock            # one filling process at a time
+    <cache_dir>/<key hash>/<2 hex>/<utt id>-<entry hash>.feat
 
 * The key hash covers everything that changes the features: the encoder's
-  weights and config (``encoder_fingerprint``), its settings (source, layers,
-  pooling, normalisations), the sampling rate and the storage dtype. Any
-  change gives a new folder: stale features are never read.
+  weights and config (``encoder_fingerprint``), its ``feature_settings()``
+  (source, layers, pooling, normalisations, filterbank settings, compute
+  precision), the sampling rate and the storage dtype. Any change gives a
+  new folder: stale features are never read.
 * The entry hash covers the utterance id and the audio file identity (real
   path, size, modification time): an edited or replaced file is recomputed.
-* Entries are written to a temporary file in the same folder and moved into
-  place with ``os.replace`` (atomic), so an interrupted run never leaves a
-  half-written entry under its final name. Entries are validated when read
-  (loadable, shape, dtype, finite); an invalid one is deleted, counted,
-  logged, and recomputed by the next ``fill``.
+* An entry file is a small header (magic, format version, shape, BLAKE2b
+  checksum of shape and data) followed by the raw data. Entries are written
+  to a temporary file in the same folder and moved into place with
+  ``os.replace`` (atomic), so an interrupted run never leaves a half-written
+  entry under its final name.
+* Checking which entries exist reads no entry: only their sizes, which a
+  truncated or extended file fails. The checksum is verified lazily, when an
+  entry is read; an invalid entry (truncated, corrupt, wrong shape,
+  non-finite) is deleted, counted, logged and recomputed, never used.
+* A full disk (``ENOSPC``, ``EDQUOT``) while filling stops with a
+  ``FeatureCacheFullError`` that says how much space is needed; entries
+  already written are complete and are reused by the next run.
+* Processes filling the same cache (grid jobs, several runs) take turns
+  through a file lock: the second one waits, then reuses what the first
+  computed.
 
 Authors
  * zsser contributors 2026
@@ -29,13 +41,18 @@ Authors
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
+import struct
 import tempfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -48,9 +65,70 @@ from zsser_modules.audio import read_audio
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 STORAGE_DTYPES = ("float32", "float16")
+#: Suffix of an entry file.
+ENTRY_SUFFIX = ".feat"
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# Entry file: magic (8 bytes), checksum (16), ndim (uint32), dims (uint32 each),
+# then the array data in C order (the key's storage dtype, little endian).
+_MAGIC = b"ZSFEAT02"
+_DIGEST_SIZE = 16
+_FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# Temporary files younger than this may belong to a process still filling.
+_TMP_GRACE_S = 3600.0
+
+
+class FeatureCacheFullError(OSError):
+    """The disk of the feature cache is full (or over quota) while filling.
+
+    Nothing incomplete is left under an entry's name: the entries written
+    before are valid and are reused when the run is started again.
+    """
+
+
+def _write_bytes(handle: Any, data: bytes) -> None:
+    """Write ``data`` to an open binary file (one place, so tests can fail it)."""
+    handle.write(data)
+
+
+def _entry_bytes(array: np.ndarray) -> bytes:
+    """Serialise one entry: header with shape and checksum, then the data."""
+    dims = struct.pack(f"<I{array.ndim}I", array.ndim, *array.shape)
+    data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+    digest = hashlib.blake2b(dims + data, digest_size=_DIGEST_SIZE).digest()
+    return _MAGIC + digest + dims + data
+
+
+def _entry_size(shape: Sequence[int], dtype: str) -> int:
+    """Size in bytes of the entry file of an array of this shape and dtype."""
+    count = int(np.prod(shape)) if len(shape) else 1
+    return (
+        len(_MAGIC)
+        + _DIGEST_SIZE
+        + 4 * (1 + len(shape))
+        + count * np.dtype(dtype).itemsize
+    )
+
+
+def _parse_entry(raw: bytes, dtype: str) -> np.ndarray:
+    """Check and decode an entry file's bytes; raise ValueError if invalid."""
+    head = len(_MAGIC) + _DIGEST_SIZE
+    if len(raw) < head + 4 or raw[: len(_MAGIC)] != _MAGIC:
+        raise ValueError(f"not an entry of this format ({len(raw)} bytes)")
+    (ndim,) = struct.unpack_from("<I", raw, head)
+    if ndim > 8 or len(raw) < head + 4 * (1 + ndim):
+        raise ValueError(f"bad header (ndim {ndim}, {len(raw)} bytes)")
+    shape = struct.unpack_from(f"<{ndim}I", raw, head + 4)
+    expected = _entry_size(shape, dtype)
+    if len(raw) != expected:
+        raise ValueError(f"{len(raw)} bytes, expected {expected} (truncated?)")
+    body = raw[head:]
+    digest = hashlib.blake2b(body, digest_size=_DIGEST_SIZE).digest()
+    if digest != raw[len(_MAGIC) : head]:
+        raise ValueError("checksum mismatch (corrupt data)")
+    data = body[4 * (1 + ndim) :]
+    return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
 
 
 def _canonical_json(obj: Any) -> str:
@@ -120,10 +198,14 @@ def encoder_cache_key(
     Arguments
     ---------
     encoder : torch.nn.Module
-        The encoder whose outputs are cached. If it has a
-        ``feature_settings()`` method (``SSLLayerPooling`` does), its result
-        is part of the key; ``num_layers`` and ``output_size`` attributes
-        give the expected entry shape.
+        The encoder whose outputs are cached. Its ``feature_settings()``
+        method (``SSLLayerPooling`` and ``FbankStatsEncoder`` have one)
+        returns everything besides the weights that changes its output; that
+        dict is part of the key. An encoder without it but made by
+        ``zsser_modules.inference.build_module`` is keyed by its recorded
+        constructor call instead. The expected entry shape is
+        ``feature_shape`` if the encoder has it, else ``[num_layers,
+        output_size]`` when it has those attributes.
     sample_rate : int
         Rate the audio is read at (``read_audio(path, sample_rate)``).
     dtype : str
@@ -140,11 +222,15 @@ def encoder_cache_key(
     >>> sorted(key)
     ['dtype', 'encoder', 'fingerprint', 'format', 'sample_rate', 'settings', 'shape']
     """
-    settings = (
-        encoder.feature_settings() if hasattr(encoder, "feature_settings") else {}
-    )
+    if hasattr(encoder, "feature_settings"):
+        settings = encoder.feature_settings()
+    else:
+        spec = getattr(encoder, "_zsser_constructor", None)  # build_module's record
+        settings = {"constructor": list(spec)} if spec is not None else {}
     shape = None
-    if hasattr(encoder, "num_layers") and hasattr(encoder, "output_size"):
+    if getattr(encoder, "feature_shape", None) is not None:
+        shape = [int(size) for size in encoder.feature_shape]
+    elif hasattr(encoder, "num_layers") and hasattr(encoder, "output_size"):
         shape = [int(encoder.num_layers), int(encoder.output_size)]
     return {
         "format": CACHE_FORMAT_VERSION,
@@ -198,6 +284,9 @@ class FeatureCache:
             )
         shape = self.key.get("shape")
         self.entry_shape = tuple(shape) if shape else None
+        self.entry_size = (
+            _entry_size(self.entry_shape, self.dtype) if self.entry_shape else None
+        )
         self.key_hash = hashlib.blake2b(
             _canonical_json(self.key).encode(), digest_size=8
         ).hexdigest()
@@ -205,10 +294,15 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
         key_file = self.root / "key.json"
         if not key_file.exists():
-            _atomic_write_text(
-                key_file, json.dumps(self.key, indent=2, sort_keys=True, default=str)
-            )
+            with self._full_disk_is_clear(key_file):
+                _atomic_write_text(
+                    key_file,
+                    json.dumps(self.key, indent=2, sort_keys=True, default=str),
+                )
         self.n_corrupt = 0
+        self.n_written = 0
+        self._encoder_factory: Callable[[], Any] | None = None
+        self._rebuilt_encoder: Any = None
 
     def __repr__(self) -> str:
         return f"FeatureCache(root='{self.root}', dtype={self.dtype})"
@@ -238,13 +332,60 @@ class FeatureCache:
         identity = f"{utt_id}\n{real}\n{stat.st_size}\n{stat.st_mtime_ns}"
         entry_hash = hashlib.blake2b(identity.encode(), digest_size=8).hexdigest()
         safe_id = _UNSAFE_CHARS.sub("_", str(utt_id))[:80]
-        return self.root / entry_hash[:2] / f"{safe_id}-{entry_hash}.npy"
+        return self.root / entry_hash[:2] / f"{safe_id}-{entry_hash}{ENTRY_SUFFIX}"
+
+    def _invalid(self, utt_id: str, path: Path, problem: str) -> None:
+        """Delete an invalid entry, count it and log why."""
+        self.n_corrupt += 1
+        logger.warning(
+            "FeatureCache: invalid entry for '%s' (%s): %s; deleted, it will "
+            "be recomputed (%d invalid entries so far).",
+            utt_id,
+            path,
+            problem,
+            self.n_corrupt,
+        )
+        path.unlink(missing_ok=True)
+
+    def has(self, utt_id: str, wav_path: PathLike) -> bool:
+        """Whether an entry of plausible size exists, without reading it.
+
+        A file of the wrong size (truncated, or from another shape) is
+        deleted, counted and reported absent. The checksum is verified later,
+        when ``get`` reads the entry.
+
+        Arguments
+        ---------
+        utt_id : str
+            Utterance id.
+        wav_path : str or os.PathLike
+            Audio file of the utterance.
+
+        Returns
+        -------
+        bool
+            True if the entry file exists with the expected size.
+        """
+        path = self.path_for(utt_id, wav_path)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        minimum = _entry_size((), self.dtype)
+        if (self.entry_size is not None and size != self.entry_size) or (
+            size < minimum
+        ):
+            expected = self.entry_size or f">= {minimum}"
+            self._invalid(utt_id, path, f"{size} bytes, expected {expected}")
+            return False
+        return True
 
     def get(self, utt_id: str, wav_path: PathLike) -> torch.Tensor | None:
         """Cached features of an utterance, or None when absent or invalid.
 
-        An invalid entry (unreadable, wrong shape or dtype, non-finite) is
-        deleted, counted in ``n_corrupt`` and logged; ``fill`` recomputes it.
+        The entry is fully verified (format, size, checksum, shape, finite).
+        An invalid one is deleted, counted in ``n_corrupt`` and logged;
+        ``fill`` (or the ``pipeline``'s encoder factory) recomputes it.
 
         Arguments
         ---------
@@ -259,33 +400,20 @@ class FeatureCache:
             float32 features (e.g. ``[L+1, D]``), or None.
         """
         path = self.path_for(utt_id, wav_path)
-        if not path.exists():
-            return None
-        problem = None
         try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            problem = f"unreadable ({err})"
-        else:
-            if array.dtype != np.dtype(self.dtype):
-                problem = f"dtype {array.dtype}, expected {self.dtype}"
-            elif self.entry_shape is not None and array.shape != self.entry_shape:
-                problem = f"shape {array.shape}, expected {self.entry_shape}"
-            elif not np.isfinite(array).all():
-                problem = "non-finite values"
-        if problem is not None:
-            self.n_corrupt += 1
-            logger.warning(
-                "FeatureCache: invalid entry for '%s' (%s): %s; deleted, it will "
-                "be recomputed (%d invalid entries so far).",
-                utt_id,
-                path,
-                problem,
-                self.n_corrupt,
-            )
-            path.unlink(missing_ok=True)
+            raw = path.read_bytes()
+        except FileNotFoundError:
             return None
-        return torch.from_numpy(array.astype(np.float32, copy=False))
+        try:
+            array = _parse_entry(raw, self.dtype)
+            if self.entry_shape is not None and array.shape != self.entry_shape:
+                raise ValueError(f"shape {array.shape}, expected {self.entry_shape}")
+            if not np.isfinite(array).all():
+                raise ValueError("non-finite values")
+        except ValueError as err:
+            self._invalid(utt_id, path, str(err))
+            return None
+        return torch.from_numpy(array.astype(np.float32))
 
     def put(self, utt_id: str, wav_path: PathLike, feats: torch.Tensor) -> Path:
         """Store the features of an utterance atomically.
@@ -315,24 +443,49 @@ class FeatureCache:
                 f"FeatureCache.put: features of '{utt_id}' are not finite."
             )
         path = self.path_for(utt_id, wav_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=path.name + ".", suffix=".tmp", dir=path.parent
-        )
-        try:
-            os.fchmod(fd, 0o644)  # mkstemp creates 0600 files
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with self._full_disk_is_clear(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=path.name + ".", suffix=".tmp", dir=path.parent
+            )
+            try:
+                os.fchmod(fd, 0o644)  # mkstemp creates 0600 files
+                with os.fdopen(fd, "wb") as handle:
+                    _write_bytes(handle, _entry_bytes(array))
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        self.n_written += 1
         return path
+
+    @contextlib.contextmanager
+    def _full_disk_is_clear(self, path: Path) -> Iterator[None]:
+        """Turn a full-disk OSError into a FeatureCacheFullError saying what to do."""
+        try:
+            yield
+        except FeatureCacheFullError:
+            raise
+        except OSError as err:
+            if err.errno not in _FULL_DISK_ERRNOS:
+                raise
+            raise FeatureCacheFullError(
+                err.errno,
+                f"FeatureCache: the disk of '{self.root}' is full "
+                f"({os.strerror(err.errno)}) while writing '{path.name}'. "
+                f"{self.n_written} entries were written by this process and are "
+                "valid; nothing incomplete was left. Free space, or point "
+                "feature_cache_folder to a larger disk, then run the same command "
+                "again: written entries are reused.",
+            ) from None
 
     def missing(
         self, items: Iterable[tuple[str, PathLike]]
     ) -> list[tuple[str, PathLike]]:
-        """Items without a valid entry (invalid entries are removed).
+        """Items without an entry of the expected size (no entry is read).
+
+        Entries of the wrong size are removed (see ``has``); the others are
+        verified when read (``get``).
 
         Arguments
         ---------
@@ -354,11 +507,10 @@ class FeatureCache:
                     )
                 continue
             seen[utt_id] = wav_path
-            if self.get(utt_id, wav_path) is None:
+            if not self.has(utt_id, wav_path):
                 todo.append((utt_id, wav_path))
         return todo
 
-    @torch.no_grad()
     def fill(
         self,
         encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -374,7 +526,11 @@ class FeatureCache:
         ``encoder(wavs, wav_lens)`` (relative lengths, padded with SpeechBrain's
         ``batch_pad_right`` like ``PaddedBatch``) in eval mode, without
         autograd. Each entry is written as soon as its batch is done, so an
-        interrupted run resumes where it stopped.
+        interrupted run resumes where it stopped. One process fills a key at
+        a time (a ``filelock`` on ``<root>/.fill.lock``): another process
+        filling the same cache waits, then computes only what is still
+        missing. Before computing, the free disk space is checked against
+        the size of the missing entries.
 
         Arguments
         ---------
@@ -398,9 +554,6 @@ class FeatureCache:
             ``{"computed": ..., "reused": ..., "corrupt": ...}`` counts, where
             ``corrupt`` counts invalid entries found (and recomputed).
         """
-        from speechbrain.utils.data_utils import batch_pad_right
-        from tqdm import tqdm
-
         if isinstance(encoder, nn.Module) and any(
             p.requires_grad for p in encoder.parameters()
         ):
@@ -410,20 +563,70 @@ class FeatureCache:
                 "frozen encoder (e.g. SSLLayerPooling(..., freeze=True)) and train "
                 "the layers after it (WeightedLayerSum, heads)."
             )
+        from filelock import FileLock
+
         corrupt_before = self.n_corrupt
         unique = len({utt_id for utt_id, _ in items})
-        todo = self.missing(items)
-        todo.sort(key=lambda item: os.path.getsize(item[1]))
+        lock = FileLock(str(self.root / ".fill.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except TimeoutError:
+            logger.info(
+                "FeatureCache: another process is filling %s; waiting for it.",
+                self.root,
+            )
+            lock.acquire()
+        try:
+            todo = self.missing(items)
+            self._check_free_space(len(todo))
+            todo.sort(key=lambda item: os.path.getsize(item[1]))
+            self._encode_and_put(encoder, todo, batch_size, device, progressbar)
+        finally:
+            lock.release()
+        corrupt = self.n_corrupt - corrupt_before
+        if corrupt:
+            logger.warning("FeatureCache: recomputed %d invalid entries.", corrupt)
+        return {"computed": len(todo), "reused": unique - len(todo), "corrupt": corrupt}
+
+    def _check_free_space(self, n_entries: int) -> None:
+        """Refuse to start filling when the missing entries cannot fit on disk."""
+        if not n_entries or self.entry_size is None:
+            return
+        # an entry takes at least one file-system block
+        needed = n_entries * max(self.entry_size, 4096)
+        free = shutil.disk_usage(self.root).free
+        if needed > free:
+            raise FeatureCacheFullError(
+                errno.ENOSPC,
+                f"FeatureCache: {n_entries} entries of {self.entry_size} bytes "
+                f"need about {needed / 1e9:.2f} GB, but the disk of '{self.root}' "
+                f"has {free / 1e9:.2f} GB free. Free space, or point "
+                "feature_cache_folder to a larger disk.",
+            )
+
+    def _encode_and_put(
+        self,
+        encoder: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        todo: Sequence[tuple[str, PathLike]],
+        batch_size: int,
+        device: str | torch.device,
+        progressbar: bool,
+    ) -> None:
+        """Encode ``todo`` in batches (eval mode, no autograd) and store each entry."""
+        from speechbrain.utils.data_utils import batch_pad_right
+        from tqdm import tqdm
+
         was_training = isinstance(encoder, nn.Module) and encoder.training
         if isinstance(encoder, nn.Module):
             encoder.eval()
         try:
-            with tqdm(
+            bar = tqdm(
                 total=len(todo),
                 desc=f"Caching features in {self.root}",
                 unit="utt",
                 disable=not progressbar,
-            ) as bar:
+            )
+            with torch.no_grad(), bar:
                 for start in range(0, len(todo), batch_size):
                     chunk = todo[start : start + batch_size]
                     wavs, wav_lens = batch_pad_right(
@@ -436,13 +639,12 @@ class FeatureCache:
         finally:
             if was_training:
                 encoder.train()
-        corrupt = self.n_corrupt - corrupt_before
-        if corrupt:
-            logger.warning("FeatureCache: recomputed %d invalid entries.", corrupt)
-        return {"computed": len(todo), "reused": unique - len(todo), "corrupt": corrupt}
 
     def pipeline(
-        self, takes: Sequence[str] = ("id", "wav"), provides: str = "feats"
+        self,
+        takes: Sequence[str] = ("id", "wav"),
+        provides: str = "feats",
+        encoder_factory: Callable[[], Any] | None = None,
     ) -> Callable[..., torch.Tensor]:
         """SpeechBrain dynamic item reading cached features.
 
@@ -453,13 +655,21 @@ class FeatureCache:
             the manifest ``ID`` column in a ``DynamicItemDataset``.
         provides : str
             Name of the produced item.
+        encoder_factory : callable, optional
+            Builds the encoder again (e.g. from its YAML constructor). An
+            entry found invalid when read (its checksum fails) is then
+            recomputed on the CPU, alone (the same within float tolerance as
+            in a padded batch), and stored again; the encoder is built at
+            the first such entry only. Without it, an invalid entry raises a
+            ``KeyError`` saying to run again (``fill`` recomputes it).
 
         Returns
         -------
         Callable
             Decorated function for ``add_dynamic_item``; raises ``KeyError``
-            for an utterance that ``fill`` has not cached.
+            for an utterance that is not cached (and cannot be recomputed).
         """
+        self._encoder_factory = encoder_factory
         from speechbrain.utils.data_pipeline import provides as sb_provides
         from speechbrain.utils.data_pipeline import takes as sb_takes
 
@@ -467,20 +677,53 @@ class FeatureCache:
         @sb_provides(provides)
         def _load(utt_id: str, wav_path: str) -> torch.Tensor:
             feats = self.get(utt_id, wav_path)
+            if feats is None and self._encoder_factory is not None:
+                feats = self.recompute(utt_id, wav_path)
             if feats is None:
                 raise KeyError(
-                    f"No cached features for '{utt_id}' ({wav_path}) in {self.root}. "
-                    "Run FeatureCache.fill(encoder, items) on every split first."
+                    f"No valid cached features for '{utt_id}' ({wav_path}) in "
+                    f"{self.root}. Run FeatureCache.fill(encoder, items) on every "
+                    "split first (the recipe does: run the same command again)."
                 )
             return feats
 
         return _load
 
+    def recompute(self, utt_id: str, wav_path: PathLike) -> torch.Tensor:
+        """Compute one utterance's entry with the encoder factory, store it.
+
+        Arguments
+        ---------
+        utt_id : str
+            Utterance id.
+        wav_path : str or os.PathLike
+            Audio file of the utterance.
+
+        Returns
+        -------
+        torch.Tensor
+            The float32 features (as stored).
+        """
+        if self._encoder_factory is None:
+            raise ValueError("FeatureCache.recompute needs an encoder_factory.")
+        if self._rebuilt_encoder is None:
+            logger.warning(
+                "FeatureCache: rebuilding the encoder to recompute invalid entries."
+            )
+            self._rebuilt_encoder = self._encoder_factory().eval()
+        self._encode_and_put(
+            self._rebuilt_encoder, [(utt_id, wav_path)], 1, "cpu", progressbar=False
+        )
+        feats = self.get(utt_id, wav_path)
+        assert feats is not None, "an entry just written must be valid"
+        return feats
+
     def prune(self, items: Iterable[tuple[str, PathLike]]) -> int:
         """Delete entries (and leftover temporary files) not in ``items``.
 
         Entries of changed audio files are not reused but stay on disk until
-        pruned. Only this key's folder is touched.
+        pruned. Only this key's folder is touched. Temporary files younger
+        than an hour are kept: another process may be writing them.
 
         Arguments
         ---------
@@ -496,11 +739,18 @@ class FeatureCache:
         for utt_id, wav_path in items:
             if os.path.exists(wav_path):
                 keep.add(self.path_for(utt_id, wav_path))
-        removed = 0
+        removed, now = 0, time.time()
         for file in self.root.glob("??/*"):
-            if file not in keep:
-                file.unlink(missing_ok=True)
-                removed += 1
+            if file in keep:
+                continue
+            if file.suffix == ".tmp":
+                try:
+                    if now - file.stat().st_mtime < _TMP_GRACE_S:
+                        continue
+                except FileNotFoundError:
+                    continue
+            file.unlink(missing_ok=True)
+            removed += 1
         return removed
 
 
@@ -514,6 +764,7 @@ def use_cached_features(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     progressbar: bool = True,
+    encoder_factory: Callable[[], Any] | None = None,
 ) -> dict[str, int]:
     """Cache the features of every utterance of some datasets and train on them.
 
@@ -546,6 +797,9 @@ def use_cached_features(
         Where the audio batches are sent while filling.
     progressbar : bool
         Show a progress bar while filling.
+    encoder_factory : callable, optional
+        Rebuilds the encoder, to recompute an entry found corrupt when read
+        (see ``FeatureCache.pipeline``); lets the caller free ``encoder``.
 
     Returns
     -------
@@ -596,7 +850,11 @@ def use_cached_features(
                 "the output key of the audio as `replaces`."
             )
         dataset.add_dynamic_item(
-            cache.pipeline(takes=("id", wav_key), provides=provides)
+            cache.pipeline(
+                takes=("id", wav_key),
+                provides=provides,
+                encoder_factory=encoder_factory,
+            )
         )
         dataset.set_output_keys(
             [

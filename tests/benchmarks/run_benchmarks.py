@@ -219,7 +219,7 @@ def bench_cache(workdir: Path, count: int, seconds: float, quick: bool) -> dict:
         log(f"cache: timing one {mode} epoch")
         times[f"{mode}_epoch_s"] = time_epoch(brain, hparams, datasets["train"])
         log(f"cache: {mode} epoch {times[f'{mode}_epoch_s']:.2f} s")
-    entry = next((workdir / "feature_cache").glob("*/??/*.npy"))
+    entry = next((workdir / "feature_cache").glob("*/??/*.feat"))
     return {
         "cache_speedup": times["live_epoch_s"] / times["cached_epoch_s"],
         "details": {
