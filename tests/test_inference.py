@@ -106,22 +106,21 @@ def test_command_line_writes_a_csv(tmp_path_factory, tmp_path, capsys):
     (audio / "notes.txt").write_text("not audio")
     (audio / "broken.wav").write_bytes(b"not a wav file")
 
-    output = main([str(folder), str(audio), "--output", str(tmp_path / "p.csv")])
+    output = tmp_path / "p.csv"
+    assert main([str(folder), str(audio), "--output", str(output)]) == 2
     with open(output, newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    assert list(rows[0]) == ["path", "emotion", *EMOTIONS]
-    assert sorted(row["path"].rsplit("/", 1)[-1] for row in rows) == [
-        "a.wav",
-        "b.WAV",
-        "c.flac",
-        "d.ogg",
-    ]
-    for row in rows:
-        assert row["emotion"] in EMOTIONS
+        rows = {row["path"].rsplit("/", 1)[-1]: row for row in csv.DictReader(stream)}
+    assert list(next(iter(rows.values()))) == ["path", "emotion", *EMOTIONS, "warning"]
+    assert sorted(rows) == ["a.wav", "b.WAV", "broken.wav", "c.flac", "d.ogg"]
+    broken = rows.pop("broken.wav")
+    assert broken["emotion"] == "" and broken["warning"].startswith("unreadable")
+    for row in rows.values():
+        assert row["emotion"] in EMOTIONS and row["warning"] == ""
         assert abs(sum(float(row[e]) for e in EMOTIONS) - 1.0) < 1e-4
         assert max(EMOTIONS, key=lambda e: float(row[e])) == row["emotion"]
-    printed = capsys.readouterr().out
-    assert "Wrote 4 predictions" in printed and "broken.wav" in printed
+    captured = capsys.readouterr()
+    assert "4 classified" in captured.out and "1 unreadable" in captured.out
+    assert "broken.wav" in captured.err
 
 
 def test_command_line_needs_an_exported_model(tmp_path):

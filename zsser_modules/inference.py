@@ -21,10 +21,19 @@ classname="EmotionRecognizer")``. Audio is read with
 :func:`zsser_modules.audio.read_audio`, exactly as in training: any sample
 rate, mono or multi-channel.
 
-Command line (a file, or every wav/flac/ogg file under a folder)::
+Command line (files, or every audio file under folders: every format the
+installed soundfile reads, mp3 included)::
 
-    python -m zsser_modules.inference RUN_FOLDER PATH [PATH ...] \
-        --output predictions.csv
+    zsser-classify RUN_FOLDER PATH [PATH ...] --output predictions.csv
+    python -m zsser_modules.inference RUN_FOLDER PATH [PATH ...]  # the same
+
+Bad input never ends in a traceback. A missing path, a folder without audio
+or a run without an exported model: one line on stderr, exit code 2, nothing
+classified. Per file, in the CSV's ``warning`` column (no label, no
+probabilities): an unreadable file, a file with non-finite samples (NaN,
+Inf: refused, with their count), a clip shorter than ``MIN_SECONDS`` or
+silent (RMS below ``SILENCE_DBFS``). Exit code 2 if a file was unreadable or
+refused, else 0.
 
 Authors
  * zsser contributors 2026
@@ -43,6 +52,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Union
 
+import soundfile
 import torch
 from speechbrain.inference.interfaces import Pretrained
 
@@ -52,8 +62,120 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: soundfile formats not searched for in folders: RAW has no header (its rate
+#: and encoding are unknown), MAT4/MAT5 share ``.mat`` with MATLAB data files.
+#: Such files are still classified when given by name.
+UNSEARCHED_FORMATS: tuple[str, ...] = ("RAW", "MAT4", "MAT5")
+# File suffixes of soundfile formats whose name is not their suffix.
+_FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "AIFF": (".aiff", ".aif", ".aifc"),
+    "AU": (".au", ".snd"),
+    "IRCAM": (".sf", ".ircam"),
+    "MPC2K": (".mpc",),
+    "NIST": (".nist", ".sph"),
+    "OGG": (".ogg", ".oga", ".opus"),
+    "PAF": (".paf", ".fap"),
+    "RF64": (".rf64",),
+    "SVX": (".svx", ".8svx", ".iff"),
+    "WAVEX": (".wav",),
+}
+#: Clips shorter than this (seconds) get a warning instead of a label.
+MIN_SECONDS = 0.5
+#: Clips whose RMS level is below this (dB relative to full scale) are
+#: flagged as silent instead of labelled.
+SILENCE_DBFS = -60.0
+
+
+def audio_suffixes() -> tuple[str, ...]:
+    """File suffixes of every format the installed soundfile (libsndfile) reads.
+
+    Returns
+    -------
+    tuple of str
+        Lower-case suffixes with the dot, sorted (``UNSEARCHED_FORMATS`` left
+        out).
+
+    Example
+    -------
+    >>> {".wav", ".flac", ".ogg"} <= set(audio_suffixes())
+    True
+    >>> ".mp3" in audio_suffixes()  # libsndfile >= 1.1 reads mp3
+    True
+    """
+    suffixes = set()
+    for name in soundfile.available_formats():
+        if name not in UNSEARCHED_FORMATS:
+            suffixes.update(_FORMAT_SUFFIXES.get(name, ("." + name.lower(),)))
+    return tuple(sorted(suffixes))
+
+
 #: Audio file suffixes the command line looks for in folders (any case).
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg")
+AUDIO_SUFFIXES: tuple[str, ...] = audio_suffixes()
+
+
+def count_non_finite(wavs: torch.Tensor) -> int:
+    """Number of NaN or infinite samples.
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        Waveform(s), any shape.
+
+    Returns
+    -------
+    int
+        How many samples are not finite.
+
+    Example
+    -------
+    >>> count_non_finite(torch.tensor([0.1, float("nan"), float("inf")]))
+    2
+    """
+    return int((~torch.isfinite(wavs)).sum())
+
+
+def clip_warning(
+    wav: torch.Tensor,
+    sample_rate: int,
+    min_seconds: float = MIN_SECONDS,
+    silence_dbfs: float = SILENCE_DBFS,
+) -> str | None:
+    """Why a (finite) clip should not get a label, or None if it may.
+
+    Arguments
+    ---------
+    wav : torch.Tensor
+        1-D waveform.
+    sample_rate : int
+        Its sampling rate.
+    min_seconds : float
+        Shortest duration that gets a label.
+    silence_dbfs : float
+        RMS level (dB full scale) under which the clip counts as silent.
+
+    Returns
+    -------
+    str or None
+        ``"too short: ..."``, ``"silent: ..."`` or None.
+
+    Example
+    -------
+    >>> clip_warning(torch.zeros(10), 16000)
+    'too short: 0.001 s, the minimum is 0.5 s'
+    >>> clip_warning(torch.zeros(16000), 16000)
+    'silent: RMS level -inf dBFS, below -60 dBFS'
+    >>> clip_warning(0.1 * torch.randn(16000), 16000) is None
+    True
+    """
+    seconds = wav.numel() / sample_rate
+    if seconds < min_seconds:
+        return f"too short: {seconds:.3f} s, the minimum is {min_seconds:g} s"
+    rms = float(wav.double().square().mean().sqrt())
+    level = 20 * torch.log10(torch.tensor(rms, dtype=torch.float64)).item()
+    if level < silence_dbfs:
+        return f"silent: RMS level {level:.0f} dBFS, below {silence_dbfs:g} dBFS"
+    return None
+
 
 #: Name of the attribute where :func:`build_module` records a constructor call.
 SPEC_ATTRIBUTE = "_zsser_constructor"
@@ -402,9 +524,22 @@ class EmotionRecognizer(Pretrained):
         -------
         torch.Tensor
             Embeddings [batch, emb_dim].
+
+        Raises
+        ------
+        ValueError
+            If a waveform holds non-finite samples (never a NaN output).
         """
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
+        bad = [count_non_finite(row) for row in wavs]
+        if any(bad):
+            rows = {i: n for i, n in enumerate(bad) if n}
+            raise ValueError(
+                f"Refused: non-finite samples (NaN or Inf) in the waveforms "
+                f"(row: count) {rows}. Expected finite audio; check the file or "
+                "the processing that produced it."
+            )
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0])
         wavs = wavs.float().to(self.device)
@@ -506,12 +641,16 @@ def find_inference_folder(run_folder: PathLike) -> Path:
     )
 
 
+class BadInputError(ValueError):
+    """Input of the command line that cannot be used (one line says why)."""
+
+
 def find_audio_files(paths: Sequence[PathLike]) -> list[Path]:
     """Expand files and folders into a list of audio files.
 
     A file is kept as given (whatever its suffix); a folder contributes every
-    file under it (recursively) whose suffix is in ``AUDIO_SUFFIXES``, any
-    case, in sorted order.
+    file under it (recursively) whose suffix is in ``AUDIO_SUFFIXES`` (every
+    format the installed soundfile reads), any case, in sorted order.
 
     Arguments
     ---------
@@ -523,32 +662,92 @@ def find_audio_files(paths: Sequence[PathLike]) -> list[Path]:
     list of pathlib.Path
         The audio files, without duplicates, in order.
 
+    Raises
+    ------
+    BadInputError
+        For missing paths and folders without audio files (all of them named
+        in one message, one line each).
+
     Example
     -------
     >>> import tempfile
     >>> root = Path(tempfile.mkdtemp())
-    >>> for name in ("b/x.WAV", "a.flac", "notes.txt"):
+    >>> for name in ("b/x.WAV", "a.flac", "c.mp3", "notes.txt"):
     ...     (root / name).parent.mkdir(parents=True, exist_ok=True)
     ...     _ = (root / name).write_bytes(b"")
     >>> [p.relative_to(root).as_posix() for p in find_audio_files([root])]
-    ['a.flac', 'b/x.WAV']
+    ['a.flac', 'b/x.WAV', 'c.mp3']
+    >>> find_audio_files([root / "missing.wav"])
+    Traceback (most recent call last):
+    ...
+    zsser_modules.inference.BadInputError: no such file or folder: '...missing.wav'
     """
     found: list[Path] = []
+    problems: list[str] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(
+            inside = sorted(
                 p
                 for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
             )
+            if not inside:
+                problems.append(
+                    f"no audio file in folder '{path}' (expected files readable "
+                    f"by soundfile: {', '.join(AUDIO_SUFFIXES)})"
+                )
+            found += inside
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"No such file or folder: '{path}'.")
+            problems.append(f"no such file or folder: '{path}'")
+    if problems:
+        raise BadInputError("\n".join(problems))
     return list(dict.fromkeys(found))
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def _classify_one(
+    recognizer: EmotionRecognizer,
+    path: Path,
+    min_seconds: float,
+    silence_dbfs: float,
+) -> tuple[str, list[str], str, str]:
+    """Classify one file for the CSV: ``(emotion, probabilities, warning, kind)``.
+
+    ``kind`` is ``"ok"``, ``"flagged"`` (silent or too short),
+    ``"refused"`` (non-finite samples) or ``"unreadable"``.
+    """
+    rate = int(recognizer.hparams.sample_rate)
+    try:
+        wav = read_audio(path, target_sr=rate)
+    except (OSError, ValueError, RuntimeError) as err:
+        return "", [], f"unreadable: {err}", "unreadable"
+    bad = count_non_finite(wav)
+    if bad:
+        return (
+            "",
+            [],
+            f"refused: {bad} of {wav.numel()} samples are not finite (NaN or Inf)",
+            "refused",
+        )
+    warning = clip_warning(wav, rate, min_seconds, silence_dbfs)
+    if warning is not None:
+        return "", [], warning, "flagged"
+    try:
+        out_prob, _, _, text_lab = recognizer.classify_batch(wav[None], torch.ones(1))
+    except (ValueError, RuntimeError) as err:  # e.g. shorter than one frame
+        return "", [], f"refused: {err}", "refused"
+    return text_lab[0], [f"{p:.6f}" for p in out_prob[0].tolist()], "", "ok"
+
+
+def _error(message: str) -> int:
+    """Print a command-line error (one line per problem) and return exit code 2."""
+    for line in str(message).splitlines():
+        print(f"zsser-classify: error: {line}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     """Command line: classify audio files with a run's exported model, write a CSV.
 
     Arguments
@@ -558,64 +757,92 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     Returns
     -------
-    pathlib.Path
-        The CSV written: columns ``path``, ``emotion`` and one probability
-        column per emotion (named after it).
+    int
+        Exit code: 0 if every file was read, 2 on bad input (a missing path,
+        a folder without audio, no exported model: nothing is classified; or
+        some file unreadable or refused: the CSV holds every file). The CSV
+        has the columns ``path``, ``emotion``, one probability column per
+        emotion (named after it) and ``warning`` (why a file has no label).
 
     Example
     -------
     >>> main(["/no/such/run", "speech.wav"])
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: No exported model in '/no/such/run': ...
+    2
     """
     parser = argparse.ArgumentParser(
-        prog="python -m zsser_modules.inference",
+        prog="zsser-classify",
         description="Classify the emotion of audio files with a model exported "
-        "by recipes/train.py; write one CSV row per file.",
+        "by recipes/train.py; write one CSV row per file. Files shorter than "
+        "--min-seconds, silent files, files with non-finite samples and "
+        "unreadable files get no label but a `warning`.",
     )
     parser.add_argument("run_folder", help="run output folder (or its inference/)")
     parser.add_argument(
-        "paths", nargs="+", help="audio files, or folders searched for wav/flac/ogg"
+        "paths",
+        nargs="+",
+        help="audio files, or folders searched for every format soundfile reads",
     )
     parser.add_argument("--output", default="predictions.csv", help="CSV to write")
     parser.add_argument("--device", default="cpu", help="e.g. cpu or cuda:0")
     parser.add_argument(
         "--savedir", default=None, help="where to link the model files (optional)"
     )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=MIN_SECONDS,
+        help=f"shorter clips get a warning, not a label (default {MIN_SECONDS})",
+    )
+    parser.add_argument(
+        "--silence-dbfs",
+        type=float,
+        default=SILENCE_DBFS,
+        help="clips with a lower RMS level (dB full scale) are flagged as "
+        f"silent (default {SILENCE_DBFS:g})",
+    )
     args = parser.parse_args(argv)
 
-    folder = find_inference_folder(args.run_folder)
-    files = find_audio_files(args.paths)
-    if not files:
-        parser.error(f"no {'/'.join(AUDIO_SUFFIXES)} file found in {args.paths}.")
-    recognizer = EmotionRecognizer.from_hparams(
-        source=str(folder.resolve()),
-        savedir=args.savedir,
-        run_opts={"device": args.device},
-    )
+    try:
+        folder = find_inference_folder(args.run_folder)
+        files = find_audio_files(args.paths)
+    except (FileNotFoundError, BadInputError) as err:
+        return _error(str(err))
+    try:
+        recognizer = EmotionRecognizer.from_hparams(
+            source=str(folder.resolve()),
+            savedir=args.savedir,
+            run_opts={"device": args.device},
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        message = " ".join(str(err).split())
+        return _error(f"could not load the model of '{folder}': {message}")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    failed: list[tuple[Path, str]] = []
+    counts = {"ok": 0, "flagged": 0, "refused": 0, "unreadable": 0}
+    problems: list[str] = []
     with open(output, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["path", "emotion", *recognizer.emotions])
+        writer.writerow(["path", "emotion", *recognizer.emotions, "warning"])
         for path in files:
-            try:
-                out_prob, _, _, text_lab = recognizer.classify_file(path)
-            except (ValueError, RuntimeError) as err:
-                logger.warning("Skipped '%s': %s", path, err)
-                failed.append((path, str(err)))
-                continue
-            probs = [f"{p:.6f}" for p in out_prob[0].tolist()]
-            writer.writerow([str(path), text_lab[0], *probs])
-    print(f"Wrote {len(files) - len(failed)} predictions to {output}.")
-    if failed:
-        print(f"{len(failed)} file(s) could not be read and were skipped:")
-        for path, reason in failed:
-            print(f"  {path}: {reason}")
-    return output
+            emotion, probs, warning, kind = _classify_one(
+                recognizer, path, args.min_seconds, args.silence_dbfs
+            )
+            counts[kind] += 1
+            if kind in ("refused", "unreadable"):
+                problems.append(f"{path}: {' '.join(warning.split())}")
+            if not probs:
+                probs = [""] * len(recognizer.emotions)
+            writer.writerow([str(path), emotion, *probs, warning])
+    print(
+        f"Wrote {len(files)} rows to {output}: {counts['ok']} classified, "
+        f"{counts['flagged']} flagged (silent or shorter than "
+        f"{args.min_seconds:g} s), {counts['refused']} refused (non-finite "
+        f"samples), {counts['unreadable']} unreadable."
+    )
+    if problems:
+        return _error("\n".join(problems))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
