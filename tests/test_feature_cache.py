@@ -437,3 +437,21 @@ def test_encoder_without_settings_is_keyed_by_its_constructor():
     b = build_module(torch.nn.Flatten, start_dim=1)
     assert encoder_cache_key(a)["settings"]["constructor"][0].endswith("Identity")
     assert encoder_cache_key(a) != encoder_cache_key(b)
+
+
+def test_complete_cache_without_a_writable_lock_is_read(
+    tmp_path, encoder, items, monkeypatch
+):
+    from filelock import FileLock
+
+    cache = make_cache(tmp_path, encoder)
+    cache.fill(encoder, items[:3], progressbar=False)
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(FileLock, "acquire", read_only)
+    stats = cache.fill(encoder, items[:3], progressbar=False)
+    assert stats == {"computed": 0, "reused": 3, "corrupt": 0}
+    with pytest.raises(OSError, match="2 entries are missing"):
+        cache.fill(encoder, items, progressbar=False)

@@ -126,3 +126,13 @@ def test_command_line_writes_a_csv(tmp_path_factory, tmp_path, capsys):
 def test_command_line_needs_an_exported_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="No exported model"):
         find_inference_folder(tmp_path)
+
+
+def test_exported_frozen_encoder_keeps_its_precision(tmp_path_factory):
+    """The inference model computes features in the training run's precision."""
+    brain, folder = ssl_run(tmp_path_factory)
+    exported = (folder / "inference" / "hyperparams.yaml").read_text()
+    ssl_block = exported.split("ssl: !new:")[1].split("\n\n")[0]
+    assert '    precision: "fp32"' in ssl_block
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
+    assert recognizer.mods.ssl.precision == brain.hparams.frozen_encoder_precision

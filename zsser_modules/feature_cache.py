@@ -576,6 +576,16 @@ class FeatureCache:
                 self.root,
             )
             lock.acquire()
+        except OSError as err:  # e.g. a complete cache shared read-only
+            todo = self.missing(items)
+            if todo:
+                raise OSError(
+                    err.errno,
+                    f"FeatureCache: cannot lock '{self.root}' to fill it ({err}), "
+                    f"and {len(todo)} entries are missing. Make the folder "
+                    "writable or point feature_cache_folder elsewhere.",
+                ) from None
+            return {"computed": 0, "reused": unique, "corrupt": 0}
         try:
             todo = self.missing(items)
             self._check_free_space(len(todo))
