@@ -243,6 +243,37 @@ def encoder_cache_key(
     }
 
 
+def load_entry(path: PathLike, dtype: str = "float32") -> np.ndarray:
+    """Read and verify one entry file (format, size, checksum).
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        An entry file (``.feat``) of a ``FeatureCache``.
+    dtype : str
+        The cache key's storage dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        The stored array (read-only).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid entry.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "x.feat"
+    >>> _ = path.write_bytes(_entry_bytes(np.ones((2, 3), dtype="float32")))
+    >>> load_entry(path).shape
+    (2, 3)
+    """
+    return _parse_entry(Path(path).read_bytes(), dtype)
+
+
 class FeatureCache:
     """Per-utterance feature cache for a frozen encoder, keyed by content.
 

@@ -219,6 +219,8 @@ def bench_cache(workdir: Path, count: int, seconds: float, quick: bool) -> dict:
         log(f"cache: timing one {mode} epoch")
         times[f"{mode}_epoch_s"] = time_epoch(brain, hparams, datasets["train"])
         log(f"cache: {mode} epoch {times[f'{mode}_epoch_s']:.2f} s")
+    from zsser_modules.feature_cache import load_entry
+
     entry = next((workdir / "feature_cache").glob("*/??/*.feat"))
     return {
         "cache_speedup": times["live_epoch_s"] / times["cached_epoch_s"],
@@ -227,7 +229,7 @@ def bench_cache(workdir: Path, count: int, seconds: float, quick: bool) -> dict:
             "utterances": count,
             "seconds_each": seconds,
             "ssl_model": "tiny wav2vec2" if quick else "wav2vec2 base (random)",
-            "cached_entry_shape": list(np.load(entry).shape),
+            "cached_entry_shape": list(load_entry(entry).shape),
             "cached_entry_bytes": entry.stat().st_size,
         },
         "_hparams_common": common,
