@@ -152,6 +152,8 @@ def recipe_command(work: Path, device: str, size: str) -> list[str]:
 
 def run_child(command: list[str], log: Path, timeout: float) -> float:
     """Run a child process, its output to ``log``; return its wall time."""
+    # the repository first, then what the caller had (e.g. carried wheels)
+    python_path = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     start = time.perf_counter()
     with open(log, "w") as stream:
         done = subprocess.run(
@@ -160,7 +162,7 @@ def run_child(command: list[str], log: Path, timeout: float) -> float:
             stdout=stream,
             stderr=subprocess.STDOUT,
             timeout=timeout,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(python_path)},
         )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
