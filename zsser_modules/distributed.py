@@ -17,7 +17,9 @@ handles them for any ``speechbrain.Brain``:
   evaluation and everything after it run the plain modules.
 * Each process only sees its share of the training batches, so its running
   averages (train loss, loss terms) are local: ``mean_across_processes``
-  averages them over the processes before they are logged.
+  averages them over the processes before they are logged, on the device
+  the backend takes (``collective_device``: NCCL, SpeechBrain's GPU default,
+  only takes CUDA tensors; gloo takes CPU ones).
 
 What the processes compute, with ``N`` processes and a per-process batch
 ``b`` (the global batch is ``N * b``): SpeechBrain's ``DistributedSampler``
@@ -140,6 +142,35 @@ def unwrap_ddp(modules: nn.ModuleDict) -> list[str]:
     return unwrapped
 
 
+def collective_device(group=None) -> torch.device:
+    """The device on which a collective of ``group``'s backend takes its tensors.
+
+    NCCL only takes CUDA tensors, on the process's current CUDA device; gloo
+    (and any other CPU backend) takes CPU tensors. Outside a distributed job
+    this is the CPU.
+
+    Arguments
+    ---------
+    group : ProcessGroup, optional
+        Default: the default process group.
+
+    Returns
+    -------
+    torch.device
+
+    Example
+    -------
+    >>> collective_device()
+    device(type='cpu')
+    """
+    if not is_distributed():
+        return torch.device("cpu")
+    backend = str(torch.distributed.get_backend(group)).lower()
+    if "nccl" in backend:
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def mean_across_processes(stats: Mapping[str, float]) -> dict[str, float]:
     """Average scalar statistics over the processes of a distributed job.
 
@@ -166,10 +197,12 @@ def mean_across_processes(stats: Mapping[str, float]) -> dict[str, float]:
     if not is_distributed() or torch.distributed.get_world_size() == 1:
         return stats
     keys = sorted(stats)  # the same order on every process
-    values = torch.tensor([stats[key] for key in keys], dtype=torch.float64)
+    values = torch.tensor(
+        [stats[key] for key in keys], dtype=torch.float64, device=collective_device()
+    )
     torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.SUM)
     values /= torch.distributed.get_world_size()
-    means = dict(zip(keys, values.tolist()))
+    means = dict(zip(keys, values.cpu().tolist()))
     return {key: means[key] for key in stats}
 
 
@@ -198,7 +231,24 @@ class DistributedBrainMixin:
     """
 
     def _wrap_distributed(self) -> None:
-        """Wrap the trainable modules in DDP (no SyncBatchNorm on CPU)."""
+        """Wrap the trainable modules in DDP (no SyncBatchNorm on CPU).
+
+        A module with ``ddp_find_unused_parameters = True`` (a fine-tuned SSL
+        model of which only the lower layers are used) turns on DDP's
+        ``find_unused_parameters``.
+        """
+        needs = [
+            name
+            for name, module in self.modules.items()
+            if getattr(module, "ddp_find_unused_parameters", False)
+        ]
+        if self.distributed_launch and needs and not self.find_unused_parameters:
+            logger.info(
+                "DDP: find_unused_parameters turned on (%s have parameters that "
+                "get no gradient).",
+                needs,
+            )
+            self.find_unused_parameters = True
         if not (self.distributed_launch and self.device_type == "cpu"):
             super()._wrap_distributed()
             return

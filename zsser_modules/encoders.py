@@ -237,6 +237,11 @@ class SSLLayerPooling(nn.Module):
         )
         config = self.ssl.model.config
         config.layerdrop = 0.0
+        # Spec augment is off: the mask embedding never gets a gradient (DDP
+        # would wait for it when fine-tuning).
+        masked_spec_embed = getattr(self.ssl.model, "masked_spec_embed", None)
+        if masked_spec_embed is not None:
+            masked_spec_embed.requires_grad_(False)
         self.source = source
         self.hub_class = hub_class
         self.freeze = freeze
@@ -258,6 +263,10 @@ class SSLLayerPooling(nn.Module):
             raise ValueError("layers: keep at least one hidden state.")
         self.layers = tuple(kept)
         self.num_layers = len(self.layers)
+        # Fine-tuned with only the lower layers kept, the upper ones get no
+        # gradient: DDP must then look for unused parameters
+        # (zsser_modules.distributed reads this).
+        self.ddp_find_unused_parameters = not freeze and max(kept) < n_hidden - 1
         self.output_size = int(config.hidden_size)
 
         if batch_mode not in BATCH_MODES:
