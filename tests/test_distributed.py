@@ -176,3 +176,72 @@ def test_plain_global_batch_is_a_different_computation(
     ddp, single = trained_weights(ddp_run), trained_weights(plain)
     worst = max((ddp[k] - single[k]).abs().max().item() for k in ddp)
     assert worst > 100 * TOLERANCE, worst
+
+
+class Stop(Exception):
+    """Raised by the fake collective once it has seen the tensor."""
+
+
+@pytest.fixture
+def fake_two_processes(monkeypatch):
+    """Pretend to be rank 0 of 2 processes of the backend the test names."""
+    from zsser_modules import distributed
+
+    def use(backend):
+        monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+        monkeypatch.setattr(
+            torch.distributed, "get_backend", lambda group=None: backend
+        )
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+        return distributed
+
+    return use
+
+
+def test_nccl_collectives_use_the_current_cuda_device(fake_two_processes, monkeypatch):
+    distributed = fake_two_processes("nccl")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert distributed.collective_device() == torch.device("cuda", 1)
+    fake_two_processes("gloo")
+    assert distributed.collective_device() == torch.device("cpu")
+
+
+def test_the_reduction_gives_an_accelerator_only_backend_its_device(
+    fake_two_processes, monkeypatch
+):
+    """A backend that, like NCCL, refuses CPU tensors (here: meta tensors only,
+    so that the test runs without a GPU) gets its tensor on its own device."""
+    monkeypatch.setitem(
+        torch.distributed.Backend.backend_capability, "metaonly", ["meta"]
+    )
+    distributed = fake_two_processes("metaonly")
+    seen = []
+
+    def all_reduce(tensor, op=None, group=None):
+        if tensor.device.type != "meta":  # NCCL's own refusal, in words
+            raise RuntimeError(
+                f"No backend type associated with device type {tensor.device.type}"
+            )
+        seen.append(tensor.device)
+        raise Stop
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    with pytest.raises(Stop):
+        distributed.mean_across_processes({"loss": 1.0})
+    assert seen == [torch.device("meta")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (NCCL)")
+def test_mean_across_processes_on_a_real_nccl_group(tmp_path, monkeypatch):
+    """One real NCCL process (the reduction is what matters, not the count)."""
+    from zsser_modules import distributed
+
+    torch.distributed.init_process_group(
+        "nccl", init_method=f"file://{tmp_path}/store", rank=0, world_size=1
+    )
+    try:
+        torch.cuda.set_device(0)
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+        assert distributed.mean_across_processes({"loss": 3.0}) == {"loss": 1.5}
+    finally:
+        torch.distributed.destroy_process_group()

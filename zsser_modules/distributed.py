@@ -145,9 +145,11 @@ def unwrap_ddp(modules: nn.ModuleDict) -> list[str]:
 def collective_device(group=None) -> torch.device:
     """The device on which a collective of ``group``'s backend takes its tensors.
 
-    NCCL only takes CUDA tensors, on the process's current CUDA device; gloo
-    (and any other CPU backend) takes CPU tensors. Outside a distributed job
-    this is the CPU.
+    Read from the backend's declared devices
+    (``torch.distributed.Backend.backend_capability``): a backend that takes
+    CPU tensors (gloo, mpi, ucc) gets the CPU; one that does not (NCCL:
+    CUDA only; xccl: XPU only) gets the process's current device of its
+    device type. Outside a distributed job this is the CPU.
 
     Arguments
     ---------
@@ -166,9 +168,14 @@ def collective_device(group=None) -> torch.device:
     if not is_distributed():
         return torch.device("cpu")
     backend = str(torch.distributed.get_backend(group)).lower()
-    if "nccl" in backend:
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
+    devices = torch.distributed.Backend.backend_capability.get(backend, ["cpu"])
+    if "cpu" in devices:
+        return torch.device("cpu")
+    kind = devices[0]
+    accelerator = getattr(torch, kind, None)
+    if accelerator is not None and hasattr(accelerator, "current_device"):
+        return torch.device(kind, accelerator.current_device())
+    return torch.device(kind)
 
 
 def mean_across_processes(stats: Mapping[str, float]) -> dict[str, float]:
