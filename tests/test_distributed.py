@@ -27,6 +27,7 @@ import sys
 
 import pytest
 import torch
+from encoder_utils import make_tiny_ssl
 from recipe_utils import REPO_ROOT, recipe_args, run_recipe, session_fixture
 from torch.utils.data import DistributedSampler, Sampler
 
@@ -245,3 +246,78 @@ def test_mean_across_processes_on_a_real_nccl_group(tmp_path, monkeypatch):
         assert distributed.mean_across_processes({"loss": 3.0}) == {"loss": 1.5}
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_the_lr_schedule_also_scales_the_ssl_optimizer():
+    brain = train.ZeroShotSER.__new__(train.ZeroShotSER)
+    head, ssl = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    brain.optimizer = torch.optim.Adam(head.parameters(), lr=1e-3)
+    brain.optimizers_dict = {
+        "optimizer": brain.optimizer,
+        "ssl_optimizer": torch.optim.Adam(ssl.parameters(), lr=1e-5),
+    }
+    brain.anneal_learning_rates(1e-3, 8e-4)
+    assert brain.optimizer.param_groups[0]["lr"] == pytest.approx(8e-4)
+    ssl_lr = brain.optimizers_dict["ssl_optimizer"].param_groups[0]["lr"]
+    assert ssl_lr == pytest.approx(0.8e-5)
+
+
+def test_ddp_fine_tuning_of_an_ssl_model(tmp_path_factory):
+    """2 processes fine-tune the tiny WavLM (--freeze_ssl=False) under DDP.
+
+    The Hugging Face model's masked_spec_embed never gets a gradient (spec
+    augment is off), nor does the final layer norm of the tiny WavLM: the
+    encoder freezes them, so DDP works without find_unused_parameters (it
+    stops at the second step otherwise).
+    """
+    fixture = session_fixture(tmp_path_factory)
+    results = tmp_path_factory.mktemp("ddp_ssl")
+    args = recipe_args(
+        "en_de",
+        fixture,
+        results,
+        "--variant=baseline1",
+        "--languages=[en,de]",
+        "--number_of_epochs=1",
+        "--freeze_ssl=False",
+        "--debug",
+        "--debug_persistently",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={WORLD_SIZE}",
+        str(REPO_ROOT / "recipes" / "train.py"),
+        *args,
+        "--distributed_backend=gloo",
+        "--device=cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = results / "en_de" / "ssl" / "baseline1" / "1234"
+    assert (folder / "results.json").is_file()
+
+
+def test_a_fine_tuned_encoder_freezes_the_parameters_without_gradient(tmp_path):
+    from zsser_modules.encoders import SSLLayerPooling
+
+    source = str(make_tiny_ssl(tmp_path / "tiny"))
+    every = SSLLayerPooling(source, save_path=str(tmp_path / "hf"), freeze=False)
+    assert "ssl.model.masked_spec_embed" in every.unused_parameters
+    state = torch.get_rng_state()
+    assert every._freeze_unused_parameters() == []  # nothing left to freeze
+    assert torch.equal(torch.get_rng_state(), state)  # the probe draws nothing
+    lower = SSLLayerPooling(
+        source, save_path=str(tmp_path / "hf"), freeze=False, layers=[0, 1]
+    )
+    assert any(".layers.1." in name for name in lower.unused_parameters)
+    for encoder in (every, lower):  # every trainable parameter gets a gradient
+        encoder.train()
+        encoder(torch.randn(2, 8000), torch.tensor([1.0, 0.6])).sum().backward()
+        params = [p for p in encoder.parameters() if p.requires_grad]
+        assert params and all(p.grad is not None for p in params)

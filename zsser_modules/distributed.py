@@ -238,24 +238,7 @@ class DistributedBrainMixin:
     """
 
     def _wrap_distributed(self) -> None:
-        """Wrap the trainable modules in DDP (no SyncBatchNorm on CPU).
-
-        A module with ``ddp_find_unused_parameters = True`` (a fine-tuned SSL
-        model of which only the lower layers are used) turns on DDP's
-        ``find_unused_parameters``.
-        """
-        needs = [
-            name
-            for name, module in self.modules.items()
-            if getattr(module, "ddp_find_unused_parameters", False)
-        ]
-        if self.distributed_launch and needs and not self.find_unused_parameters:
-            logger.info(
-                "DDP: find_unused_parameters turned on (%s have parameters that "
-                "get no gradient).",
-                needs,
-            )
-            self.find_unused_parameters = True
+        """Wrap the trainable modules in DDP (no SyncBatchNorm on CPU)."""
         if not (self.distributed_launch and self.device_type == "cpu"):
             super()._wrap_distributed()
             return
