@@ -125,8 +125,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
     DistributedBrainMixin: torchrun + DDP also on CPU (zsser_modules.distributed).
     Resuming is exact (docs/recipe.md): the checkpoints hold the random
     generators (hparams checkpointer), the step counts and, within an epoch,
-    the running loss terms (_save below); the train loader's worker seed is a
-    function of the seed and the epoch (on_stage_start).
+    the running loss terms (_save below).
     """
 
     def compute_forward(self, batch, stage):
@@ -194,6 +193,10 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
     def on_fit_batch_start(self, batch, should_step):
         """Set the gradient reversal scale from the training progress (DANN)."""
         kill_point(f"{self.hparams.epoch_counter.current}:{self.step}")  # tests
+        if getattr(self, "resumed_within_epoch", False):
+            # The loader's new iterator drew a seed since the checkpoint.
+            self.checkpointer.recoverables["random_state"].restore_loaded()
+            self.resumed_within_epoch = False
         progress = self.optimizer_step / max(1, self.total_steps)
         self.grl_lambda = dann_lambda(progress, gamma=self.hparams.dann_gamma)
         for name in ("spk_adversary", "lang_adversary"):
@@ -202,12 +205,6 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
 
     def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-", **kwargs):
         """Also record the planned number of optimizer steps (DANN progress)."""
-        if stage == sb.Stage.TRAIN:
-            # Creating a loader iterator draws its base seed (workers' seeds)
-            # from this generator instead of torch's global one, which a
-            # resumed run restores to the middle of an epoch.
-            self.loader_generator = torch.Generator()
-            kwargs.setdefault("generator", self.loader_generator)
         loader = super().make_dataloader(dataset, stage, ckpt_prefix, **kwargs)
         if stage == sb.Stage.TRAIN:
             epochs = self.hparams.epoch_counter.limit
@@ -223,9 +220,10 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
             self.term_sums = Counter(sums) if resumed else Counter()
             self.term_batches = batches if resumed else 0
             self._recovered_terms = (Counter(), 0)
+            self.resumed_within_epoch = resumed and "random_state" in getattr(
+                self.checkpointer, "recoverables", {}
+            )
             self.grl_lambda = 0.0
-            if hasattr(self, "loader_generator"):
-                self.loader_generator.manual_seed(self.hparams.seed * 1000 + epoch)
         else:
             self.emo_metrics = EmotionMetricStats(self.hparams.emotions)
 

@@ -177,7 +177,27 @@ class RandomState:
                 Path(path).parent,
             )
             return
-        self.restore(torch.load(own, weights_only=False))
+        self.loaded = torch.load(own, weights_only=False)
+        self.restore(self.loaded)
+
+    def restore_loaded(self) -> bool:
+        """Restore the generators to the last loaded checkpoint again.
+
+        A run resumed within an epoch creates its data loader iterator after
+        the checkpoint was loaded, and that draws a seed from torch's
+        generator, which the uninterrupted run had drawn at the start of the
+        epoch. Calling this before the first resumed batch undoes that draw.
+
+        Returns
+        -------
+        bool
+            False if no state was loaded.
+        """
+        loaded = getattr(self, "loaded", None)
+        if loaded is None:
+            return False
+        self.restore(loaded)
+        return True
 
 
 # Every process saves its own generators (not only the main one).
