@@ -509,6 +509,7 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
     key = encoder_cache_key(encoder, sample_rate=hparams["sample_rate"])
     # The key hashes the encoder's weights: a run refuses to resume with
     # another encoder under the same settings (zsser_modules.run_identity).
+    record_feature_cache_key(hparams["output_folder"], key, write=False)
     run_on_main(record_feature_cache_key, args=[hparams["output_folder"], key])
     cache = FeatureCache(hparams["feature_cache_folder"], key)
     return use_cached_features(

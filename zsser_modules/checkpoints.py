@@ -17,10 +17,7 @@ model as an uninterrupted run:
   half-written state). Deleting an old checkpoint (``shutil.rmtree``) can be
   cut short the same way. :class:`AtomicCheckpointer` writes a checkpoint
   into a hidden folder, adds ``CKPT.yaml`` last and renames the folder into
-  place; deletions rename before removing. It also lists checkpoints in
-  creation order, so that a tie on ``max_keys`` (two epochs with the same
-  validation UAR) is always resolved the same way (the earlier epoch wins),
-  in an interrupted run as in an uninterrupted one.
+  place; deletions rename before removing.
 
 Both are plain SpeechBrain objects: in a YAML file::
 
@@ -51,6 +48,7 @@ from speechbrain.utils.checkpoints import (
     PARAMFILE_EXT,
     Checkpoint,
     Checkpointer,
+    ckpt_recency,
     get_default_hook,
     mark_as_loader,
     mark_as_saver,
@@ -215,9 +213,7 @@ class AtomicCheckpointer(Checkpointer):
       then renamed to ``CKPT+<name>`` in one step;
     * a checkpoint is deleted by renaming it to ``.deleting-<name>`` first;
     * leftovers of either (a run killed at that moment) are removed before
-      the next recovery;
-    * checkpoints are listed oldest first, so ties on a key are broken the
-      same way in every run.
+      the next recovery.
 
     Example
     -------
@@ -285,6 +281,40 @@ class AtomicCheckpointer(Checkpointer):
     def _saves(self, value: int) -> None:
         self._save_count = value
 
+    def delete_checkpoints(
+        self,
+        *,
+        num_to_keep=1,
+        min_keys=None,
+        max_keys=None,
+        importance_keys=(ckpt_recency,),
+        ckpt_predicate=None,
+        verbosity=logging.INFO,
+    ):
+        """SpeechBrain's ``delete_checkpoints`` with this class's deletion.
+
+        (SpeechBrain's own calls ``Checkpointer._delete_checkpoint`` by class
+        name, which a subclass cannot override.) Arguments as SpeechBrain's.
+        """
+        if num_to_keep < 0:
+            raise ValueError("Number of checkpoints to keep must be positive.")
+        potential_deletions, protected = set(), set()
+        keys = [{"min_key": key} for key in min_keys or []]
+        keys += [{"max_key": key} for key in max_keys or []]
+        keys += [{"importance_key": key} for key in importance_keys]
+        for key_kwargs in keys:
+            key_kwargs["ckpt_predicate"] = ckpt_predicate
+            potential_deletions.update(self.find_checkpoints(**key_kwargs))
+            protected.update(
+                self.find_checkpoints(max_num_checkpoints=num_to_keep, **key_kwargs)
+            )
+        ddp_barrier()
+        if if_main_process():
+            for ckpt in potential_deletions:
+                if ckpt not in protected:
+                    self._delete_checkpoint(ckpt, verbosity=verbosity)
+        ddp_barrier()
+
     @staticmethod
     def _delete_checkpoint(checkpoint, verbosity=logging.INFO):
         """Delete a checkpoint: first out of sight (rename), then from disk."""
@@ -295,13 +325,6 @@ class AtomicCheckpointer(Checkpointer):
         os.replace(path, doomed)
         shutil.rmtree(doomed)
         logger.log(verbosity, f"Deleted checkpoint in {path}")
-
-    def _list_checkpoint_dirs(self):
-        """Checkpoint folders, oldest first (names are creation timestamps)."""
-        return sorted(
-            super()._list_checkpoint_dirs(),
-            key=lambda path: (_unixtime(path), path.name),
-        )
 
     def remove_leftovers(self) -> list[Path]:
         """Remove folders of saves or deletions cut short; return them.
@@ -331,21 +354,6 @@ class AtomicCheckpointer(Checkpointer):
         self.remove_leftovers()
         ddp_barrier()
         return super().recover_if_possible(*args, **kwargs)
-
-
-def _unixtime(path: Path) -> float:
-    """The ``unixtime`` of a checkpoint's meta file (0 if unreadable)."""
-    try:
-        text = (Path(path) / METAFNAME).read_text(encoding="utf-8")
-    except OSError:
-        return 0.0
-    for line in text.splitlines():
-        if line.startswith("unixtime:"):
-            try:
-                return float(line.split(":", 1)[1])
-            except ValueError:
-                return 0.0
-    return 0.0
 
 
 def _fsync_dir(path: Path) -> None:

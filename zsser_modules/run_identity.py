@@ -447,12 +447,15 @@ def check_run_folder(
     return state
 
 
-def record_feature_cache_key(folder: str | os.PathLike, key: str | None) -> None:
+def record_feature_cache_key(
+    folder: str | os.PathLike, key: str | None, write: bool = True
+) -> None:
     """Store the feature-cache key in ``run_identity.json``; refuse a changed one.
 
     The key hashes a frozen encoder's weights and settings: under unchanged
     hyperparameters it still changes when, e.g., the local folder named by
-    ``ssl_source`` holds other weights.
+    ``ssl_source`` holds other weights. With ``write=False`` (processes
+    other than the main one) it only checks.
 
     Example
     -------
@@ -469,6 +472,7 @@ def record_feature_cache_key(folder: str | os.PathLike, key: str | None) -> None
     path = Path(folder) / IDENTITY_FILE
     data = json.loads(path.read_text(encoding="utf-8"))
     old = data.get("feature_cache_key")
+    key = json.loads(json.dumps(key, sort_keys=True, default=str))  # as stored
     if old is not None and old != key:
         raise RunIdentityError(
             f"{folder} holds a run whose frozen encoder had feature-cache key "
@@ -476,6 +480,6 @@ def record_feature_cache_key(folder: str | os.PathLike, key: str | None) -> None
             "encoder code). Use another --output_folder, or add --overwrite=True "
             "to move the old run aside."
         )
-    if old != key:
+    if old != key and write:
         data["feature_cache_key"] = key
         write_json_atomic(path, data)
