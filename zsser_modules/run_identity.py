@@ -455,7 +455,8 @@ def record_feature_cache_key(
     The key hashes a frozen encoder's weights and settings: under unchanged
     hyperparameters it still changes when, e.g., the local folder named by
     ``ssl_source`` holds other weights. With ``write=False`` (processes
-    other than the main one) it only checks.
+    other than the main one) it only checks. A folder without
+    ``run_identity.json`` is not a run folder: nothing is done.
 
     Example
     -------
@@ -470,6 +471,8 @@ def record_feature_cache_key(
     zsser_modules.run_identity.RunIdentityError: ...
     """
     path = Path(folder) / IDENTITY_FILE
+    if not path.is_file():  # not a run folder (e.g. a benchmark): nothing to record
+        return
     data = json.loads(path.read_text(encoding="utf-8"))
     old = data.get("feature_cache_key")
     key = json.loads(json.dumps(key, sort_keys=True, default=str))  # as stored
