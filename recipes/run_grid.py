@@ -9,8 +9,14 @@ the next run), writing ``<grid_folder>/<pair>/<variant>/seed<k>/``::
         --source_lang=<s> --target_lang=<t> --noprogressbar [OVERRIDES]
 
 - Runs with a valid ``results.json`` (for the same pair, variant and seed)
-  are skipped; the others are run (SpeechBrain resumes an interrupted run
-  from its last checkpoint).
+  made with the same settings are skipped; the others are run (the recipe
+  resumes an interrupted run exactly from its last checkpoint). "Same
+  settings" is the recipe's own run identity
+  (``zsser_modules.run_identity``: every resolved hyperparameter but paths
+  and speed settings): a finished run whose ``run_identity`` differs from
+  the current command's is not touched and is reported, with the keys that
+  differ, as a conflict; ``-- --overwrite=True`` retrains it (the recipe
+  moves the old run aside).
 - A failed run (non-zero exit, timeout, or no valid ``results.json``) is
   recorded in ``<grid_folder>/failures.json`` with its return code and the
   tail of its log (``<run folder>/grid_log.txt``); the grid goes on. The exit
@@ -84,6 +90,8 @@ from zsser_modules.results_table import (
     to_markdown,
     write_tables,
 )
+from zsser_modules.run_identity import IDENTITY_FILE, RunIdentity, describe_differences
+from zsser_modules.run_identity import RESULTS_KEY as IDENTITY_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -541,6 +549,54 @@ def run_state(run: Run) -> tuple[str, str]:
             f"{run.output_folder} to run {run.key} there."
         )
     return "done", ""
+
+
+def changed_settings(run: Run, argv: Sequence[str]) -> str:
+    """Why a finished run does not match the recipe arguments ``argv`` ('': it does).
+
+    Compares the ``run_identity`` hash of the run's results.json with the
+    identity the recipe computes for ``argv``
+    (:class:`zsser_modules.run_identity.RunIdentity`), and names the keys
+    that differ from the run's ``run_identity.json``. Results taken from an
+    identical run (they follow their original) and results written before
+    run identities existed are not checked.
+
+    Arguments
+    ---------
+    run : Run
+        A run with a valid results.json.
+    argv : sequence of str
+        The recipe's arguments for the run (hyperparameter file first).
+
+    Returns
+    -------
+    str
+        Empty if the settings are the same; else a message with the keys.
+    """
+    try:
+        data = json.loads(run.results_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    recorded = data.get(IDENTITY_KEY) if isinstance(data, dict) else None
+    if not recorded or data.get(SAME_AS_KEY):
+        return ""
+    try:
+        identity = RunIdentity.from_argv(argv)
+    except Exception:  # unreadable hyperparameters: the run will report them
+        return ""
+    if identity.hash == recorded:
+        return ""
+    try:
+        old, _ = RunIdentity.load(run.output_folder / IDENTITY_FILE)
+        keys = describe_differences(old.differences(identity)).replace("\n", ";")
+    except (OSError, ValueError, KeyError):
+        keys = f"  (no readable {IDENTITY_FILE})"
+    return (
+        f"{run.results_file} was made with other settings (run identity "
+        f"{recorded}, this command {identity.hash}):{keys}. Kept; use another "
+        "--grid-folder for these settings, or pass -- --overwrite=True to retrain "
+        "it (the old run is moved aside)."
+    )
 
 
 def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -> tuple:
@@ -1327,7 +1383,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = plan_runs(grid_folder, pairs, variants, seeds)
     _check_files(parser, hparams, recipe, runs)
 
+    commands = {
+        run.key: recipe_command(run, hparams, recipe, overrides) for run in runs
+    }
     states = {run.key: run_state(run) for run in runs}
+    overwrite = _override_value("overwrite", overrides)[1] is True
+    for run in runs:  # finished with other settings?
+        if states[run.key][0] == "done":
+            changed = changed_settings(run, commands[run.key][2:])
+            if changed and overwrite:
+                states[run.key] = ("pending", "--overwrite=True: " + changed)
+            elif changed:
+                states[run.key] = ("conflict", changed)
     in_conflict = {key for key, (state, _) in states.items() if state == "conflict"}
     repeats = (
         {}
@@ -1354,9 +1421,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if states[run.key][0] == "conflict"
     ]
     done = [run for run in runs if states[run.key][0] == "done"]
-    commands = {
-        run.key: recipe_command(run, hparams, recipe, overrides) for run in runs
-    }
     shared = (
         f" {len(to_repeat)} to take from an identical run (see --no-dedupe),"
         if to_repeat

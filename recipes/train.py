@@ -45,6 +45,7 @@ from pathlib import Path
 
 import speechbrain as sb
 import torch
+import yaml
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataset import (
     DynamicItemDataset,
@@ -65,6 +66,7 @@ from data_prep.zero_shot import (
 )
 from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.audio import audio_pipeline
+from zsser_modules.checkpoints import kill_point
 from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
 from zsser_modules.feature_cache import (
     FeatureCache,
@@ -75,6 +77,14 @@ from zsser_modules.hparams import resolve_layered_hparams
 from zsser_modules.inference import build_module, export_inference, spec_only
 from zsser_modules.labels import LANGUAGES, build_label_encoder
 from zsser_modules.metrics import EmotionMetricStats
+from zsser_modules.run_identity import (
+    RESULTS_KEY,
+    RunIdentity,
+    RunIdentityError,
+    check_run_folder,
+    record_feature_cache_key,
+    write_json_atomic,
+)
 from zsser_modules.tsne import plot_tsne
 
 logger = get_logger(__name__)
@@ -109,10 +119,14 @@ def loss_weights(hparams):
     }
 
 
+@sb.utils.checkpoints.register_checkpoint_hooks
 class ZeroShotSER(DistributedBrainMixin, sb.Brain):
     """Emotion classifier with cross-lingual SupCon and a speaker adversary.
 
     DistributedBrainMixin: torchrun + DDP also on CPU (zsser_modules.distributed).
+    Resuming is exact (docs/recipe.md): the checkpoints hold the random
+    generators (hparams checkpointer), the step counts and, within an epoch,
+    the running loss terms (_save below).
     """
 
     def compute_forward(self, batch, stage):
@@ -179,6 +193,11 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
 
     def on_fit_batch_start(self, batch, should_step):
         """Set the gradient reversal scale from the training progress (DANN)."""
+        kill_point(f"{self.hparams.epoch_counter.current}:{self.step}")  # tests
+        if getattr(self, "resumed_within_epoch", False):
+            # The loader's new iterator drew a seed since the checkpoint.
+            self.checkpointer.recoverables["random_state"].restore_loaded()
+            self.resumed_within_epoch = False
         progress = self.optimizer_step / max(1, self.total_steps)
         self.grl_lambda = dann_lambda(progress, gamma=self.hparams.dann_gamma)
         for name in ("spk_adversary", "lang_adversary"):
@@ -196,8 +215,15 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
     def on_stage_start(self, stage, epoch=None):
         """Reset the loss-term sums (train) or the emotion metrics (valid/test)."""
         if stage == sb.Stage.TRAIN:
-            self.term_sums = Counter()
-            self.term_batches = 0
+            # Resumed within this epoch (self.step > 0): continue the sums.
+            sums, batches = getattr(self, "_recovered_terms", (Counter(), 0))
+            resumed = self.step > 0
+            self.term_sums = Counter(sums) if resumed else Counter()
+            self.term_batches = batches if resumed else 0
+            self._recovered_terms = (Counter(), 0)
+            self.resumed_within_epoch = resumed and "random_state" in getattr(
+                self.checkpointer, "recoverables", {}
+            )
             self.grl_lambda = 0.0
         else:
             self.emo_metrics = EmotionMetricStats(self.hparams.emotions)
@@ -220,7 +246,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
         }
         if stage == sb.Stage.VALID:
             old_lr, new_lr = self.hparams.lr_annealing(stage_loss)
-            sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+            self.anneal_learning_rates(old_lr, new_lr)
             self.hparams.train_logger.log_stats(
                 stats_meta={
                     "epoch": epoch,
@@ -239,6 +265,41 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
                 stats_meta={"epoch loaded": self.hparams.epoch_counter.current},
                 test_stats=stats,
             )
+
+    def anneal_learning_rates(self, old_lr, new_lr):
+        """Apply the LR schedule to every optimizer.
+
+        The head's LR becomes new_lr; a fine-tuned SSL model's LR (lr_ssl) is
+        scaled by the same factor.
+        """
+        sb.nnet.schedulers.update_learning_rate(self.optimizer, new_lr)
+        ssl_optimizer = self.optimizers_dict.get("ssl_optimizer")
+        if ssl_optimizer is not None and old_lr > 0 and new_lr != old_lr:
+            for group in ssl_optimizer.param_groups:
+                group["lr"] *= new_lr / old_lr
+
+    @sb.utils.checkpoints.mark_as_saver
+    def _save(self, path):
+        """SpeechBrain's step counts, plus the running sums of the loss terms."""
+        super()._save(path)
+        with open(path, encoding="utf-8") as fin:
+            state = yaml.safe_load(fin)
+        sums = getattr(self, "term_sums", {})
+        state["term_sums"] = {k: float(v) for k, v in sums.items()}
+        state["term_batches"] = int(getattr(self, "term_batches", 0))
+        with open(path, "w", encoding="utf-8") as fout:
+            yaml.safe_dump(state, fout, sort_keys=False)
+
+    @sb.utils.checkpoints.mark_as_loader
+    def _recover(self, path, end_of_epoch):
+        """Restore what _save wrote (older checkpoints: no loss-term sums)."""
+        super()._recover(path, end_of_epoch)
+        with open(path, encoding="utf-8") as fin:
+            state = yaml.safe_load(fin)
+        self._recovered_terms = (
+            Counter(state.get("term_sums", {})),
+            state.get("term_batches", 0),
+        )
 
     def init_optimizers(self):
         """Adam on the trainable modules; a fine-tuned SSL model gets lr_ssl."""
@@ -446,10 +507,12 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
     ``sig``. Under DDP the main process computes them while the others wait.
     Returns the counts of computed and reused entries.
     """
-    cache = FeatureCache(
-        hparams["feature_cache_folder"],
-        encoder_cache_key(encoder, sample_rate=hparams["sample_rate"]),
-    )
+    key = encoder_cache_key(encoder, sample_rate=hparams["sample_rate"])
+    # The key hashes the encoder's weights: a run refuses to resume with
+    # another encoder under the same settings (zsser_modules.run_identity).
+    record_feature_cache_key(hparams["output_folder"], key, write=False)
+    run_on_main(record_feature_cache_key, args=[hparams["output_folder"], key])
+    cache = FeatureCache(hparams["feature_cache_folder"], key)
     return use_cached_features(
         datasets.values(),
         cache,
@@ -514,8 +577,12 @@ def sample_per_language(dataset, manifest, n_per_language, seed):
     return FilteredSortedDynamicItemDataset(dataset, sorted(ids))
 
 
-def write_results(brain, hparams, datasets, manifests, train_langs):
-    """Write results.json (test metrics, best epoch, setting); return it."""
+def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
+    """Write results.json (test metrics, best epoch, setting); return it.
+
+    ``run_identity`` is the short hash of the run's settings
+    (zsser_modules.run_identity; the settings are in run_identity.json).
+    """
     best = brain.checkpointer.find_checkpoint(max_key="uar")
     summary = brain.test_summary
     results = {
@@ -542,8 +609,10 @@ def write_results(brain, hparams, datasets, manifests, train_langs):
         "setting": {split: str(path) for split, path in manifests.items()},
         "debug": brain.debug,
         "note": hparams["data_note"],
+        RESULTS_KEY: hparams["run_identity"],
     }
-    Path(hparams["results_file"]).write_text(json.dumps(results, indent=2) + "\n")
+    if write:
+        write_json_atomic(hparams["results_file"], results)
     return results
 
 
@@ -578,10 +647,34 @@ def plot_embeddings(brain, hparams, datasets, manifests):
     )
 
 
+def finished_results(hparams):
+    """The results.json of this very run if it finished (same run identity)."""
+    path = Path(hparams["results_file"])
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(results, dict):
+        return None
+    return results if results.get(RESULTS_KEY) == hparams["run_identity"] else None
+
+
+def print_result_line(results, results_file):
+    """One line with the test figures of a run."""
+    print(
+        f"{results['source']} -> {results['target']} ({results['variant']}, "
+        f"{results['encoder']}, seed {results['seed']}): test UAR "
+        f"{results['uar']:.2%}, macro-F1 {results['macro_f1']:.2%} on "
+        f"{results['n_test']} utterances -> {results_file}"
+    )
+
+
 def main(argv=None):
     """Run the recipe (``argv``: command-line arguments, default sys.argv[1:]).
 
-    Returns the trained Brain (used by the tests).
+    Returns the trained Brain (used by the tests), or None when the output
+    folder already holds this run, finished: its results are reported and
+    nothing is trained or tested again.
     """
     hparams_file, run_opts, overrides = sb.parse_arguments(
         sys.argv[1:] if argv is None else argv
@@ -595,6 +688,27 @@ def main(argv=None):
         hparams = load_hyperpyyaml(fin, overrides)
     if hparams["torch_num_threads"]:
         torch.set_num_threads(hparams["torch_num_threads"])
+
+    # The run folder holds one run: the same settings resume it (or report
+    # it, if finished); other settings are refused unless --overwrite=True.
+    identity = RunIdentity.from_hparams(base_file, overrides, run_opts)
+    hparams["run_identity"] = identity.hash
+    folder = hparams["output_folder"]
+    overwrite = hparams["overwrite"]
+    check_run_folder(folder, identity, overwrite, write=False)  # every process
+    state = run_on_main(check_run_folder, args=[folder, identity, overwrite])
+    if state and state.startswith("archived:"):
+        logger.warning(f"--overwrite=True: the old run was moved to {state[9:]}.")
+    finished = finished_results(hparams)
+    if finished is not None and not run_opts.get("test_only"):
+        if if_main_process():
+            print(f"This run already finished (run identity {identity.hash}):")
+            print_result_line(finished, hparams["results_file"])
+            print(
+                "Nothing was trained or tested. Add --test_only to test its best "
+                "checkpoint again, or --overwrite=True to train it afresh."
+            )
+        return None
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=base_file,
@@ -656,7 +770,11 @@ def main(argv=None):
         test_loader_kwargs=dict(hparams["test_dataloader_options"]),
     )
     if if_main_process():
-        results = write_results(brain, hparams, datasets, manifests, train_langs)
+        # results.json is written last: a run killed before it is not
+        # finished, and its rerun exports and plots again.
+        results = write_results(
+            brain, hparams, datasets, manifests, train_langs, write=False
+        )
         export_inference(
             hparams["inference_folder"],
             hparams["encoder"],
@@ -674,16 +792,16 @@ def main(argv=None):
             },
         )
         plot_embeddings(brain, hparams, datasets, manifests)
-        print(
-            f"{results['source']} -> {results['target']} ({results['variant']}, "
-            f"{results['encoder']}, seed {results['seed']}): test UAR "
-            f"{results['uar']:.2%}, macro-F1 {results['macro_f1']:.2%} on "
-            f"{results['n_test']} utterances -> {hparams['results_file']}"
-        )
+        write_json_atomic(hparams["results_file"], results)
+        print_result_line(results, hparams["results_file"])
         if hparams["data_note"]:
             print(f"NOTE: {hparams['data_note']}.")
     return brain
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RunIdentityError as error:
+        print(f"recipes/train.py: {error}", file=sys.stderr)
+        sys.exit(2)

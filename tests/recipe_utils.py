@@ -14,6 +14,10 @@ them through :func:`trained_run`.
 from __future__ import annotations
 
 import collections
+import os
+import signal
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -27,6 +31,8 @@ from data_prep_utils import (
     read_file_list,
 )
 from encoder_utils import make_tiny_ssl
+
+from zsser_modules.checkpoints import KILL_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TONE_HZ = {"neutral": 150.0, "happy": 300.0, "angry": 450.0, "sad": 110.0}
@@ -120,6 +126,26 @@ def run_recipe(args):
     return main(list(args))
 
 
+def killed_recipe(args, kill_at: str) -> None:
+    """Run recipes/train.py in a subprocess that SIGKILLs itself at ``kill_at``.
+
+    ``kill_at`` as ``zsser_modules.checkpoints.kill_point``: ``"<epoch>:<step>"``
+    (before that training batch) or ``"save:<n>"`` (while writing the n-th
+    checkpoint).
+    """
+    env = {**os.environ, KILL_ENV: kill_at, "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "recipes" / "train.py"), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stdout[-2000:] + done.stderr[-2000:]
+
+
 _RUNS: dict = {}
 
 
@@ -162,9 +188,9 @@ def ssl_run(tmp_path_factory):
 def fbank_run(tmp_path_factory):
     """ur -> de, no_supcon, fbank encoder, --debug (2 batches per stage).
 
-    Trains on 44.1 kHz stereo URDU + ESD: 1 epoch, then the same command with
-    number_of_epochs=2 in the same output folder, which must resume at epoch
-    2 (as a run killed after its first epoch would). Returns ``(brain, output_folder,
+    Trains on 44.1 kHz stereo URDU + ESD for 2 epochs in a subprocess killed
+    (SIGKILL) as epoch 2 starts, then the same command in this process, which
+    must resume at epoch 2. Returns ``(brain, output_folder,
     train_log_after_first_run)``.
     """
     fixture = session_fixture(tmp_path_factory)
@@ -182,8 +208,9 @@ def fbank_run(tmp_path_factory):
             "--debug",
             "--debug_persistently",
         )
-        run_recipe([*args, "--number_of_epochs=1"])
+        args.append("--number_of_epochs=2")
+        killed_recipe(args, "2:1")
         first_log = (folder / "train_log.txt").read_text()
-        _RUNS[key] = (run_recipe([*args, "--number_of_epochs=2"]), first_log)
+        _RUNS[key] = (run_recipe(args), first_log)
     brain, first_log = _RUNS[key]
     return brain, folder, first_log

@@ -27,6 +27,7 @@ import sys
 
 import pytest
 import torch
+from encoder_utils import make_tiny_ssl
 from recipe_utils import REPO_ROOT, recipe_args, run_recipe, session_fixture
 from torch.utils.data import DistributedSampler, Sampler
 
@@ -176,3 +177,147 @@ def test_plain_global_batch_is_a_different_computation(
     ddp, single = trained_weights(ddp_run), trained_weights(plain)
     worst = max((ddp[k] - single[k]).abs().max().item() for k in ddp)
     assert worst > 100 * TOLERANCE, worst
+
+
+class Stop(Exception):
+    """Raised by the fake collective once it has seen the tensor."""
+
+
+@pytest.fixture
+def fake_two_processes(monkeypatch):
+    """Pretend to be rank 0 of 2 processes of the backend the test names."""
+    from zsser_modules import distributed
+
+    def use(backend):
+        monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+        monkeypatch.setattr(
+            torch.distributed, "get_backend", lambda group=None: backend
+        )
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+        return distributed
+
+    return use
+
+
+def test_nccl_collectives_use_the_current_cuda_device(fake_two_processes, monkeypatch):
+    distributed = fake_two_processes("nccl")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert distributed.collective_device() == torch.device("cuda", 1)
+    fake_two_processes("gloo")
+    assert distributed.collective_device() == torch.device("cpu")
+
+
+def test_the_reduction_gives_an_accelerator_only_backend_its_device(
+    fake_two_processes, monkeypatch
+):
+    """A backend that, like NCCL, refuses CPU tensors (here: meta tensors only,
+    so that the test runs without a GPU) gets its tensor on its own device."""
+    monkeypatch.setitem(
+        torch.distributed.Backend.backend_capability, "metaonly", ["meta"]
+    )
+    distributed = fake_two_processes("metaonly")
+    seen = []
+
+    def all_reduce(tensor, op=None, group=None):
+        if tensor.device.type != "meta":  # NCCL's own refusal, in words
+            raise RuntimeError(
+                f"No backend type associated with device type {tensor.device.type}"
+            )
+        seen.append(tensor.device)
+        raise Stop
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    with pytest.raises(Stop):
+        distributed.mean_across_processes({"loss": 1.0})
+    assert seen == [torch.device("meta")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (NCCL)")
+def test_mean_across_processes_on_a_real_nccl_group(tmp_path, monkeypatch):
+    """One real NCCL process (the reduction is what matters, not the count)."""
+    from zsser_modules import distributed
+
+    torch.distributed.init_process_group(
+        "nccl", init_method=f"file://{tmp_path}/store", rank=0, world_size=1
+    )
+    try:
+        torch.cuda.set_device(0)
+        monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+        assert distributed.mean_across_processes({"loss": 3.0}) == {"loss": 1.5}
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_the_lr_schedule_also_scales_the_ssl_optimizer():
+    brain = train.ZeroShotSER.__new__(train.ZeroShotSER)
+    head, ssl = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    brain.optimizer = torch.optim.Adam(head.parameters(), lr=1e-3)
+    brain.optimizers_dict = {
+        "optimizer": brain.optimizer,
+        "ssl_optimizer": torch.optim.Adam(ssl.parameters(), lr=1e-5),
+    }
+    brain.anneal_learning_rates(1e-3, 8e-4)
+    assert brain.optimizer.param_groups[0]["lr"] == pytest.approx(8e-4)
+    ssl_lr = brain.optimizers_dict["ssl_optimizer"].param_groups[0]["lr"]
+    assert ssl_lr == pytest.approx(0.8e-5)
+
+
+def test_ddp_fine_tuning_of_an_ssl_model(tmp_path_factory):
+    """2 processes fine-tune the tiny WavLM (--freeze_ssl=False) under DDP.
+
+    The Hugging Face model's masked_spec_embed never gets a gradient (spec
+    augment is off), nor does the final layer norm of the tiny WavLM: the
+    encoder freezes them, so DDP works without find_unused_parameters (it
+    stops at the second step otherwise).
+    """
+    fixture = session_fixture(tmp_path_factory)
+    results = tmp_path_factory.mktemp("ddp_ssl")
+    args = recipe_args(
+        "en_de",
+        fixture,
+        results,
+        "--variant=baseline1",
+        "--languages=[en,de]",
+        "--number_of_epochs=1",
+        "--freeze_ssl=False",
+        "--debug",
+        "--debug_persistently",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={WORLD_SIZE}",
+        str(REPO_ROOT / "recipes" / "train.py"),
+        *args,
+        "--distributed_backend=gloo",
+        "--device=cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = results / "en_de" / "ssl" / "baseline1" / "1234"
+    assert (folder / "results.json").is_file()
+
+
+def test_a_fine_tuned_encoder_freezes_the_parameters_without_gradient(tmp_path):
+    from zsser_modules.encoders import SSLLayerPooling
+
+    source = str(make_tiny_ssl(tmp_path / "tiny"))
+    every = SSLLayerPooling(source, save_path=str(tmp_path / "hf"), freeze=False)
+    assert "ssl.model.masked_spec_embed" in every.unused_parameters
+    state = torch.get_rng_state()
+    assert every._freeze_unused_parameters() == []  # nothing left to freeze
+    assert torch.equal(torch.get_rng_state(), state)  # the probe draws nothing
+    lower = SSLLayerPooling(
+        source, save_path=str(tmp_path / "hf"), freeze=False, layers=[0, 1]
+    )
+    assert any(".layers.1." in name for name in lower.unused_parameters)
+    for encoder in (every, lower):  # every trainable parameter gets a gradient
+        encoder.train()
+        encoder(torch.randn(2, 8000), torch.tensor([1.0, 0.6])).sum().backward()
+        params = [p for p in encoder.parameters() if p.requires_grad]
+        assert params and all(p.grad is not None for p in params)

@@ -18,6 +18,7 @@ import pytest
 
 from recipes import run_grid
 from zsser_modules.results_table import VARIANT_ORDER
+from zsser_modules.run_identity import RunIdentity, check_run_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -772,3 +773,33 @@ def test_a_copy_of_a_copy_names_the_trained_run(fake, layered):
     assert copy["same_experiment_as"] == "en_de/proposed/seed1"
     assert copy["same_experiment_folder"] == str(fake["grid"] / "en_de/proposed/seed1")
     assert copy["source"] == "fr"
+
+
+def test_a_run_finished_with_other_settings_is_a_conflict_naming_the_keys(
+    fake, tmp_path, capsys
+):
+    """The grid decides "done" with the recipe's run identity."""
+    demo = str(REPO_ROOT / "hparams" / "demo.yaml")
+    folder = fake["grid"] / "en_de" / "proposed" / "seed1"
+    run = run_grid.Run("en", "de", "proposed", 1, folder)
+    argv = run_grid.recipe_command(run, demo, fake["recipe"], ["--lr=0.002"])[2:]
+    identity = RunIdentity.from_argv(argv)
+    check_run_folder(folder, identity)
+    results = {"source": "en", "target": "de", "variant": "proposed", "seed": 1}
+    results.update(uar=0.5, macro_f1=0.5, run_identity=identity.hash)
+    (folder / "results.json").write_text(json.dumps(results))
+
+    def dry_run(*overrides):
+        argv = ["--grid-folder", str(fake["grid"]), "--recipe", str(fake["recipe"])]
+        argv += ["--hparams", demo, "--pairs", "en_de", "--variants", "proposed"]
+        argv += ["--seeds", "1", "--dry-run", "--", *overrides]
+        assert run_grid.main(argv) == 0
+        return capsys.readouterr().out
+
+    # Same settings (a speed option differs): done.
+    assert "1 done, 0 to run" in dry_run("--lr=0.002", "--num_workers=1")
+    out = dry_run("--lr=0.002", "--supcon_weight=0.6")
+    assert "0 done, 0 to run, 1 in conflict" in out
+    assert "supcon_weight: 0.3 -> 0.6" in out and "--overwrite=True" in out
+    out = dry_run("--lr=0.002", "--supcon_weight=0.6", "--overwrite=True")
+    assert "0 done, 1 to run" in out

@@ -57,10 +57,18 @@ _EXPORTS = {
     "mean_across_processes": "distributed",
     "EmotionRecognizer": "inference",
     "load_layered_hparams": "hparams",
+    "RandomState": "checkpoints",
+    "AtomicCheckpointer": "checkpoints",
+    "RunIdentity": "run_identity",
+    "check_run_folder": "run_identity",
 }
 
 __all__ = [
     "ALL_EMOTIONS",
+    "AtomicCheckpointer",
+    "RandomState",
+    "RunIdentity",
+    "check_run_folder",
     "DistributedBrainMixin",
     "EmotionRecognizer",
     "FbankEncoder",
@@ -102,6 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover
         grad_reverse,
     )
     from .audio import audio_pipeline, read_audio
+    from .checkpoints import AtomicCheckpointer, RandomState
     from .distributed import DistributedBrainMixin, mean_across_processes
     from .encoders import (
         FbankEncoder,
@@ -127,6 +136,7 @@ if TYPE_CHECKING:  # pragma: no cover
         emotion_classes,
     )
     from .metrics import EmotionMetricStats, macro_f1, uar
+    from .run_identity import RunIdentity, check_run_folder
     from .supcon import SupConLoss
     from .tsne import plot_tsne
 

@@ -17,7 +17,9 @@ handles them for any ``speechbrain.Brain``:
   evaluation and everything after it run the plain modules.
 * Each process only sees its share of the training batches, so its running
   averages (train loss, loss terms) are local: ``mean_across_processes``
-  averages them over the processes before they are logged.
+  averages them over the processes before they are logged, on the device
+  the backend takes (``collective_device``: NCCL, SpeechBrain's GPU default,
+  only takes CUDA tensors; gloo takes CPU ones).
 
 What the processes compute, with ``N`` processes and a per-process batch
 ``b`` (the global batch is ``N * b``): SpeechBrain's ``DistributedSampler``
@@ -140,6 +142,42 @@ def unwrap_ddp(modules: nn.ModuleDict) -> list[str]:
     return unwrapped
 
 
+def collective_device(group=None) -> torch.device:
+    """The device on which a collective of ``group``'s backend takes its tensors.
+
+    Read from the backend's declared devices
+    (``torch.distributed.Backend.backend_capability``): a backend that takes
+    CPU tensors (gloo, mpi, ucc) gets the CPU; one that does not (NCCL:
+    CUDA only; xccl: XPU only) gets the process's current device of its
+    device type. Outside a distributed job this is the CPU.
+
+    Arguments
+    ---------
+    group : ProcessGroup, optional
+        Default: the default process group.
+
+    Returns
+    -------
+    torch.device
+
+    Example
+    -------
+    >>> collective_device()
+    device(type='cpu')
+    """
+    if not is_distributed():
+        return torch.device("cpu")
+    backend = str(torch.distributed.get_backend(group)).lower()
+    devices = torch.distributed.Backend.backend_capability.get(backend, ["cpu"])
+    if "cpu" in devices:
+        return torch.device("cpu")
+    kind = devices[0]
+    accelerator = getattr(torch, kind, None)
+    if accelerator is not None and hasattr(accelerator, "current_device"):
+        return torch.device(kind, accelerator.current_device())
+    return torch.device(kind)
+
+
 def mean_across_processes(stats: Mapping[str, float]) -> dict[str, float]:
     """Average scalar statistics over the processes of a distributed job.
 
@@ -166,10 +204,12 @@ def mean_across_processes(stats: Mapping[str, float]) -> dict[str, float]:
     if not is_distributed() or torch.distributed.get_world_size() == 1:
         return stats
     keys = sorted(stats)  # the same order on every process
-    values = torch.tensor([stats[key] for key in keys], dtype=torch.float64)
+    values = torch.tensor(
+        [stats[key] for key in keys], dtype=torch.float64, device=collective_device()
+    )
     torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.SUM)
     values /= torch.distributed.get_world_size()
-    means = dict(zip(keys, values.tolist()))
+    means = dict(zip(keys, values.cpu().tolist()))
     return {key: means[key] for key in stats}
 
 

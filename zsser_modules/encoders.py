@@ -354,11 +354,38 @@ class SSLLayerPooling(nn.Module):
             batch_mode = "per_utterance" if group_norm else "padded"
         self.batch_mode = batch_mode
         self.train(self.training)
+        # Fine-tuned: freeze what never gets a gradient (DDP would wait for it).
+        self.unused_parameters = [] if freeze else self._freeze_unused_parameters()
 
     @property
     def hf_model(self) -> nn.Module:
         """The underlying Hugging Face model."""
         return self.ssl.model
+
+    def _freeze_unused_parameters(self) -> list[str]:
+        """Freeze the parameters that can never get a gradient; return their names.
+
+        Fine-tuned, some weights of the model take no part in the pooled
+        layers: the spec-augment mask embedding (spec augment is off), the
+        final layer norm of some architectures, the layers above the highest
+        kept one. They would never change (Adam skips a parameter without a
+        gradient), but DDP waits for their gradients and stops at the second
+        step. One probe forward and backward pass (eval mode, a fixed random
+        second of audio, the global generators untouched) finds them.
+        """
+        was_training = self.training
+        self.eval()
+        wav = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+        with torch.enable_grad():
+            self(wav, torch.ones(1)).float().sum().backward()
+        unused = []
+        for name, param in self.named_parameters():
+            if param.requires_grad and param.grad is None:
+                param.requires_grad_(False)
+                unused.append(name)
+            param.grad = None
+        self.train(was_training)
+        return unused
 
     def train(self, mode: bool = True) -> SSLLayerPooling:
         """Set training mode; a frozen SSL model always stays in eval mode.
