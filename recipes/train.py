@@ -71,7 +71,13 @@ from zsser_modules.feature_cache import (
     use_cached_features,
 )
 from zsser_modules.hparams import resolve_layered_hparams
-from zsser_modules.inference import build_module, export_inference, spec_only
+from zsser_modules.inference import (
+    ENCODER_MODULES,
+    PRETRAINED_ENCODERS,
+    build_module,
+    export_inference,
+    spec_only,
+)
 from zsser_modules.labels import LANGUAGES, build_label_encoder
 from zsser_modules.metrics import EmotionMetricStats
 from zsser_modules.tsne import plot_tsne
@@ -123,9 +129,9 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
             encoded = batch.encoder_feats.data
         else:
             encoded = self.modules[self.hparams.encoder](*batch.sig)
-        if self.hparams.encoder == "ssl":
-            # Every SSL layer was mean-pooled over the valid frames: learn a
-            # softmax-weighted sum of the layers.
+        if "layer_sum" in ENCODER_MODULES[self.hparams.encoder]:
+            # Every SSL/Whisper layer was mean-pooled over the valid frames:
+            # learn a softmax-weighted sum of the layers.
             encoded = self.modules.layer_sum(encoded)
         emb = self.modules.embedding(encoded)
         logits = self.modules.emo_classifier(emb)
@@ -243,7 +249,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
         """Adam on the trainable modules; a fine-tuned SSL model gets lr_ssl."""
         params = {"ssl": [], "model": []}
         for name, module in self.modules.items():
-            group = "ssl" if name == "ssl" else "model"
+            group = "ssl" if name in PRETRAINED_ENCODERS else "model"
             params[group] += [p for p in module.parameters() if p.requires_grad]
         self.optimizer = self.hparams.opt_class(params["model"])
         self.optimizers_dict = {"optimizer": self.optimizer}
@@ -468,18 +474,19 @@ def build_modules(hparams, n_speakers):
     sizes known only now; build_module records the call so the inference
     folder can rebuild the same model.
     """
-    if hparams["encoder"] == "ssl":
-        ssl = build_module(hparams["ssl_encoder"])
-        layer_sum = build_module(hparams["layer_sum"], num_layers=ssl.num_layers)
-        modules = {"ssl": ssl, "layer_sum": layer_sum}
-        encoder_size = ssl.output_size
+    if hparams["encoder"] in PRETRAINED_ENCODERS:  # ssl, whisper
+        name = hparams["encoder"]
+        pretrained = build_module(hparams[f"{name}_encoder"])
+        layer_sum = build_module(hparams["layer_sum"], num_layers=pretrained.num_layers)
+        modules = {name: pretrained, "layer_sum": layer_sum}
+        encoder_size = pretrained.output_size
     elif hparams["encoder"] in ("fbank", "fbank_stats"):
         name = hparams["encoder"]
         modules = {name: build_module(hparams[f"{name}_encoder"])}
         encoder_size = modules[name].output_size
     else:
         raise ValueError(
-            "encoder must be 'ssl', 'fbank' or 'fbank_stats', got "
+            "encoder must be 'ssl', 'whisper', 'fbank' or 'fbank_stats', got "
             f"{hparams['encoder']!r}."
         )
     modules["embedding"] = build_module(
@@ -519,7 +526,9 @@ def write_results(brain, hparams, datasets, manifests, train_langs):
         "variant": hparams["variant"],
         "seed": hparams["seed"],
         "encoder": hparams["encoder"],
-        "ssl_source": hparams["ssl_source"] if hparams["encoder"] == "ssl" else None,
+        "ssl_source": hparams["ssl_source"]
+        if hparams["encoder"] in PRETRAINED_ENCODERS
+        else None,
         "uar": summary["uar"],
         "macro_f1": summary["macro_f1"],
         "accuracy": summary["accuracy"],
