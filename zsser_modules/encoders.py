@@ -502,7 +502,8 @@ class WhisperLayerPooling(nn.Module):
     >>> cfg = transformers.WhisperConfig(d_model=16, encoder_layers=2,
     ...     encoder_attention_heads=2, encoder_ffn_dim=32, decoder_layers=1,
     ...     decoder_attention_heads=2, decoder_ffn_dim=32, num_mel_bins=80,
-    ...     vocab_size=100, max_target_positions=8)
+    ...     vocab_size=100, max_target_positions=8, pad_token_id=0,
+    ...     bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
     >>> transformers.WhisperModel(cfg).save_pretrained(f"{tmp}/tiny")
     >>> transformers.WhisperFeatureExtractor().save_pretrained(f"{tmp}/tiny")
     >>> enc = WhisperLayerPooling(f"{tmp}/tiny", save_path=f"{tmp}/hf")
