@@ -505,7 +505,7 @@ class WhisperLayerPooling(nn.Module):
     ...     vocab_size=100, max_target_positions=8, pad_token_id=0,
     ...     bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
     >>> transformers.WhisperModel(cfg).save_pretrained(f"{tmp}/tiny")
-    >>> transformers.WhisperFeatureExtractor().save_pretrained(f"{tmp}/tiny")
+    >>> _ = transformers.WhisperFeatureExtractor().save_pretrained(f"{tmp}/tiny")
     >>> enc = WhisperLayerPooling(f"{tmp}/tiny", save_path=f"{tmp}/hf")
     >>> enc.num_layers, enc.output_size
     (3, 16)
