@@ -42,6 +42,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
@@ -64,6 +66,7 @@ from data_prep.zero_shot import (
 )
 from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.audio import audio_pipeline
+from zsser_modules.diagnostics import run_diagnostics
 from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
 from zsser_modules.feature_cache import (
     FeatureCache,
@@ -129,6 +132,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
             encoded = batch.encoder_feats.data
         else:
             encoded = self.modules[self.hparams.encoder](*batch.sig)
+        features = encoded
         if "layer_sum" in ENCODER_MODULES[self.hparams.encoder]:
             # Every SSL/Whisper layer was mean-pooled over the valid frames:
             # learn a softmax-weighted sum of the layers.
@@ -136,6 +140,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
         emb = self.modules.embedding(encoded)
         logits = self.modules.emo_classifier(emb)
         outputs = {"emb": emb, "log_probs": self.hparams.log_softmax(logits)}
+        outputs["features"] = features  # encoder output (diagnostics)
 
         # Heads of the auxiliary losses: training only, and only if weighted.
         if stage == sb.Stage.TRAIN:
@@ -274,6 +279,21 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
                 emos += emotions.decode_ndim(batch.emo_encoded.data.squeeze(1))
                 langs += languages.decode_ndim(batch.lang_encoded.data.squeeze(1))
         return torch.cat(embeddings).float().cpu(), emos, langs
+
+    def representations(self, dataset):
+        """Ids, embeddings and encoder outputs (layers averaged) of ``dataset``."""
+        options = {**self.hparams.test_dataloader_options, "ckpt_prefix": None}
+        loader = self.make_dataloader(dataset, sb.Stage.TEST, **options)
+        ids, embeddings, features = [], [], []
+        self.modules.eval()
+        with torch.no_grad():
+            for batch in loader:
+                outputs = self.compute_forward(batch, sb.Stage.TEST)
+                ids += list(batch.id)
+                embeddings.append(outputs["emb"].float().cpu())
+                raw = outputs["features"].float().cpu()
+                features.append(raw.mean(1) if raw.dim() == 3 else raw)
+        return ids, torch.cat(embeddings).numpy(), torch.cat(features).numpy()
 
 
 def prepare_data(hparams):
@@ -551,6 +571,53 @@ def write_results(brain, hparams, datasets, manifests, train_langs):
     return results
 
 
+def diagnose(brain, hparams, datasets, manifests, frozen):
+    """Linear probes of the learned embedding and the raw encoder features.
+
+    On the utterances of the training languages (train and valid splits, at
+    most diagnostics_per_speaker per speaker, seeded): speaker probe on the
+    training speakers (not the confounded ones), language probe and emotion
+    transfer on all (zsser_modules.diagnostics). The raw features are the
+    frozen encoder's output, its pooled layers averaged for SSL/Whisper.
+    """
+    seed, per_speaker = hparams["seed"], hparams["diagnostics_per_speaker"]
+    frames, embeddings, features = [], [], []
+    for split in ("train", "valid"):
+        frame = read_manifest(manifests[split])
+        frame = frame.sample(frac=1.0, random_state=seed)
+        frame = frame.groupby("spk_id", sort=False).head(per_speaker)
+        subset = FilteredSortedDynamicItemDataset(datasets[split], sorted(frame["ID"]))
+        ids, emb, raw = brain.representations(subset)
+        frames.append(frame.set_index("ID").loc[ids].assign(split=split))
+        embeddings.append(emb)
+        features.append(raw)
+    frame = pd.concat(frames)
+    encoder = hparams["encoder"]
+    if not frozen:
+        raw, description = None, None
+    elif "layer_sum" in ENCODER_MODULES[encoder]:
+        raw = np.concatenate(features)
+        description = (
+            f"frozen {encoder} encoder ({hparams['ssl_source']}): mean over its "
+            "pooled layers (uniform weights, the layer_sum's starting point)"
+        )
+    else:
+        raw, description = np.concatenate(features), f"frozen {encoder} features"
+    speaker_rows = (frame["split"] == "train") & (
+        frame["spk_confounded"].astype(int) == 0
+    )
+    return run_diagnostics(
+        np.concatenate(embeddings),
+        frame["spk_id"].to_numpy(),
+        frame["lang"].to_numpy(),
+        frame["emo"].to_numpy(),
+        raw=raw,
+        raw_description=description,
+        speaker_rows=speaker_rows.to_numpy(),
+        seed=seed,
+    )
+
+
 def plot_embeddings(brain, hparams, datasets, manifests):
     """t-SNE of the learned space (best checkpoint), as in the paper's Fig. 2.
 
@@ -661,6 +728,13 @@ def main(argv=None):
     )
     if if_main_process():
         results = write_results(brain, hparams, datasets, manifests, train_langs)
+        if hparams["diagnostics"]:  # probes of the representation
+            results["diagnostics"] = diagnose(
+                brain, hparams, datasets, manifests, frozen
+            )
+            Path(hparams["results_file"]).write_text(
+                json.dumps(results, indent=2) + "\n"
+            )
         export_inference(
             hparams["inference_folder"],
             hparams["encoder"],
