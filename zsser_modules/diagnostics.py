@@ -32,6 +32,7 @@ Authors
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -443,7 +444,8 @@ def run_diagnostics(
         The probes of the embedding as flat keys (see
         :func:`probe_representation`), ``raw`` (the same keys for the raw
         features, or None), ``raw_features``, ``n_utterances``,
-        ``n_speakers``, ``languages``, ``probe`` and ``notes``.
+        ``n_speakers``, ``n_speaker_probe_speakers``, ``languages``,
+        ``probe``, ``notes`` and ``seconds`` (time the probes took).
 
     Example
     -------
@@ -458,6 +460,7 @@ def run_diagnostics(
     >>> out["raw"]["speaker_probe_acc"] < 0.5
     True
     """
+    start = time.perf_counter()
     speakers = np.asarray(speakers)
     rows = np.ones(len(speakers), bool) if speaker_rows is None else speaker_rows
     rows = np.asarray(rows, dtype=bool)
@@ -480,4 +483,5 @@ def run_diagnostics(
         "languages": sorted(set(languages)),
         "probe": f"StandardScaler + LogisticRegression (scikit-learn), seed {seed}",
         "notes": notes,
+        "seconds": round(time.perf_counter() - start, 2),
     }
