@@ -38,6 +38,9 @@ from typing import Any
 
 import numpy as np
 
+#: BLAS threads of the probes. Their matrices are small: on a shared CPU,
+#: more threads made a fit up to 9x slower (oversubscription), not faster.
+PROBE_THREADS = 1
 #: Cross-validation folds at most (fewer when there are fewer groups).
 MAX_FOLDS = 5
 #: Share of each speaker's utterances held out by the speaker probe.
@@ -359,6 +362,16 @@ def probe_representation(
     >>> notes
     []
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(PROBE_THREADS):
+        return _probe_representation(
+            features, speakers, languages, emotions, seed, speaker_rows
+        )
+
+
+def _probe_representation(features, speakers, languages, emotions, seed, speaker_rows):
+    """:func:`probe_representation` without the thread limit."""
     features = np.asarray(features, dtype=np.float64)
     speakers, languages = np.asarray(speakers), np.asarray(languages)
     emotions = np.asarray(emotions)

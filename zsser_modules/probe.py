@@ -46,7 +46,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zsser_modules.diagnostics import emotion_uar_cv, language_probe, speaker_probe
+from zsser_modules.diagnostics import (
+    PROBE_THREADS,
+    emotion_uar_cv,
+    language_probe,
+    speaker_probe,
+)
 
 #: Columns a manifest must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("ID", "wav", "emo", "spk_id", "lang")
@@ -252,6 +257,14 @@ def probe_layers(
     >>> out["skipped"]
     ['lang_acc: needs 2 languages (the manifest has en only)']
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(PROBE_THREADS):
+        return _probe_layers(features, frame, seed)
+
+
+def _probe_layers(features: np.ndarray, frame: pd.DataFrame, seed: int) -> dict:
+    """:func:`probe_layers` without the thread limit."""
     emotions = frame["emo"].astype(str).to_numpy()
     speakers = frame["spk_id"].astype(str).to_numpy()
     languages = frame["lang"].astype(str).to_numpy()
