@@ -641,17 +641,19 @@ class WhisperLayerPooling(nn.Module):
         torch.Tensor
             ``[n_mels, T // hop_length]`` normalised log-mel frames.
         """
-        stft = torch.stft(
-            wav.float(),
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            return_complex=True,
-        )
-        power = (stft[..., :-1].abs() ** 2).contiguous()
-        log_spec = torch.clamp(self.mel_filters @ power, min=1e-10).log10()
-        log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
-        return (log_spec + 4.0) / 4.0
+        # float32 even under bf16/fp16 autocast: log10 of small powers.
+        with torch.autocast(device_type=wav.device.type, enabled=False):
+            stft = torch.stft(
+                wav.float(),
+                self.n_fft,
+                self.hop_length,
+                window=self.window,
+                return_complex=True,
+            )
+            power = (stft[..., :-1].abs() ** 2).contiguous()
+            log_spec = torch.clamp(self.mel_filters @ power, min=1e-10).log10()
+            log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+            return (log_spec + 4.0) / 4.0
 
     def frame_lengths(self, num_samples: torch.Tensor) -> torch.Tensor:
         """Number of valid encoder frames of clips of ``num_samples`` samples.
