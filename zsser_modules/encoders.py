@@ -38,6 +38,7 @@ Authors
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -766,8 +767,15 @@ class WhisperLayerPooling(nn.Module):
             mask = mask.masked_fill(~valid[:, None, None, :], torch.finfo(x.dtype).min)
             mask = mask.expand(-1, 1, steps, steps).to(device)
         states = [x]
+        # transformers 4.x layers take a head mask and return a tuple; 5.x not.
+        takes_head_mask = (
+            "layer_head_mask"
+            in inspect.signature(type(enc.layers[0]).forward).parameters
+        )
         for layer in enc.layers:
-            x = layer(x, mask)
+            extra = {"layer_head_mask": None} if takes_head_mask else {}
+            x = layer(x, mask, **extra)
+            x = x[0] if isinstance(x, tuple) else x
             states.append(x)
         states[-1] = enc.layer_norm(x)
         return states
