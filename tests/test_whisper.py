@@ -186,7 +186,7 @@ def test_whisper_recipe_trains_exports_and_classifies(tmp_path_factory, tmp_path
     from zsser_modules.inference import EmotionRecognizer
     from zsser_modules.inference import main as classify
 
-    fixture = session_fixture(tmp_path_factory)
+    fixture = dict(session_fixture(tmp_path_factory))  # a copy: shared
     fixture["ssl_source"] = str(make_tiny_whisper(tmp_path_factory.mktemp("tw")))
     results = tmp_path / "results"
     brain = run_recipe(
@@ -218,7 +218,7 @@ def test_whisper_recipe_trains_exports_and_classifies(tmp_path_factory, tmp_path
 @pytest.mark.slow
 def test_whisper_fine_tuning_run(tmp_path_factory, tmp_path):
     """--freeze_ssl=False: live encoder, trained, checkpointed and exported."""
-    fixture = session_fixture(tmp_path_factory)
+    fixture = dict(session_fixture(tmp_path_factory))  # a copy: shared
     fixture["ssl_source"] = str(make_tiny_whisper(tmp_path_factory.mktemp("tw2")))
     results = tmp_path / "results"
     brain = run_recipe(
