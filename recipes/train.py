@@ -43,6 +43,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import speechbrain as sb
 import torch
 import yaml
@@ -67,6 +69,7 @@ from data_prep.zero_shot import (
 from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.audio import audio_pipeline
 from zsser_modules.checkpoints import kill_point
+from zsser_modules.diagnostics import run_diagnostics
 from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
 from zsser_modules.feature_cache import (
     FeatureCache,
@@ -74,7 +77,13 @@ from zsser_modules.feature_cache import (
     use_cached_features,
 )
 from zsser_modules.hparams import resolve_layered_hparams
-from zsser_modules.inference import build_module, export_inference, spec_only
+from zsser_modules.inference import (
+    ENCODER_MODULES,
+    PRETRAINED_ENCODERS,
+    build_module,
+    export_inference,
+    spec_only,
+)
 from zsser_modules.labels import LANGUAGES, build_label_encoder
 from zsser_modules.metrics import EmotionMetricStats
 from zsser_modules.run_identity import (
@@ -138,13 +147,15 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
             encoded = batch.encoder_feats.data
         else:
             encoded = self.modules[self.hparams.encoder](*batch.sig)
-        if self.hparams.encoder == "ssl":
-            # Every SSL layer was mean-pooled over the valid frames: learn a
-            # softmax-weighted sum of the layers.
+        features = encoded
+        if "layer_sum" in ENCODER_MODULES[self.hparams.encoder]:
+            # Every SSL/Whisper layer was mean-pooled over the valid frames:
+            # learn a softmax-weighted sum of the layers.
             encoded = self.modules.layer_sum(encoded)
         emb = self.modules.embedding(encoded)
         logits = self.modules.emo_classifier(emb)
         outputs = {"emb": emb, "log_probs": self.hparams.log_softmax(logits)}
+        outputs["features"] = features  # encoder output (diagnostics)
 
         # Heads of the auxiliary losses: training only, and only if weighted.
         if stage == sb.Stage.TRAIN:
@@ -305,7 +316,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
         """Adam on the trainable modules; a fine-tuned SSL model gets lr_ssl."""
         params = {"ssl": [], "model": []}
         for name, module in self.modules.items():
-            group = "ssl" if name == "ssl" else "model"
+            group = "ssl" if name in PRETRAINED_ENCODERS else "model"
             params[group] += [p for p in module.parameters() if p.requires_grad]
         self.optimizer = self.hparams.opt_class(params["model"])
         self.optimizers_dict = {"optimizer": self.optimizer}
@@ -330,6 +341,21 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
                 emos += emotions.decode_ndim(batch.emo_encoded.data.squeeze(1))
                 langs += languages.decode_ndim(batch.lang_encoded.data.squeeze(1))
         return torch.cat(embeddings).float().cpu(), emos, langs
+
+    def representations(self, dataset):
+        """Ids, embeddings and encoder outputs (layers averaged) of ``dataset``."""
+        options = {**self.hparams.test_dataloader_options, "ckpt_prefix": None}
+        loader = self.make_dataloader(dataset, sb.Stage.TEST, **options)
+        ids, embeddings, features = [], [], []
+        self.modules.eval()
+        with torch.no_grad():
+            for batch in loader:
+                outputs = self.compute_forward(batch, sb.Stage.TEST)
+                ids += list(batch.id)
+                embeddings.append(outputs["emb"].float().cpu())
+                raw = outputs["features"].float().cpu()
+                features.append(raw.mean(1) if raw.dim() == 3 else raw)
+        return ids, torch.cat(embeddings).numpy(), torch.cat(features).numpy()
 
 
 def prepare_data(hparams):
@@ -536,18 +562,19 @@ def build_modules(hparams, n_speakers):
     sizes known only now; build_module records the call so the inference
     folder can rebuild the same model.
     """
-    if hparams["encoder"] == "ssl":
-        ssl = build_module(hparams["ssl_encoder"])
-        layer_sum = build_module(hparams["layer_sum"], num_layers=ssl.num_layers)
-        modules = {"ssl": ssl, "layer_sum": layer_sum}
-        encoder_size = ssl.output_size
+    if hparams["encoder"] in PRETRAINED_ENCODERS:  # ssl, whisper
+        name = hparams["encoder"]
+        pretrained = build_module(hparams[f"{name}_encoder"])
+        layer_sum = build_module(hparams["layer_sum"], num_layers=pretrained.num_layers)
+        modules = {name: pretrained, "layer_sum": layer_sum}
+        encoder_size = pretrained.output_size
     elif hparams["encoder"] in ("fbank", "fbank_stats"):
         name = hparams["encoder"]
         modules = {name: build_module(hparams[f"{name}_encoder"])}
         encoder_size = modules[name].output_size
     else:
         raise ValueError(
-            "encoder must be 'ssl', 'fbank' or 'fbank_stats', got "
+            "encoder must be 'ssl', 'whisper', 'fbank' or 'fbank_stats', got "
             f"{hparams['encoder']!r}."
         )
     modules["embedding"] = build_module(
@@ -591,7 +618,9 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "variant": hparams["variant"],
         "seed": hparams["seed"],
         "encoder": hparams["encoder"],
-        "ssl_source": hparams["ssl_source"] if hparams["encoder"] == "ssl" else None,
+        "ssl_source": hparams["ssl_source"]
+        if hparams["encoder"] in PRETRAINED_ENCODERS
+        else None,
         "uar": summary["uar"],
         "macro_f1": summary["macro_f1"],
         "accuracy": summary["accuracy"],
@@ -614,6 +643,53 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
     if write:
         write_json_atomic(hparams["results_file"], results)
     return results
+
+
+def diagnose(brain, hparams, datasets, manifests, frozen):
+    """Linear probes of the learned embedding and the raw encoder features.
+
+    On the utterances of the training languages (train and valid splits, at
+    most diagnostics_per_speaker per speaker, seeded): speaker probe on the
+    training speakers (not the confounded ones), language probe and emotion
+    transfer on all (zsser_modules.diagnostics). The raw features are the
+    frozen encoder's output, its pooled layers averaged for SSL/Whisper.
+    """
+    seed, per_speaker = hparams["seed"], hparams["diagnostics_per_speaker"]
+    frames, embeddings, features = [], [], []
+    for split in ("train", "valid"):
+        frame = read_manifest(manifests[split])
+        frame = frame.sample(frac=1.0, random_state=seed)
+        frame = frame.groupby("spk_id", sort=False).head(per_speaker)
+        subset = FilteredSortedDynamicItemDataset(datasets[split], sorted(frame["ID"]))
+        ids, emb, raw = brain.representations(subset)
+        frames.append(frame.set_index("ID").loc[ids].assign(split=split))
+        embeddings.append(emb)
+        features.append(raw)
+    frame = pd.concat(frames)
+    encoder = hparams["encoder"]
+    if not frozen:
+        raw, description = None, None
+    elif "layer_sum" in ENCODER_MODULES[encoder]:
+        raw = np.concatenate(features)
+        description = (
+            f"frozen {encoder} encoder ({hparams['ssl_source']}): mean over its "
+            "pooled layers (uniform weights, the layer_sum's starting point)"
+        )
+    else:
+        raw, description = np.concatenate(features), f"frozen {encoder} features"
+    speaker_rows = (frame["split"] == "train") & (
+        frame["spk_confounded"].astype(int) == 0
+    )
+    return run_diagnostics(
+        np.concatenate(embeddings),
+        frame["spk_id"].to_numpy(),
+        frame["lang"].to_numpy(),
+        frame["emo"].to_numpy(),
+        raw=raw,
+        raw_description=description,
+        speaker_rows=speaker_rows.to_numpy(),
+        seed=seed,
+    )
 
 
 def plot_embeddings(brain, hparams, datasets, manifests):
@@ -771,10 +847,14 @@ def main(argv=None):
     )
     if if_main_process():
         # results.json is written last: a run killed before it is not
-        # finished, and its rerun exports and plots again.
+        # finished, and its rerun exports, probes and plots again.
         results = write_results(
             brain, hparams, datasets, manifests, train_langs, write=False
         )
+        if hparams["diagnostics"]:  # probes of the representation
+            results["diagnostics"] = diagnose(
+                brain, hparams, datasets, manifests, frozen
+            )
         export_inference(
             hparams["inference_folder"],
             hparams["encoder"],

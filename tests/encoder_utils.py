@@ -139,3 +139,51 @@ def write_tone(
     )
     sf.write(str(path), sig.astype(np.float32), sample_rate, subtype="PCM_16")
     return path
+
+
+def make_tiny_whisper(path: str | Path, seed: int = 0) -> Path:
+    """Create and save a tiny random Whisper model (d_model 64, 2 encoder layers).
+
+    A full ``WhisperModel`` (with a one-layer decoder, as a downloaded
+    checkpoint has) plus the default ``WhisperFeatureExtractor`` (80 mel bins,
+    30 s window, 1500 positions), about 0.5 MB. Reused when the folder already
+    holds a model.
+
+    Arguments
+    ---------
+    path : str or Path
+        Folder to write (created if missing).
+    seed : int
+        Seed of the random initialisation.
+
+    Returns
+    -------
+    Path
+        The model folder, usable as ``source`` of ``WhisperLayerPooling``.
+    """
+    import transformers
+
+    path = Path(path)
+    if (path / "config.json").exists() and (path / "model.safetensors").exists():
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    config = transformers.WhisperConfig(
+        d_model=TINY_HIDDEN,
+        encoder_layers=TINY_LAYERS,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=128,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=64,
+        num_mel_bins=80,
+        vocab_size=64,
+        max_target_positions=16,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+    torch.manual_seed(seed)
+    transformers.WhisperModel(config).save_pretrained(str(path))
+    transformers.WhisperFeatureExtractor().save_pretrained(str(path))
+    return path

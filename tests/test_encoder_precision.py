@@ -9,10 +9,14 @@ the same in training, validation, test, the feature cache and inference.
 import pytest
 import speechbrain as sb
 import torch
-from encoder_utils import make_tiny_ssl, write_tone
+from encoder_utils import make_tiny_ssl, make_tiny_whisper, write_tone
 
 from zsser_modules.audio import read_audio
-from zsser_modules.encoders import FbankStatsEncoder, SSLLayerPooling
+from zsser_modules.encoders import (
+    FbankStatsEncoder,
+    SSLLayerPooling,
+    WhisperLayerPooling,
+)
 from zsser_modules.feature_cache import FeatureCache, encoder_cache_key
 
 
@@ -47,6 +51,30 @@ def test_ssl_features_do_not_depend_on_the_surrounding_autocast(model_dir, preci
         assert out.dtype == torch.float32, name
         assert torch.equal(out, outs["no autocast"]), name
     fp32 = ssl(model_dir, "fp32")(wavs, lens)
+    if precision == "bf16":  # the setting is real: bf16 differs from fp32
+        assert not torch.equal(outs["no autocast"], fp32)
+        assert torch.allclose(outs["no autocast"], fp32, atol=0.1, rtol=0.1)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_whisper_features_do_not_depend_on_the_surrounding_autocast(
+    tmp_path, precision
+):
+    folder = make_tiny_whisper(tmp_path / "whisper")
+    encoder = WhisperLayerPooling(
+        str(folder), str(tmp_path / "hf"), precision=precision
+    )
+    wavs = 0.3 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(2))
+    lens = torch.tensor([1.0, 0.7])
+    outs = {}
+    for name, ambient in AMBIENT.items():
+        with ambient():
+            outs[name] = encoder(wavs, lens)
+    for name, out in outs.items():
+        assert out.dtype == torch.float32, name
+        assert torch.equal(out, outs["no autocast"]), name
+    assert encoder_cache_key(encoder)["settings"]["precision"] == precision
+    fp32 = WhisperLayerPooling(str(folder), str(tmp_path / "hf"))(wavs, lens)
     if precision == "bf16":  # the setting is real: bf16 differs from fp32
         assert not torch.equal(outs["no autocast"], fp32)
         assert torch.allclose(outs["no autocast"], fp32, atol=0.1, rtol=0.1)

@@ -174,6 +174,8 @@ def test_ssl_user_errors(models):
     with pytest.raises(ValueError, match="batch_mode"):
         load(models, batch_mode="fast")
     with pytest.raises(ValueError, match="No SpeechBrain wrapper"):
+        load(models, hub_class="data2vec-audio")
+    with pytest.raises(ValueError, match="use --encoder=whisper"):
         load(models, hub_class="whisper")
     enc = load(models)
     with pytest.raises(ValueError, match="too short"):

@@ -286,6 +286,6 @@ def test_optional_language_adversary(tmp_path_factory, variant):
 def test_unknown_encoder_is_refused(tmp_path_factory):
     hparams = variant_hparams(tmp_path_factory, "baseline1", encoder="mfcc")
     with pytest.raises(
-        ValueError, match="encoder must be 'ssl', 'fbank' or 'fbank_stats'"
+        ValueError, match="encoder must be 'ssl', 'whisper', 'fbank' or 'fbank_stats'"
     ):
         train.build_modules(hparams, n_speakers=3)

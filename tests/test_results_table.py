@@ -352,3 +352,38 @@ def test_data_notes_head_the_tables(tmp_path):
     # without notes, no note line
     plain = rt.write_tables(df.assign(note=None), tmp_path / "plain", figure=False)
     assert "Note:" not in plain["markdown"].read_text(encoding="utf-8")
+
+
+def test_diagnostics_section_from_results_json(tmp_path):
+    def diagnostics(speaker, raw_speaker):
+        probes = {
+            "speaker_probe_acc": speaker,
+            "speaker_chance": 0.25,
+            "language_probe_acc": 0.5,
+            "language_chance": 0.5,
+        }
+        raw = {**probes, "speaker_probe_acc": raw_speaker}
+        return {**probes, "raw": raw}
+
+    write_result(
+        tmp_path, "en_de", "baseline2", 1, 0.5, diagnostics=diagnostics(0.6, 0.9)
+    )
+    write_result(
+        tmp_path, "en_de", "proposed", 1, 0.5, diagnostics=diagnostics(0.3, 0.9)
+    )
+    write_result(
+        tmp_path, "en_de", "proposed", 2, 0.5, diagnostics=diagnostics(0.5, 0.9)
+    )
+    write_result(tmp_path, "en_de", "baseline1", 1, 0.5)  # an older run
+    df = rt.collect_results(tmp_path)
+    by_variant = df.drop_duplicates("variant").set_index("variant")
+    assert by_variant.loc["baseline2", "diag_raw_speaker_probe_acc"] == 0.9
+    assert math.isnan(by_variant.loc["baseline1", "diag_speaker_chance"])
+    text = rt.write_tables(df, tmp_path / "out", figure=False)["markdown"].read_text()
+    assert "## Representation diagnostics" in text
+    assert "| baseline2 | 90.0 → 60.0 | 50.0 → 50.0 | 1 |" in text
+    assert "| proposed | 90.0 → 40.0 ± 14.1 | 50.0 → 50.0 ± 0.0 | 2 |" in text
+    assert "| chance | 25.0 | 50.0 | |" in text
+    assert "| baseline1 |" not in text.split("## Representation diagnostics")[1]
+    without = rt.collect_results(tmp_path / "en_de" / "baseline1")
+    assert rt.diagnostics_markdown(without) == ""

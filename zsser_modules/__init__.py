@@ -46,6 +46,7 @@ _EXPORTS = {
     "audio_pipeline": "audio",
     "SSLLayerPooling": "encoders",
     "WeightedLayerSum": "encoders",
+    "WhisperLayerPooling": "encoders",
     "FbankEncoder": "encoders",
     "FbankStatsEncoder": "encoders",
     "masked_mean": "encoders",
@@ -53,6 +54,7 @@ _EXPORTS = {
     "encoder_cache_key": "feature_cache",
     "encoder_fingerprint": "feature_cache",
     "use_cached_features": "feature_cache",
+    "run_diagnostics": "diagnostics",
     "DistributedBrainMixin": "distributed",
     "mean_across_processes": "distributed",
     "EmotionRecognizer": "inference",
@@ -76,6 +78,7 @@ __all__ = [
     "FeatureCache",
     "SSLLayerPooling",
     "WeightedLayerSum",
+    "WhisperLayerPooling",
     "audio_pipeline",
     "encoder_cache_key",
     "encoder_fingerprint",
@@ -83,6 +86,7 @@ __all__ = [
     "masked_mean",
     "mean_across_processes",
     "read_audio",
+    "run_diagnostics",
     "AdversarialClassifier",
     "EMOTIONS",
     "EXTRA_EMOTIONS",
@@ -111,12 +115,14 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .audio import audio_pipeline, read_audio
     from .checkpoints import AtomicCheckpointer, RandomState
+    from .diagnostics import run_diagnostics
     from .distributed import DistributedBrainMixin, mean_across_processes
     from .encoders import (
         FbankEncoder,
         FbankStatsEncoder,
         SSLLayerPooling,
         WeightedLayerSum,
+        WhisperLayerPooling,
         masked_mean,
     )
     from .feature_cache import (

@@ -20,6 +20,13 @@ Trainable path (no download): ``FbankEncoder`` = SpeechBrain ``Fbank`` ->
 sentence mean normalisation -> ``ECAPA_TDNN`` with length-aware attentive
 statistics pooling.
 
+Whisper path: ``WhisperLayerPooling`` is the same ``[B, L+1, D]`` interface for
+a Whisper encoder (``openai/whisper-base`` and the like). It computes the
+log-mel input itself and runs the encoder on the clip's length instead of
+Whisper's fixed 30 s window (position table cut to match), which is about
+16x cheaper for 3 s clips; ``context="full"`` reproduces the 30 s padded
+model exactly.
+
 Frozen filterbank path (no download, the built-in demo): ``FbankStatsEncoder``
 = mean and standard deviation of log mel filterbanks (and deltas) over the
 valid frames; like the frozen SSL path, only the heads above it are trained.
@@ -32,12 +39,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 # model_type of the Hugging Face config -> (SpeechBrain module, wrapper class)
 SSL_WRAPPERS = {
@@ -194,6 +205,12 @@ def masked_mean(x: torch.Tensor, lengths: torch.Tensor, dim: int = 1) -> torch.T
 
 def _import_wrapper(model_type: str) -> type:
     """Return the SpeechBrain wrapper class for a Hugging Face model type."""
+    if model_type == "whisper":
+        raise ValueError(
+            "This checkpoint is a Whisper model: use --encoder=whisper "
+            "(zsser_modules.encoders.WhisperLayerPooling), not the wav2vec2-family "
+            "SSL encoder."
+        )
     if model_type not in SSL_WRAPPERS:
         raise ValueError(
             f"No SpeechBrain wrapper for model_type '{model_type}'. Supported: "
@@ -328,20 +345,7 @@ class SSLLayerPooling(nn.Module):
         self.normalize_wav = bool(self.ssl.normalize_wav)
         self.normalize_layers = normalize_layers
 
-        n_hidden = config.num_hidden_layers + 1
-        if layers is None:
-            layers = range(n_hidden)
-        kept = []
-        for layer in layers:
-            if not -n_hidden <= int(layer) < n_hidden:
-                raise ValueError(
-                    f"layers: index {layer} out of range for a model with "
-                    f"{n_hidden} hidden states (0 .. {n_hidden - 1})."
-                )
-            kept.append(int(layer) % n_hidden)
-        if not kept:
-            raise ValueError("layers: keep at least one hidden state.")
-        self.layers = tuple(kept)
+        self.layers = _kept_layers(layers, config.num_hidden_layers + 1)
         self.num_layers = len(self.layers)
         self.output_size = int(config.hidden_size)
 
@@ -538,6 +542,389 @@ class SSLLayerPooling(nn.Module):
         if self.normalize_layers:
             hidden = F.layer_norm(hidden, hidden.shape[-1:])
         return masked_mean(hidden, frames.to(hidden.device), dim=2)
+
+
+def _kept_layers(layers: Sequence[int] | None, n_hidden: int) -> tuple[int, ...]:
+    """Validate hidden-state indices (negative ones count from the end)."""
+    if layers is None:
+        layers = range(n_hidden)
+    kept = []
+    for layer in layers:
+        if not -n_hidden <= int(layer) < n_hidden:
+            raise ValueError(
+                f"layers: index {layer} out of range for a model with "
+                f"{n_hidden} hidden states (0 .. {n_hidden - 1})."
+            )
+        kept.append(int(layer) % n_hidden)
+    if not kept:
+        raise ValueError("layers: keep at least one hidden state.")
+    return tuple(kept)
+
+
+WHISPER_CONTEXTS = ("cut", "full")
+WHISPER_BATCH_MODES = ("padded", "per_utterance")
+
+
+class WhisperLayerPooling(nn.Module):
+    """Whisper encoder returning every hidden layer, mean-pooled over the
+    valid frames of each utterance (same interface as ``SSLLayerPooling``).
+
+    Whisper (Radford et al., 2022) encodes 80 (or 128) log-mel bins at 100
+    frames per second into 50 frames per second, and was trained on inputs
+    always padded to 30 s (3000 mel frames, 1500 encoder frames); the Hugging
+    Face encoder refuses anything else. Paying for 30 s on a 3 s clip is
+    about 10x the necessary compute, so by default (``context="cut"``) the
+    encoder runs on the clip's own mel frames with the sinusoidal position
+    table cut to the same number of frames. This is not numerically the
+    padded model: Whisper's self-attention has no padding mask, so in the
+    30 s model every valid frame also attends to the ~27 s of encoded
+    silence. The measured difference (docs/encoders.md) is nil for the
+    hidden state 0 except the last frame, and grows with depth;
+    ``context="full"`` runs the exact padded model (and pools over the valid
+    frames only) for whoever needs the original behaviour.
+
+    The log-mel front-end is Whisper's (``WhisperFeatureExtractor``: STFT 400
+    / hop 160, the checkpoint's mel filters, log10, floor at max - 8, (x+4)/4),
+    computed in torch on each utterance's own samples. Hidden state 0 is the
+    convolutional front-end plus positions, hidden state i the output of
+    encoder layer i, the last one after the final layer norm (the encoder's
+    output), as in Hugging Face's ``output_hidden_states``.
+
+    With ``batch_mode="padded"`` a batch of clips runs as one forward: the mel
+    frames beyond each clip are zeroed, so are the first convolution's outputs
+    beyond it (the convolutions then see exactly the zero padding of a
+    clip encoded alone), and attention ignores the padded frames (key mask).
+    ``"per_utterance"`` runs each clip alone (bit-exact whatever the batch).
+    Clips longer than 30 s are truncated to their first 30 s (a warning is
+    logged): Whisper has no position beyond.
+
+    Arguments
+    ---------
+    source : str
+        Hugging Face hub id (e.g. ``"openai/whisper-base"``) or a local folder
+        with ``config.json``, weights and ``preprocessor_config.json``.
+    save_path : str
+        Download/cache folder (``cache_dir`` of ``from_pretrained``).
+    freeze : bool
+        If True (default), no parameter is trainable and the encoder stays in
+        eval mode.
+    layers : sequence of int, optional
+        Hidden-state indices to keep (0 .. encoder_layers; negative indices
+        count from the end). Default: all.
+    context : str
+        ``"cut"`` (default): encode the clip's length only. ``"full"``: pad
+        each clip to 30 s as Whisper was trained (about 10-16x slower).
+    batch_mode : str
+        ``"padded"`` (default) or ``"per_utterance"`` (only for ``"cut"``;
+        ``"full"`` always runs one clip at a time).
+    normalize_layers : bool
+        Layer-normalise each frame of each layer (no affine) before pooling.
+    precision : str
+        Compute precision of a frozen model (``"fp32"`` default, ``"bf16"``,
+        ``"fp16"``), applied in every stage whatever ``--precision`` or
+        ``--eval_precision`` say (see ``encoder_precision``); the log-mel
+        front-end always runs in float32 and the pooled features are
+        returned in float32. Part of ``feature_settings()``, hence of the
+        feature-cache key. A fine-tuned model (``freeze=False``) ignores it
+        and follows the Brain's precision.
+
+    Example
+    -------
+    >>> import tempfile, transformers
+    >>> tmp = tempfile.mkdtemp()
+    >>> cfg = transformers.WhisperConfig(d_model=16, encoder_layers=2,
+    ...     encoder_attention_heads=2, encoder_ffn_dim=32, decoder_layers=1,
+    ...     decoder_attention_heads=2, decoder_ffn_dim=32, num_mel_bins=80,
+    ...     vocab_size=100, max_target_positions=8, pad_token_id=0,
+    ...     bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
+    >>> transformers.WhisperModel(cfg).save_pretrained(f"{tmp}/tiny")
+    >>> _ = transformers.WhisperFeatureExtractor().save_pretrained(f"{tmp}/tiny")
+    >>> enc = WhisperLayerPooling(f"{tmp}/tiny", save_path=f"{tmp}/hf")
+    >>> enc.num_layers, enc.output_size
+    (3, 16)
+    >>> enc(torch.randn(2, 16000), torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 3, 16])
+    >>> import shutil; shutil.rmtree(tmp)
+    """
+
+    def __init__(
+        self,
+        source: str,
+        save_path: str,
+        freeze: bool = True,
+        layers: Sequence[int] | None = None,
+        context: str = "cut",
+        batch_mode: str = "padded",
+        normalize_layers: bool = False,
+        precision: str = "fp32",
+    ):
+        super().__init__()
+        from transformers import AutoConfig, WhisperFeatureExtractor, WhisperModel
+
+        self.precision = check_precision(precision)
+
+        source, save_path = str(source), str(save_path)
+        model_type = AutoConfig.from_pretrained(source, cache_dir=save_path).model_type
+        if model_type != "whisper":
+            raise ValueError(
+                f"WhisperLayerPooling: '{source}' is a {model_type!r} model, not "
+                "Whisper; use --encoder=ssl for wav2vec2, WavLM and HuBERT."
+            )
+        if context not in WHISPER_CONTEXTS:
+            raise ValueError(
+                f"context must be one of {WHISPER_CONTEXTS}, got {context!r}."
+            )
+        if batch_mode not in WHISPER_BATCH_MODES:
+            raise ValueError(
+                f"batch_mode must be one of {WHISPER_BATCH_MODES}, got {batch_mode!r}."
+            )
+        # The decoder is loaded with the checkpoint and dropped here.
+        self.encoder = WhisperModel.from_pretrained(
+            source, cache_dir=save_path
+        ).get_encoder()
+        self.encoder.config.encoder_layerdrop = 0.0
+        extractor = WhisperFeatureExtractor.from_pretrained(source, cache_dir=save_path)
+        self.n_fft = int(extractor.n_fft)
+        self.hop_length = int(extractor.hop_length)
+        self.sampling_rate = int(extractor.sampling_rate)
+        # [n_mels, n_freq]; derived from the preprocessor config (in the key).
+        self.register_buffer(
+            "mel_filters",
+            torch.from_numpy(extractor.mel_filters).float().T.contiguous(),
+            persistent=False,
+        )
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        config = self.encoder.config
+        self.max_frames = int(config.max_source_positions)
+        stride = self.encoder.conv1.stride[0] * self.encoder.conv2.stride[0]
+        self.max_mel_frames = self.max_frames * stride
+        self.max_samples = self.max_mel_frames * self.hop_length
+        self.source = source
+        self.freeze = freeze
+        self.context = context
+        self.batch_mode = "per_utterance" if context == "full" else batch_mode
+        self.normalize_layers = normalize_layers
+        self.layers = _kept_layers(layers, config.encoder_layers + 1)
+        self.num_layers = len(self.layers)
+        self.output_size = int(config.d_model)
+        self._warned_long = False
+        if freeze:
+            self.encoder.requires_grad_(False)
+        else:  # the sinusoidal position table is fixed in Whisper
+            self.encoder.embed_positions.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> WhisperLayerPooling:
+        """Set training mode; a frozen encoder always stays in eval mode.
+
+        Arguments
+        ---------
+        mode : bool
+            Training (True) or evaluation (False) mode.
+
+        Returns
+        -------
+        WhisperLayerPooling
+            self
+        """
+        super().train(mode)
+        if self.freeze:
+            self.encoder.eval()
+        return self
+
+    def feature_settings(self) -> dict[str, Any]:
+        """Everything besides the weights that changes this encoder's output.
+
+        Used by ``zsser_modules.feature_cache`` to key cached features.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable settings.
+        """
+        config = {
+            key: value
+            for key, value in self.encoder.config.to_dict().items()
+            if key not in _VOLATILE_CONFIG_KEYS and not key.startswith("_")
+        }
+        return {
+            "source": self.source,
+            "hub_class": "whisper",
+            "layers": list(self.layers),
+            "pooling": "masked_mean",
+            "context": self.context,
+            "batch_mode": self.batch_mode,
+            "normalize_layers": self.normalize_layers,
+            "precision": self.precision if self.freeze else "brain",
+            "log_mel": {
+                "n_fft": self.n_fft,
+                "hop_length": self.hop_length,
+                "n_mels": int(self.mel_filters.shape[0]),
+                "sampling_rate": self.sampling_rate,
+            },
+            "config": config,
+        }
+
+    def log_mel(self, wav: torch.Tensor) -> torch.Tensor:
+        """Whisper's log-mel spectrogram of one waveform.
+
+        Arguments
+        ---------
+        wav : torch.Tensor
+            ``[T]`` waveform at 16 kHz (at least ``n_fft`` samples).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[n_mels, T // hop_length]`` normalised log-mel frames.
+        """
+        # float32 even under bf16/fp16 autocast: log10 of small powers.
+        with torch.autocast(device_type=wav.device.type, enabled=False):
+            stft = torch.stft(
+                wav.float(),
+                self.n_fft,
+                self.hop_length,
+                window=self.window,
+                return_complex=True,
+            )
+            power = (stft[..., :-1].abs() ** 2).contiguous()
+            log_spec = torch.clamp(self.mel_filters @ power, min=1e-10).log10()
+            log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+            return (log_spec + 4.0) / 4.0
+
+    def frame_lengths(self, num_samples: torch.Tensor) -> torch.Tensor:
+        """Number of valid encoder frames of clips of ``num_samples`` samples.
+
+        Arguments
+        ---------
+        num_samples : torch.Tensor
+            ``[B]`` integer numbers of valid samples (at most 30 s).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` integer numbers of encoder frames (50 per second).
+        """
+        mel = torch.as_tensor(num_samples).long() // self.hop_length
+        return (mel + 1) // 2
+
+    def forward(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Encode a padded batch and pool each kept layer over valid frames.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, T]`` waveforms at 16 kHz, right-padded.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (SpeechBrain convention). Default: all 1.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, num_layers, output_size]`` pooled features.
+        """
+        wav_lens = _batch_lengths(wavs, wav_lens, "WhisperLayerPooling")
+        batch, total = wavs.shape
+        num_samples = torch.round(wav_lens.float() * total).long().clamp(max=total)
+        if (num_samples < self.n_fft).any():
+            short = num_samples[num_samples < self.n_fft].tolist()
+            raise ValueError(
+                f"WhisperLayerPooling: utterance(s) of {short} samples are "
+                f"shorter than one analysis window ({self.n_fft} samples = 25 ms "
+                "at 16 kHz). Filter very short files out of the manifest."
+            )
+        if (num_samples > self.max_samples).any():
+            if not self._warned_long:
+                logger.warning(
+                    "WhisperLayerPooling: clip(s) longer than %.0f s are truncated "
+                    "to their first %.0f s (Whisper has no position beyond).",
+                    self.max_samples / self.sampling_rate,
+                    self.max_samples / self.sampling_rate,
+                )
+                self._warned_long = True
+            num_samples = num_samples.clamp(max=self.max_samples)
+        num_samples = num_samples.cpu()
+        precision = (
+            encoder_precision(self.precision, wavs.device)
+            if self.freeze
+            else contextlib.nullcontext()
+        )
+        with (
+            precision,
+            torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze),
+        ):
+            mels = []
+            for i in range(batch):
+                wav = wavs[i, : num_samples[i]]
+                if self.context == "full":
+                    wav = F.pad(wav, (0, self.max_samples - wav.shape[0]))
+                mels.append(self.log_mel(wav))
+            frames = self.frame_lengths(num_samples)
+            if self.batch_mode == "padded":
+                return self._pool(mels, frames)
+            return torch.cat(
+                [self._pool(mels[i : i + 1], frames[i : i + 1]) for i in range(batch)]
+            )
+
+    def _pool(self, mels: list[torch.Tensor], frames: torch.Tensor) -> torch.Tensor:
+        """Run the encoder on a list of log-mels and pool the kept layers."""
+        hidden = self.hidden_states(mels)
+        hidden = torch.stack([hidden[i] for i in self.layers], dim=1)
+        if self.freeze:  # pool in float32, whatever the compute precision
+            hidden = hidden.float()
+        if self.normalize_layers:
+            hidden = F.layer_norm(hidden, hidden.shape[-1:])
+        return masked_mean(hidden, frames.to(hidden.device), dim=2)
+
+    def hidden_states(self, mels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every hidden state of the encoder for a list of log-mel inputs.
+
+        Arguments
+        ---------
+        mels : list of torch.Tensor
+            ``[n_mels, F_i]`` log-mel inputs (``F_i`` at most 3000).
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``encoder_layers + 1`` tensors ``[B, T, D]``, ``T`` the longest
+            ``ceil(F_i / 2)``; frames beyond an input's own are padding.
+        """
+        enc = self.encoder
+        lengths = torch.tensor([mel.shape[-1] for mel in mels])
+        longest = int(lengths.max())
+        x = torch.stack([F.pad(mel, (0, longest - mel.shape[-1])) for mel in mels])
+        device = x.device
+        padded = bool((lengths < longest).any())
+        x = F.gelu(enc.conv1(x))
+        if padded:  # conv2 must see zeros beyond each input, as when alone
+            keep = torch.arange(longest)[None, :] < lengths[:, None]
+            x = x * keep[:, None, :].to(device, x.dtype)
+        x = F.gelu(enc.conv2(x)).permute(0, 2, 1)
+        steps = x.shape[1]
+        x = x + enc.embed_positions.weight[:steps].to(x.dtype)
+        x = F.dropout(x, p=enc.dropout, training=enc.training)
+        mask = None
+        if padded:
+            valid = torch.arange(steps)[None, :] < ((lengths + 1) // 2)[:, None]
+            mask = torch.zeros(len(mels), 1, 1, steps, dtype=x.dtype)
+            mask = mask.masked_fill(~valid[:, None, None, :], torch.finfo(x.dtype).min)
+            mask = mask.expand(-1, 1, steps, steps).to(device)
+        states = [x]
+        # transformers 4.x layers take a head mask and return a tuple; 5.x not.
+        takes_head_mask = (
+            "layer_head_mask"
+            in inspect.signature(type(enc.layers[0]).forward).parameters
+        )
+        for layer in enc.layers:
+            extra = {"layer_head_mask": None} if takes_head_mask else {}
+            x = layer(x, mask, **extra)
+            x = x[0] if isinstance(x, tuple) else x
+            states.append(x)
+        states[-1] = enc.layer_norm(x)
+        return states
 
 
 class WeightedLayerSum(nn.Module):

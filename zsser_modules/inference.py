@@ -183,10 +183,14 @@ SPEC_ATTRIBUTE = "_zsser_constructor"
 #: Module names of the inference model, in forward order, per encoder type.
 ENCODER_MODULES: dict[str, tuple[str, ...]] = {
     "ssl": ("ssl", "layer_sum"),
+    "whisper": ("whisper", "layer_sum"),
     "fbank": ("fbank",),
     "fbank_stats": ("fbank_stats",),
 }
 HEAD_MODULES: tuple[str, ...] = ("embedding", "emo_classifier")
+#: Encoders loaded from a pretrained checkpoint (``ssl_source``): their
+#: weights are reloaded from the source when frozen, fine-tuned with lr_ssl.
+PRETRAINED_ENCODERS: tuple[str, ...] = ("ssl", "whisper")
 
 
 def build_module(
@@ -341,7 +345,8 @@ def export_inference(
     folder : path-like
         Output folder (created; its previous files are overwritten).
     encoder : str
-        ``"ssl"``, ``"fbank"`` or ``"fbank_stats"`` (see ``ENCODER_MODULES``).
+        ``"ssl"``, ``"whisper"``, ``"fbank"`` or ``"fbank_stats"`` (see
+        ``ENCODER_MODULES``).
     modules : mapping
         Name -> module made by :func:`build_module`, with the trained weights.
         Must hold the encoder modules of ``encoder`` plus ``embedding`` and
@@ -546,7 +551,7 @@ class EmotionRecognizer(Pretrained):
         wav_lens = wav_lens.float().to(self.device)
         with torch.no_grad():
             encoded = self.mods[self.hparams.encoder](wavs, wav_lens)
-            if self.hparams.encoder == "ssl":
+            if "layer_sum" in ENCODER_MODULES[self.hparams.encoder]:
                 encoded = self.mods.layer_sum(encoded)
             return self.mods.embedding(encoded)
 

@@ -92,6 +92,24 @@ VARIANT_COLORS = {
     "upper_bound": "#2ca02c",
 }
 _SPARE_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
+#: Probes of ``results.json["diagnostics"]`` (zsser_modules.diagnostics)
+#: shown in the diagnostics table, with the key of their chance level.
+DIAGNOSTICS: dict[str, tuple[str, str]] = {
+    "speaker_probe_acc": ("Speaker probe acc.", "speaker_chance"),
+    "language_probe_acc": ("Language probe acc.", "language_chance"),
+    "emotion_transfer_uar": ("Emotion transfer UAR", "emotion_chance"),
+    "emotion_within_uar": ("Within-language emotion UAR", "emotion_chance"),
+}
+_DIAGNOSTIC_KEYS = tuple(
+    dict.fromkeys(
+        key for probe, (_, chance) in DIAGNOSTICS.items() for key in (probe, chance)
+    )
+)
+#: Run-table columns of the diagnostics: ``diag_<key>`` (learned embedding)
+#: and ``diag_raw_<key>`` (raw frozen encoder features); NaN when absent.
+DIAGNOSTIC_COLUMNS: tuple[str, ...] = tuple(
+    f"diag_{prefix}{key}" for prefix in ("", "raw_") for key in _DIAGNOSTIC_KEYS
+)
 #: Columns of the run table returned by :func:`collect_results`.
 RUN_COLUMNS: tuple[str, ...] = (
     "pair",
@@ -106,6 +124,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "path",
     "same_as",
     "note",
+    *DIAGNOSTIC_COLUMNS,
 )
 #: Columns of the summary returned by :func:`summarize`.
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -271,7 +290,102 @@ def load_result(path: PathLike) -> dict[str, Any]:
     row["note"] = note if isinstance(note, str) and note else None
     row["pair"] = f"{row['source']}_{row['target']}"
     row["path"] = str(path)
+    row.update(_diagnostic_values(data.get("diagnostics")))
     return {column: row[column] for column in RUN_COLUMNS}
+
+
+def _diagnostic_values(diagnostics: Any) -> dict[str, float]:
+    """The :data:`DIAGNOSTIC_COLUMNS` of a run (NaN for what it lacks)."""
+    values = {column: math.nan for column in DIAGNOSTIC_COLUMNS}
+    if not isinstance(diagnostics, dict):
+        return values
+    raw = diagnostics.get("raw")
+    for prefix, probes in (("", diagnostics), ("raw_", raw)):
+        if not isinstance(probes, dict):
+            continue
+        for key in _DIAGNOSTIC_KEYS:
+            value = probes.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[f"diag_{prefix}{key}"] = float(value)
+    return values
+
+
+def diagnostics_markdown(
+    df: pd.DataFrame, variants: Sequence[str] | None = None
+) -> str:
+    """The representation diagnostics of a run table as a Markdown table.
+
+    One row per variant: for each probe (:data:`DIAGNOSTICS`), the raw frozen
+    encoder features' value and the learned embedding's, ``raw → emb``,
+    in %, means over the variant's runs (every pair and seed), with the
+    standard deviation over runs of the embedding's value. A last row gives
+    the chance levels (mean over runs).
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        Run table (:func:`collect_results`).
+    variants : sequence of str, optional
+        Rows to show, in order (default: those with diagnostics).
+
+    Returns
+    -------
+    str
+        Caption and table, or ``""`` when no run has diagnostics.
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"variant": ["baseline2", "proposed"],
+    ...     "diag_speaker_probe_acc": [0.6, 0.3], "diag_speaker_chance": 0.25,
+    ...     "diag_raw_speaker_probe_acc": [0.9, 0.9]})
+    >>> print(diagnostics_markdown(df))  # doctest: +NORMALIZE_WHITESPACE
+    **Representation diagnostics (%)**: linear probes, raw frozen encoder features → learned embedding; mean over runs (± std of the embedding's value over runs, pairs and seeds)
+    <BLANKLINE>
+    | Variant | Speaker probe acc. | runs |
+    | :-- | --: | --: |
+    | baseline2 | 90.0 → 60.0 | 1 |
+    | proposed | 90.0 → 30.0 | 1 |
+    | chance | 25.0 | |
+    """  # noqa: E501
+    probes = [p for p in DIAGNOSTICS if f"diag_{p}" in df.columns]
+    probes = [p for p in probes if df[f"diag_{p}"].notna().any()]
+    if not probes:
+        return ""
+    found = df[df[[f"diag_{p}" for p in probes]].notna().any(axis=1)]
+    variants = order_variants(found["variant"]) if variants is None else variants
+    lines = [
+        "**Representation diagnostics (%)**: linear probes, raw frozen encoder "
+        "features → learned embedding; mean over runs (± std of the embedding's "
+        "value over runs, pairs and seeds)",
+        "",
+        "| Variant | " + " | ".join(DIAGNOSTICS[p][0] for p in probes) + " | runs |",
+        "| :-- |" + " --: |" * (len(probes) + 1),
+    ]
+
+    def mean(frame, column):
+        if column not in frame.columns:
+            return math.nan
+        values = frame[column].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        return float(values.mean()) if values.size else math.nan
+
+    for variant in variants:
+        runs = found[found["variant"] == variant]
+        if runs.empty:
+            continue
+        cells = []
+        for probe in probes:
+            values = runs[f"diag_{probe}"].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            _, std = _mean_std(values)
+            text = format_cell(mean(runs, f"diag_{probe}"), std, len(values), 0)
+            raw = mean(runs, f"diag_raw_{probe}")
+            cells.append(f"{100 * raw:.1f} → {text}" if np.isfinite(raw) else text)
+        lines.append(f"| {variant} | " + " | ".join(cells) + f" | {len(runs)} |")
+    chance = [mean(found, f"diag_{DIAGNOSTICS[p][1]}") for p in probes]
+    chance_text = [f"{100 * c:.1f}" if np.isfinite(c) else EMPTY_CELL for c in chance]
+    lines.append("| chance | " + " | ".join(chance_text) + " | |")
+    return "\n".join(lines)
 
 
 def run_notes(df: pd.DataFrame) -> list[str]:
@@ -972,6 +1086,9 @@ def write_tables(
     if len(comparisons):
         parts += ["", "## Paired comparisons", ""]
         parts += ["\n\n".join(comparisons_markdown(comparisons, m) for m in METRICS)]
+    diagnostics = diagnostics_markdown(df)
+    if diagnostics:
+        parts += ["", "## Representation diagnostics", "", diagnostics]
     parts += ["", "## Runs", "", _runs_report(df, summary, missing)]
     if figure:
         parts += ["", f"![Variants]({paths['figure'].name})"]
