@@ -137,8 +137,8 @@ def one_process_group(tmp_path):
 
 @pytest.mark.parametrize(
     "sampling, dynamic",
-    [("natural", False), ("balanced", False), ("natural", True)],
-    ids=["natural-fixed", "balanced-fixed", "natural-dynamic"],
+    [("natural", False), ("balanced", False), ("natural", True), ("balanced", True)],
+    ids=["natural-fixed", "balanced-fixed", "natural-dynamic", "balanced-dynamic"],
 )
 def test_ddp_samplers_follow_the_seed(one_process_group, sampling, dynamic):
     dataset = _dataset()
