@@ -13,10 +13,15 @@ and reports, per sampling mode:
   cancels for them), and the fraction of the cross-language positive pairs
   that belong to such anchors.
 
-No audio is read. Example (from the repository root, after one demo run)::
+No audio is read. ``--real-counts en,zh,fr,ur`` uses instead a counts-only
+manifest with the real corpora's per-speaker counts (ESD, CaFE, URDU, EmoDB
+as in ``data_prep.demo``), 80 % of each language's speakers, as a training
+set of the real setting. Examples (from the repository root, the first after
+one demo run)::
 
     python recipes/batch_composition.py \
         results/demo/data/settings/en_de/proposed/seed1234/train.csv --epochs 5
+    python recipes/batch_composition.py --real-counts en,zh,fr,ur --epochs 2
 
 Authors
  * zsser contributors 2026
@@ -37,6 +42,62 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from zsser_modules.sampling import LANGUAGE_SAMPLING, train_loader_kwargs  # noqa: E402
 from zsser_modules.supcon import positive_pair_stats  # noqa: E402
+
+
+def real_counts_manifest(languages: Sequence[str], path: str | Path) -> Path:
+    """Write a counts-only training manifest shaped like the real corpora.
+
+    Arguments
+    ---------
+    languages : sequence of str
+        Training languages.
+    path : path-like
+        The CSV to write (columns ``ID``, ``lang``, ``emo``, ``duration``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Example
+    -------
+    >>> import tempfile, pandas
+    >>> csv = real_counts_manifest(["fr", "ur"], tempfile.mktemp(suffix=".csv"))
+    >>> pandas.read_csv(csv)["lang"].value_counts().to_dict()
+    {'fr': 420, 'ur': 308}
+    """
+    import csv
+
+    from data_prep.demo import CAFE_COUNTS, EMODB_COUNTS, ESD_PER_CLASS, URDU_COUNTS
+    from zsser_modules.labels import EMOTIONS
+
+    esd = [{emo: ESD_PER_CLASS for emo in EMOTIONS}] * 10
+    speakers = {
+        "en": esd,
+        "zh": esd,
+        "de": list(EMODB_COUNTS.values()),
+        "fr": list(CAFE_COUNTS.values()),
+        "ur": list(URDU_COUNTS.values()),
+    }
+    rows = []
+    for lang in languages:
+        kept = speakers[lang][: round(0.8 * len(speakers[lang]))]
+        for s, counts in enumerate(kept):
+            for emo, n in counts.items():
+                rows += [
+                    {
+                        "ID": f"{lang}{s}_{emo}_{k}",
+                        "lang": lang,
+                        "emo": emo,
+                        "duration": 1,
+                    }
+                    for k in range(n)
+                ]
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=["ID", "lang", "emo", "duration"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
 
 
 def batch_composition(
@@ -136,12 +197,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python recipes/batch_composition.py", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("train_csv", help="a setting's train.csv")
+    parser.add_argument("train_csv", nargs="?", help="a setting's train.csv")
+    parser.add_argument(
+        "--real-counts",
+        metavar="LANGS",
+        help="instead of train_csv: the real corpora's counts for these "
+        "comma-separated training languages (e.g. en,zh,fr,ur)",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if not Path(args.train_csv).is_file():
+    if args.real_counts:
+        import tempfile
+
+        args.train_csv = real_counts_manifest(
+            args.real_counts.split(","), Path(tempfile.mkdtemp()) / "train.csv"
+        )
+    if args.train_csv is None or not Path(args.train_csv).is_file():
         parser.exit(
             2, f"error: {args.train_csv} is not a file (a setting's train.csv)\n"
         )
