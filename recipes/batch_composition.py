@@ -214,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.train_csv = real_counts_manifest(
             args.real_counts.split(","), Path(tempfile.mkdtemp()) / "train.csv"
         )
-    if args.train_csv is None or not Path(args.train_csv).is_file():
+    if args.train_csv is None:
+        parser.exit(2, "error: give a setting's train.csv or --real-counts LANGS\n")
+    if not Path(args.train_csv).is_file():
         parser.exit(
             2, f"error: {args.train_csv} is not a file (a setting's train.csv)\n"
         )
