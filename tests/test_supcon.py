@@ -383,7 +383,7 @@ def test_rejects_bad_inputs():
 def test_repr_shows_hyperparameters():
     text = repr(SupConLoss(temperature=0.1, cross_lingual_weight=2.0))
     assert "temperature=0.1" in text and "cross_lingual_weight=2.0" in text
-    assert "weighting='batch'" in text
+    assert "weighting='anchor'" in text
     with pytest.raises(ValueError, match="weighting must be one of"):
         SupConLoss(weighting="pair")
 

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 #: Values of ``SupConLoss(weighting=...)``.
-WEIGHTINGS = ("batch", "anchor")
+WEIGHTINGS = ("anchor", "batch")
 
 
 def positive_pair_stats(labels: Sequence, languages: Sequence) -> dict[str, int]:
@@ -109,13 +109,13 @@ class SupConLoss(nn.Module):
     batch, positives and negatives of all languages, unweighted. Two ways of
     normalising the weights (``weighting``):
 
-    - ``"anchor"`` (the formula above): the final loss is the mean of
+    - ``"anchor"`` (default; the formula above): the final loss is the mean of
       :math:`L_i` over the anchors whose total positive weight
       :math:`\sum_{p \in P(i)} w_{ip}` is non-zero. The weights only
       re-weight the positives *within* an anchor, so for an anchor whose
       positives are all cross-lingual (e.g. the only French sample of a
       batch) ``cross_lingual_weight`` cancels.
-    - ``"batch"`` (default): the weights are normalised over the whole batch,
+    - ``"batch"``: the weights are normalised over the whole batch,
 
       .. math::
           L = \frac{\sum_i \sum_{p \in P(i)} v_{ip} \, \ell_{ip}}
@@ -163,8 +163,8 @@ class SupConLoss(nn.Module):
     cross_lingual_weight : float
         Weight :math:`w \geq 0` of positive pairs of different languages.
     weighting : str
-        ``"batch"`` (default) or ``"anchor"``: how the pair weights are
-        normalised (see above; ``"anchor"`` is the formula of version 1).
+        ``"anchor"`` (default) or ``"batch"``: how the pair weights are
+        normalised (see above).
 
     Example
     -------
@@ -187,7 +187,7 @@ class SupConLoss(nn.Module):
         temperature: float = 0.07,
         base_temperature: float = 0.07,
         cross_lingual_weight: float = 1.0,
-        weighting: str = "batch",
+        weighting: str = "anchor",
     ):
         super().__init__()
         if weighting not in WEIGHTINGS:
