@@ -47,7 +47,8 @@ speaker's audio does not depend on what else is generated.
 
 Command line (from the repository root)::
 
-    python data_prep/demo.py SAVE_FOLDER [--seed 1234] [--check]
+    python data_prep/demo.py SAVE_FOLDER [--profile realistic|balanced]
+        [--seed 1234] [--check]
 
 Authors
  * zsser contributors 2026
@@ -95,7 +96,7 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the audio or manifest produced for the same options changes
 #: (tables, signal processing), so corpora made by older code are rebuilt.
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 
 #: The label written everywhere the corpus or results on it appear.
 SYNTHETIC_NOTICE = (
@@ -181,18 +182,163 @@ SENTENCES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: eSpeak NG voice variants used as speakers, female and male alternating.
-#: No variant is used by two languages (disjoint speakers, as in real corpora).
+#: eSpeak NG voice variants used as speakers, in order (speaker ``s<k>`` of a
+#: language uses its k-th variant). No variant is used by two languages
+#: (disjoint speakers, as in real corpora). The first six of each language
+#: are the voices of DEMO_VERSION 1; the lists are as long as the realistic
+#: profile needs (ESD 10, EmoDB 10, CaFE 12, URDU 29 speakers).
 SPEAKER_VARIANTS: dict[str, tuple[str, ...]] = {
-    "en": ("f1", "m3", "linda", "m1", "f5", "paul"),
-    "zh": ("f2", "m6", "anika", "m2", "steph", "Mario"),
-    "de": ("f3", "m4", "belinda", "m7", "Andrea", "robert"),
-    "fr": ("f4", "m5", "aunty", "m8", "Annie", "Michael"),
-    "ur": ("Alicia", "Gene", "grandma", "Denis", "steph2", "travis"),
+    "en": ("f1", "m3", "linda", "m1", "f5", "paul", "Alex", "edward", "Andy", "rob"),
+    "zh": ("f2", "m6", "anika", "m2", "steph", "Mario", "Lee", "Nguyen", "adam", "max"),
+    "de": (
+        "f3", "m4", "belinda", "m7", "Andrea", "robert", "norbert", "boris",
+        "gustave", "Hugo",
+    ),
+    "fr": (
+        "f4", "m5", "aunty", "m8", "Annie", "Michael", "michel", "antonio",
+        "benjamin", "caleb", "david", "ed",
+    ),
+    "ur": (
+        "Alicia", "Gene", "grandma", "Denis", "steph2", "travis", "Diogo", "Gene2",
+        "Henrique", "Jacky", "Marco", "Mike", "Reed", "Storm", "Tweaky", "announcer",
+        "edward2", "grandpa", "ian", "iven", "iven2", "john", "marcelo", "miguel",
+        "mike2", "pablo", "pedro", "quincy", "sandro",
+    ),
+}  # fmt: skip
+
+#: Largest ``n_speakers`` of the balanced profile (voices of every language).
+MAX_SPEAKERS = min(len(v) for v in SPEAKER_VARIANTS.values())
+
+#: Real 4-class counts of EmoDB per speaker (data_prep/file_lists/emodb-files.csv):
+#: 339 utterances, angry 127, happy 71, neutral 79, sad 62.
+EMODB_COUNTS: dict[str, dict[str, int]] = {
+    "03": {"angry": 14, "happy": 7, "neutral": 11, "sad": 7},
+    "08": {"angry": 12, "happy": 11, "neutral": 10, "sad": 9},
+    "09": {"angry": 13, "happy": 4, "neutral": 9, "sad": 4},
+    "10": {"angry": 10, "happy": 4, "neutral": 4, "sad": 3},
+    "11": {"angry": 11, "happy": 8, "neutral": 9, "sad": 7},
+    "12": {"angry": 12, "happy": 2, "neutral": 4, "sad": 4},
+    "13": {"angry": 12, "happy": 10, "neutral": 9, "sad": 5},
+    "14": {"angry": 16, "happy": 8, "neutral": 7, "sad": 10},
+    "15": {"angry": 13, "happy": 6, "neutral": 11, "sad": 4},
+    "16": {"angry": 14, "happy": 11, "neutral": 5, "sad": 9},
 }
 
-#: Largest ``n_speakers`` (voice variants available per language).
-MAX_SPEAKERS = min(len(v) for v in SPEAKER_VARIANTS.values())
+#: Real 4-class counts of CaFE per actor (cafe-files.csv): 6 sentences, neutral
+#: in one intensity, the others in two: 42 per actor, 504 in all.
+CAFE_COUNTS: dict[str, dict[str, int]] = {
+    f"{actor:02d}": {"angry": 12, "happy": 12, "neutral": 6, "sad": 12}
+    for actor in range(1, 13)
+}
+
+#: Real counts of URDU per speaker (urdu-files.csv): 400 utterances, 100 per
+#: class, 29 speakers of whom 26 speak in one emotion only.
+URDU_COUNTS: dict[str, dict[str, int]] = {
+    "SF1": {"happy": 12}, "SF2": {"happy": 2}, "SF3": {"happy": 2},
+    "SF4": {"happy": 4}, "SF5": {"happy": 4}, "SF6": {"happy": 14},
+    "SF7": {"happy": 6}, "SF8": {"happy": 2}, "SF9": {"neutral": 4},
+    "SF10": {"sad": 2}, "SF11": {"sad": 4}, "SM1": {"angry": 22},
+    "SM2": {"angry": 28}, "SM3": {"angry": 2, "happy": 2, "neutral": 8},
+    "SM4": {"angry": 48}, "SM5": {"happy": 8, "neutral": 72},
+    "SM6": {"happy": 10, "sad": 4}, "SM7": {"happy": 28}, "SM17": {"happy": 2},
+    "SM18": {"happy": 2}, "SM19": {"happy": 2}, "SM20": {"neutral": 10},
+    "SM21": {"neutral": 4}, "SM22": {"neutral": 2}, "SM23": {"sad": 6},
+    "SM24": {"sad": 38}, "SM25": {"sad": 40}, "SM26": {"sad": 2},
+    "SM27": {"sad": 4},
+}  # fmt: skip
+
+#: Real 4-class utterances per speaker and emotion in ESD (10 speakers per language).
+ESD_PER_CLASS = 350
+
+#: Corpus profiles of the demo (``profile=`` of :func:`prepare_demo`):
+#:
+#: - ``realistic`` (default): each language mirrors the corpus it stands in
+#:   for: ESD's 10 English and 10 Mandarin speakers with balanced classes,
+#:   EmoDB's 10 speakers and class imbalance, CaFE's 12 actors (half as much
+#:   neutral), URDU's 29 speakers with their speaker-emotion confounding.
+#:   Sizes are scaled so that a run stays within a CPU minute: ESD by
+#:   ``esd_scale`` (1/10: 35 per speaker and emotion, 1,400 per language),
+#:   the small corpora by ``small_scale`` (1/2: 179, 252 and 200 utterances;
+#:   each speaker keeps every emotion it has, at least one utterance).
+#:   ESD is 5.6 to 7.8 times larger than each small language (real: 28 to 41).
+#: - ``balanced``: the corpus of DEMO_VERSION 1, ``n_speakers`` speakers per
+#:   language (5) x 4 emotions x ``n_per_class_per_speaker`` (20), no
+#:   confounding.
+PROFILES: dict[str, dict[str, Any]] = {
+    "realistic": {"esd_scale": 0.1, "small_scale": 0.5},
+    "balanced": {"n_speakers": 5, "n_per_class_per_speaker": 20},
+}
+
+
+def _scaled(counts: Mapping[str, int], scale: float) -> dict[str, int]:
+    """Scale per-emotion counts (round half up, at least 1 where there were any)."""
+    return {
+        emo: max(1, int(math.floor(n * scale + 0.5)))
+        for emo, n in counts.items()
+        if n > 0
+    }
+
+
+def speaker_counts(
+    profile: str = "realistic",
+    languages: Sequence[str] = LANGUAGES,
+    n_speakers: int | None = None,
+    n_per_class_per_speaker: int | None = None,
+) -> dict[str, list[dict[str, int]]]:
+    """Utterances per speaker and emotion of a demo profile.
+
+    Arguments
+    ---------
+    profile : str
+        A key of ``PROFILES``.
+    languages : sequence of str
+        Languages to include.
+    n_speakers : int, optional
+        Balanced profile: speakers per language (default: ``PROFILES``).
+    n_per_class_per_speaker : int, optional
+        Balanced profile: utterances per speaker and emotion (default:
+        ``PROFILES``).
+
+    Returns
+    -------
+    dict
+        ``{lang: [ {emotion: count} for each speaker in order ]}``.
+
+    Example
+    -------
+    >>> counts = speaker_counts("realistic")
+    >>> [len(counts[lang]) for lang in LANGUAGES]
+    [10, 10, 10, 12, 29]
+    >>> {lang: sum(sum(s.values()) for s in counts[lang]) for lang in counts}
+    {'en': 1400, 'zh': 1400, 'de': 179, 'fr': 252, 'ur': 200}
+    >>> speaker_counts("balanced", ["de"], n_speakers=1, n_per_class_per_speaker=2)
+    {'de': [{'neutral': 2, 'happy': 2, 'angry': 2, 'sad': 2}]}
+    """
+    if profile == "balanced":
+        defaults = PROFILES["balanced"]
+        n_spk = defaults["n_speakers"] if n_speakers is None else n_speakers
+        n_per = n_per_class_per_speaker or defaults["n_per_class_per_speaker"]
+        return {
+            lang: [{emo: int(n_per) for emo in EMOTIONS} for _ in range(int(n_spk))]
+            for lang in languages
+        }
+    scales = PROFILES[profile]
+    esd = _scaled({emo: ESD_PER_CLASS for emo in EMOTIONS}, scales["esd_scale"])
+    small = scales["small_scale"]
+    tables = {
+        "en": [esd] * 10,
+        "zh": [esd] * 10,
+        "de": [_scaled(c, small) for c in EMODB_COUNTS.values()],
+        "fr": [_scaled(c, small) for c in CAFE_COUNTS.values()],
+        "ur": [_scaled(c, small) for c in URDU_COUNTS.values()],
+    }
+    order = {emo: i for i, emo in enumerate(EMOTIONS)}
+    return {
+        lang: [
+            dict(sorted(c.items(), key=lambda kv: order[kv[0]])) for c in tables[lang]
+        ]
+        for lang in languages
+    }
 
 
 @dataclass(frozen=True)
@@ -830,8 +976,11 @@ def render_audio(
 
 
 def _check_options(
-    languages: Sequence[str], n_speakers: int, n_per_class_per_speaker: int
-) -> list[str]:
+    profile: str | None,
+    languages: Sequence[str],
+    n_speakers: int | None,
+    n_per_class_per_speaker: int | None,
+) -> tuple[str, list[str]]:
     if isinstance(languages, str):
         languages = [languages]
     languages = list(dict.fromkeys(languages))
@@ -841,32 +990,45 @@ def _check_options(
             f"prepare_demo: languages must be a non-empty subset of {LANGUAGES}, "
             f"got {languages!r}."
         )
-    if not 1 <= int(n_speakers) <= MAX_SPEAKERS:
+    sizes_given = n_speakers is not None or n_per_class_per_speaker is not None
+    if profile is None:  # the balanced profile's sizes select it
+        profile = "balanced" if sizes_given else "realistic"
+    if profile not in PROFILES:
+        raise ValueError(
+            f"prepare_demo: profile must be one of {sorted(PROFILES)}, got {profile!r}."
+        )
+    if profile != "balanced" and sizes_given:
+        raise ValueError(
+            "prepare_demo: n_speakers and n_per_class_per_speaker set the sizes of "
+            f"the balanced profile; profile {profile!r} has the speakers and sizes "
+            "of the real corpora. Drop them, or set profile: balanced."
+        )
+    if n_speakers is not None and not 1 <= int(n_speakers) <= MAX_SPEAKERS:
         raise ValueError(
             f"prepare_demo: n_speakers must be between 1 and {MAX_SPEAKERS} (eSpeak "
             f"voice variants per language), got {n_speakers!r}."
         )
-    if int(n_per_class_per_speaker) < 1:
+    if n_per_class_per_speaker is not None and int(n_per_class_per_speaker) < 1:
         raise ValueError(
             "prepare_demo: n_per_class_per_speaker must be >= 1, got "
             f"{n_per_class_per_speaker!r}."
         )
     # Keep the canonical language order, whatever order the user gave.
-    return [lang for lang in LANGUAGES if lang in languages]
+    return profile, [lang for lang in LANGUAGES if lang in languages]
 
 
 def _plan(
-    save_folder: Path, languages: Sequence[str], n_speakers: int, n_per_class: int
+    save_folder: Path, counts: Mapping[str, Sequence[Mapping[str, int]]]
 ) -> list[dict[str, Any]]:
     """Every utterance to generate, grouped by speaker, in synthesis order."""
     items = []
-    for lang in languages:
+    for lang, speakers in counts.items():
         n_sentences = len(SENTENCES[lang])
-        for s in range(n_speakers):
+        for s, per_emotion in enumerate(speakers):
             spk_id = f"demo_{lang}_s{s + 1}"
             folder = save_folder / "demo_wavs" / lang / spk_id
             for e, emotion in enumerate(EMOTIONS):
-                for k in range(n_per_class):
+                for k in range(per_emotion.get(emotion, 0)):
                     uid = f"{spk_id}_{emotion}_{k + 1:03d}"
                     item = {"ID": uid, "lang": lang, "speaker": s, "spk_id": spk_id}
                     item.update(
@@ -903,51 +1065,69 @@ def _readme_text(options: Mapping[str, Any]) -> str:
         "====================================================================\n\n"
         f"{SYNTHETIC_NOTICE}\n\n"
         "Generated offline by data_prep/demo.py with eSpeak NG. Languages: "
-        f"{', '.join(options['languages'])}; {options['n_speakers']} speakers per "
-        f"language (eSpeak voice variants); {options['n_per_class_per_speaker']} "
-        f"utterances per emotion and speaker; seed {options['seed']}; noise SNR "
+        f"{', '.join(options['languages'])}; profile {options['profile']} "
+        f"({_profile_text(options)}); seed {options['seed']}; noise SNR "
         f"{options['noise_snr_db']} dB.\n"
         "Audio: 16 kHz mono 16-bit PCM. Manifest: ../demo.csv. Details (voices, "
         "prosody rule table): ../demo_info.json.\n"
     )
 
 
+def _profile_text(options: Mapping[str, Any]) -> str:
+    """One line on the speakers and sizes of a corpus's profile."""
+    sizes = ", ".join(
+        f"{lang} {len(spk)} speakers / {sum(sum(c.values()) for c in spk)} utterances"
+        for lang, spk in options["speaker_counts"].items()
+    )
+    return sizes + " (eSpeak voice variants as speakers)"
+
+
 @exclusive("demo")
 def prepare_demo(
     save_folder: PathLike,
-    n_per_class_per_speaker: int = 20,
+    n_per_class_per_speaker: int | None = None,
     languages: Sequence[str] = LANGUAGES,
-    n_speakers: int = 5,
+    n_speakers: int | None = None,
     noise_snr_db: float | None = None,
     seed: int = 1234,
     progress: bool = True,
+    profile: str | None = None,
 ) -> Path:
     """Generate (or reuse) the synthetic demo corpus and its manifest.
 
     The corpus is **rule-based synthetic prosody, not acted emotion** (see
-    the module docstring). The defaults give 5 languages x 5 speakers x 4
-    emotions x 20 = 2,000 utterances. A rerun with the same options (and the
-    same generator and eSpeak NG versions) finds the stamp ``demo_prep.json``
-    and returns at once; any change regenerates everything (the old
-    ``demo_wavs`` folder is deleted first).
+    the module docstring). The default profile, ``realistic``, mirrors the
+    speakers, relative sizes, class imbalance and speaker-emotion confounding
+    of the real corpora (3,431 utterances, see ``PROFILES`` and
+    :func:`speaker_counts`); ``balanced`` is 5 languages x 5 speakers x 4
+    emotions x 20 = 2,000 utterances. Speakers recorded in one emotion only
+    are marked ``spk_confounded=1``, as the real preparation does. A rerun
+    with the same options (and the same generator and eSpeak NG versions)
+    finds the stamp ``demo_prep.json`` and returns at once; any change
+    regenerates everything (the old ``demo_wavs`` folder is deleted first).
 
     Arguments
     ---------
     save_folder : path-like
         Output folder (``demo.csv``, ``demo_wavs/``, ``demo_info.json``,
         ``demo_report.json``, ``demo_prep.json``).
-    n_per_class_per_speaker : int
-        Utterances per emotion and speaker.
+    n_per_class_per_speaker : int, optional
+        Balanced profile: utterances per emotion and speaker (20).
     languages : sequence of str
         Languages to generate, a subset of ``LANGUAGES``.
-    n_speakers : int
-        Speakers (eSpeak voice variants) per language, at most ``MAX_SPEAKERS``.
+    n_speakers : int, optional
+        Balanced profile: speakers (eSpeak voice variants) per language, at
+        most ``MAX_SPEAKERS`` (5).
     noise_snr_db : float, optional
         If given, white noise is added at this SNR (dB).
     seed : int
         Seed of every random choice; same seed, same bytes.
     progress : bool
         Show a tqdm progress bar.
+    profile : str, optional
+        ``realistic`` or ``balanced`` (``PROFILES``). Default: ``balanced``
+        if ``n_speakers`` or ``n_per_class_per_speaker`` is given, else
+        ``realistic``.
 
     Returns
     -------
@@ -971,8 +1151,10 @@ def prepare_demo(
     >>> df["emo"].tolist(), df["spk_id"].unique().tolist(), df["corpus"][0]
     (['angry', 'happy', 'neutral', 'sad'], ['demo_de_s1'], 'demo')
     """
-    languages = _check_options(languages, n_speakers, n_per_class_per_speaker)
-    n_speakers, n_per_class = int(n_speakers), int(n_per_class_per_speaker)
+    profile, languages = _check_options(
+        profile, languages, n_speakers, n_per_class_per_speaker
+    )
+    counts = speaker_counts(profile, languages, n_speakers, n_per_class_per_speaker)
     noise_snr_db = None if noise_snr_db is None else float(noise_snr_db)
     save_folder = Path(os.path.abspath(os.path.expanduser(str(save_folder))))
     csv_path = save_folder / "demo.csv"
@@ -982,14 +1164,14 @@ def prepare_demo(
     wav_root = save_folder / "demo_wavs"
 
     options = {
+        "profile": profile,
         "languages": languages,
-        "n_speakers": n_speakers,
-        "n_per_class_per_speaker": n_per_class,
+        "speaker_counts": counts,
         "noise_snr_db": noise_snr_db,
         "seed": int(seed),
         "save_folder": str(save_folder),
     }
-    plan = _plan(save_folder, languages, n_speakers, n_per_class)
+    plan = _plan(save_folder, counts)
     synth = EspeakSynth()
     with synth:
         espeak_version = synth.version
@@ -1036,7 +1218,7 @@ def prepare_demo(
         "voices": {
             f"demo_{lang}_s{s + 1}": f"{ESPEAK_LANGUAGE[lang]}+{variant}"
             for lang in languages
-            for s, variant in enumerate(SPEAKER_VARIANTS[lang][:n_speakers])
+            for s, variant in enumerate(SPEAKER_VARIANTS[lang][: len(counts[lang])])
         },
         "sentences": {lang: list(SENTENCES[lang]) for lang in languages},
         "prosody_profiles": {
@@ -1422,16 +1604,23 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="languages to generate (all)",
     )
     parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="realistic (speakers, sizes, imbalance, confounding of the real "
+        "corpora; the default) or balanced (--n-speakers x 4 x --n-per-class)",
+    )
+    parser.add_argument(
         "--n-speakers",
         type=int,
-        default=5,
-        help=f"speakers per language, 1 to {MAX_SPEAKERS} (5)",
+        default=None,
+        help=f"balanced profile: speakers per language, 1 to {MAX_SPEAKERS} (5)",
     )
     parser.add_argument(
         "--n-per-class",
         type=int,
-        default=20,
-        help="utterances per emotion and speaker (20)",
+        default=None,
+        help="balanced profile: utterances per emotion and speaker (20)",
     )
     parser.add_argument(
         "--noise-snr-db", type=float, default=None, help="add white noise (dB SNR)"
@@ -1455,6 +1644,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             noise_snr_db=args.noise_snr_db,
             seed=args.seed,
             progress=not args.quiet,
+            profile=args.profile,
         )
     except (EspeakUnavailableError, ValueError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -53,7 +53,6 @@ from speechbrain.dataio.dataset import (
     DynamicItemDataset,
     FilteredSortedDynamicItemDataset,
 )
-from speechbrain.dataio.sampler import DynamicBatchSampler
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
@@ -94,6 +93,12 @@ from zsser_modules.run_identity import (
     record_feature_cache_key,
     write_json_atomic,
 )
+from zsser_modules.sampling import (
+    SeededSamplerMixin,
+    check_language_sampling,
+    train_loader_kwargs,
+)
+from zsser_modules.selection import check_selection, validation_meta
 from zsser_modules.tsne import plot_tsne
 
 logger = get_logger(__name__)
@@ -129,10 +134,12 @@ def loss_weights(hparams):
 
 
 @sb.utils.checkpoints.register_checkpoint_hooks
-class ZeroShotSER(DistributedBrainMixin, sb.Brain):
+class ZeroShotSER(SeededSamplerMixin, DistributedBrainMixin, sb.Brain):
     """Emotion classifier with cross-lingual SupCon and a speaker adversary.
 
     DistributedBrainMixin: torchrun + DDP also on CPU (zsser_modules.distributed).
+    SeededSamplerMixin: the training sampler is seeded from --seed and
+    reshuffled every epoch (zsser_modules.sampling).
     Resuming is exact (docs/recipe.md): the checkpoints hold the random
     generators (hparams checkpointer), the step counts and, within an epoch,
     the running loss terms (_save below).
@@ -173,7 +180,13 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
         emo = emo.squeeze(1)
         loss = self.hparams.compute_cost(outputs["log_probs"], emo)
         if stage != sb.Stage.TRAIN:
-            self.emo_metrics.append(batch.id, outputs["log_probs"], emo)
+            lang, _ = batch.lang_encoded
+            self.emo_metrics.append(
+                batch.id,
+                outputs["log_probs"],
+                emo,
+                groups=[LANGUAGES[i] for i in lang.squeeze(1).tolist()],
+            )
             return loss
 
         terms = {"ce": loss}
@@ -256,6 +269,13 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
             "macro_f1": summary["macro_f1"],
         }
         if stage == sb.Stage.VALID:
+            # Model selection: every score in the meta, the best by `selection`.
+            meta = validation_meta(
+                summary["uar"], self.emo_metrics.uar_by_group(), epoch
+            )
+            stats["mean_language_uar"] = meta["mean_language_uar"]
+            for lang, value in meta["uar_per_language"].items():
+                stats[f"uar_{lang}"] = value
             old_lr, new_lr = self.hparams.lr_annealing(stage_loss)
             self.anneal_learning_rates(old_lr, new_lr)
             self.hparams.train_logger.log_stats(
@@ -268,7 +288,7 @@ class ZeroShotSER(DistributedBrainMixin, sb.Brain):
                 valid_stats=stats,
             )
             self.checkpointer.save_and_keep_only(
-                meta={"uar": stats["uar"], "epoch": epoch}, max_keys=["uar"]
+                meta=meta, max_keys=[self.hparams.selection]
             )
         else:
             self.test_summary = summary
@@ -511,15 +531,19 @@ def dataio_prep(hparams, manifests):
 
 
 def train_loader_options(hparams, train_set):
-    """DataLoader options of the train set: fixed-size or dynamic batches."""
-    if not hparams["dynamic_batching"]:
-        return hparams["train_dataloader_options"]
-    sampler = DynamicBatchSampler(
+    """DataLoader options of the train set (zsser_modules.sampling).
+
+    Fixed-size or dynamic batches, natural or language-balanced sampling,
+    seeded from --seed and reshuffled every epoch.
+    """
+    return train_loader_kwargs(
         train_set,
-        length_func=lambda item: item["duration"],
-        **{"seed": hparams["seed"], **hparams["dynamic_batch_sampler"]},
+        language_sampling=hparams["language_sampling"],
+        seed=hparams["seed"],
+        loader_options=hparams["train_dataloader_options"],
+        dynamic_batching=hparams["dynamic_batching"],
+        dynamic_options=hparams["dynamic_batch_sampler"],
     )
-    return {"batch_sampler": sampler, "num_workers": hparams["num_workers"]}
 
 
 def cache_encoder_features(hparams, encoder, datasets, run_opts):
@@ -610,7 +634,7 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
     ``run_identity`` is the short hash of the run's settings
     (zsser_modules.run_identity; the settings are in run_identity.json).
     """
-    best = brain.checkpointer.find_checkpoint(max_key="uar")
+    best = brain.checkpointer.find_checkpoint(max_key=hparams["selection"])
     summary = brain.test_summary
     results = {
         "source": hparams["source_lang"],
@@ -631,6 +655,10 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "n_test": summary["n"],
         "best_epoch": best.meta["epoch"],
         "best_valid_uar": best.meta["uar"],
+        "selection": hparams["selection"],
+        "valid_mean_language_uar": best.meta.get("mean_language_uar"),
+        "valid_uar_per_language": best.meta.get("uar_per_language"),
+        "language_sampling": hparams["language_sampling"],
         "training_languages": train_langs,
         "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
         "n_train": len(datasets["train"]),
@@ -791,6 +819,8 @@ def main(argv=None):
         overrides=overrides,
     )
 
+    check_selection(hparams["selection"])
+    check_language_sampling(hparams["language_sampling"])
     manifests, train_langs = prepare_data(hparams)
     datasets, speaker_encoder = dataio_prep(hparams, manifests)
     synthetic = "demo" in hparams["language_corpus"].values()
@@ -833,16 +863,17 @@ def main(argv=None):
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
 
-    # Test on the unseen target language with the best epoch on valid UAR
+    # Test on the unseen target language with the best epoch by `selection`
     # (the loader options are copied: evaluate() adds a key to them).
-    if brain.checkpointer.find_checkpoint(max_key="uar") is None:
+    if brain.checkpointer.find_checkpoint(max_key=hparams["selection"]) is None:
         raise RuntimeError(
             "No checkpoint with a validation UAR in "
-            f"{brain.checkpointer.checkpoints_dir}: train first (without --test_only)."
+            f"{brain.checkpointer.checkpoints_dir} with a {hparams['selection']} "
+            "score: train first (without --test_only)."
         )
     brain.evaluate(
         test_set=datasets["test"],
-        max_key="uar",
+        max_key=hparams["selection"],
         test_loader_kwargs=dict(hparams["test_dataloader_options"]),
     )
     if if_main_process():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from data_prep_utils import (
     EMOBOX_TO_CANONICAL,
@@ -214,3 +216,23 @@ def fbank_run(tmp_path_factory):
         _RUNS[key] = (run_recipe(args), first_log)
     brain, first_log = _RUNS[key]
     return brain, folder, first_log
+
+
+def check_selection_outputs(results, log):
+    """Per-language validation UAR and the selected epoch (zsser_modules.selection)."""
+    assert results["selection"] in ("mean_language_uar", "pooled_uar")
+    assert results["language_sampling"] in ("natural", "balanced")
+    per_language = results["valid_uar_per_language"]
+    assert set(per_language) == set(results["training_languages"])
+    assert results["valid_mean_language_uar"] == pytest.approx(
+        sum(per_language.values()) / len(per_language)
+    )
+    for lang in per_language:  # every epoch logs each training language's UAR
+        assert len(re.findall(rf"valid uar_{lang}: ", log)) == len(
+            re.findall(r"^epoch: \d+,", log, flags=re.M)
+        )
+    # The selected epoch has the best score of the criterion (log: 3 digits).
+    key = "uar" if results["selection"] == "pooled_uar" else "mean_language_uar"
+    logged = [float(v) for v in re.findall(rf"valid {key}: ([-+.e\d]+)", log)]
+    selected = results["best_valid_uar" if key == "uar" else "valid_mean_language_uar"]
+    assert selected == pytest.approx(max(logged), rel=5e-3)

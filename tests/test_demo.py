@@ -224,3 +224,73 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
         demo.main([str(tmp_path), "--n-speakers", "99", "--quiet"])
     assert exit_info.value.code == 2
     assert "n_speakers must be between" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# Profiles: the default mirrors the real corpora (docs/demo.md)
+# ---------------------------------------------------------------------------
+
+#: Documented in docs/demo.md and data_prep/demo.py (PROFILES).
+REALISTIC = {
+    # lang: (speakers, utterances, {emotion: utterances}, confounded speakers)
+    "en": (10, 1400, {"neutral": 350, "happy": 350, "angry": 350, "sad": 350}, 0),
+    "zh": (10, 1400, {"neutral": 350, "happy": 350, "angry": 350, "sad": 350}, 0),
+    "de": (10, 179, {"neutral": 43, "happy": 37, "angry": 65, "sad": 34}, 0),
+    "fr": (12, 252, {"neutral": 36, "happy": 72, "angry": 72, "sad": 72}, 0),
+    "ur": (29, 200, {"neutral": 50, "happy": 50, "angry": 50, "sad": 50}, 26),
+}
+
+
+def _plan_frame(**options):
+    import pandas as pd
+
+    from data_prep.common import mark_confounded_speakers
+
+    plan = demo._plan(demo.Path("/x"), demo.speaker_counts(**options))
+    return mark_confounded_speakers(pd.DataFrame(plan))
+
+
+def test_realistic_profile_mirrors_the_real_corpora():
+    df = _plan_frame()
+    assert len(df) == sum(row[1] for row in REALISTIC.values()) == 3431
+    for lang, (n_spk, n_utt, per_emotion, n_confounded) in REALISTIC.items():
+        rows = df[df["lang"] == lang]
+        assert rows["spk_id"].nunique() == n_spk, lang
+        assert len(rows) == n_utt, lang
+        assert rows["emo"].value_counts().to_dict() == per_emotion, lang
+        confounded = rows.groupby("spk_id")["spk_confounded"].first()
+        assert int(confounded.sum()) == n_confounded, lang
+    # EmoDB's imbalance survives the scaling: angry the largest, sad the smallest.
+    de = df[df["lang"] == "de"]["emo"].value_counts()
+    assert de.idxmax() == "angry" and de.idxmin() == "sad"
+    # Every speaker has its own voice, never shared between languages.
+    for lang, (n_spk, *_rest) in REALISTIC.items():
+        assert len(set(demo.SPEAKER_VARIANTS[lang][:n_spk])) == n_spk
+    all_voices = [v for lang in LANGUAGES for v in demo.SPEAKER_VARIANTS[lang]]
+    assert len(all_voices) == len(set(all_voices))
+
+
+def test_balanced_profile_is_the_first_release_corpus():
+    df = _plan_frame(profile="balanced")
+    assert len(df) == 2000 and (df["spk_confounded"] == 0).all()
+    assert df.groupby(["lang", "spk_id", "emo"]).size().eq(20).all()
+    assert df.groupby("lang")["spk_id"].nunique().eq(5).all()
+
+
+def test_realistic_urdu_is_generated_with_its_confounded_speakers(tmp_path):
+    csv = demo.prepare_demo(tmp_path, languages=["ur"], progress=False)
+    df = read_manifest(csv)
+    assert len(df) == REALISTIC["ur"][1] and df["spk_id"].nunique() == 29
+    per_speaker = df.groupby("spk_id")
+    single = per_speaker["emo"].nunique() == 1
+    assert int(single.sum()) == 26
+    assert (per_speaker["spk_confounded"].first() == single.astype(int)).all()
+    info = json.loads((tmp_path / "demo_info.json").read_text())
+    assert info["options"]["profile"] == "realistic"
+
+
+def test_profile_options_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="set profile: balanced"):
+        demo.prepare_demo(tmp_path, profile="realistic", n_speakers=2)
+    with pytest.raises(ValueError, match="profile must be one of"):
+        demo.prepare_demo(tmp_path, profile="tiny")

@@ -7,6 +7,7 @@ one thread) end to end, and that every output says the corpus is synthetic.
 import json
 
 from conftest import REPO_ROOT
+from recipe_utils import check_selection_outputs
 
 from recipes import train
 
@@ -39,3 +40,20 @@ def test_demo_recipe_caches_frozen_filterbank_statistics(tmp_path, capsys):
     train.main([DEMO, f"--output_folder={tmp_path / 'run2'}", "--seed=2", *common])
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.feat")} == entries
     assert json.loads((tmp_path / "run2" / "results.json").read_text())["seed"] == 2
+
+    # Language-balanced batches and pooled selection, by flag.
+    train.main(
+        [
+            DEMO,
+            f"--output_folder={tmp_path / 'run3'}",
+            "--language_sampling=balanced",
+            "--selection=pooled_uar",
+            *common,
+        ]
+    )
+    results = json.loads((tmp_path / "run3" / "results.json").read_text())
+    assert results["language_sampling"] == "balanced"
+    assert results["selection"] == "pooled_uar"
+    assert set(results["valid_uar_per_language"]) == {"en", "zh", "fr", "ur"}
+    log = (tmp_path / "run3" / "train_log.txt").read_text()
+    check_selection_outputs(results, log)

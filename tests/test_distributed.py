@@ -1,10 +1,11 @@
 """Multi-process training: torchrun + DDP on CPU (gloo) matches one process.
 
-What DDP computes with 2 processes and a per-process batch of 4: SpeechBrain's
-DistributedSampler splits one shuffled order (process r takes items r, r+2,
-...), each process runs its local batch of 4, and DDP averages the gradients:
-one optimizer step over a global batch of 8 made of two local batches. So the
-single-process reference is the same global batch of 8 fed as those two
+What DDP computes with 2 processes and a per-process batch of 4: the recipe's
+seeded sampler (zsser_modules.sampling, seed 1234 + epoch) gives one shuffled
+order and SpeechBrain's DistributedSamplerWrapper splits it (process r takes
+items r, r+2, ...), each process runs its local batch of 4, and DDP averages
+the gradients: one optimizer step over a global batch of 8 made of two local
+batches. So the single-process reference is the same global batch of 8 fed as those two
 micro-batches of 4 with ``--grad_accumulation_factor=2``. Everything computed
 per batch is then identical: BatchNorm statistics in training mode (the
 filterbank ECAPA-TDNN has BatchNorm; on CPU there is no SyncBatchNorm) and
@@ -29,7 +30,11 @@ import pytest
 import torch
 from encoder_utils import make_tiny_ssl
 from recipe_utils import REPO_ROOT, recipe_args, run_recipe, session_fixture
-from torch.utils.data import DistributedSampler, Sampler
+from speechbrain.dataio.sampler import (
+    DistributedSamplerWrapper,
+    ReproducibleRandomSampler,
+)
+from torch.utils.data import Sampler
 
 from recipes import train
 
@@ -40,21 +45,26 @@ WORLD_SIZE = 2
 RUN = ("en_de", "fbank", "no_spkadv", "1234")
 TRAINED = ("fbank", "embedding", "emo_classifier", "projection")
 TOLERANCE = 1e-5
+SEED = 1234  # the recipe's default --seed
 
 
 class DDPOrderSampler(Sampler):
     """Single-process order of the micro-batches that DDP's processes run.
 
     Step k of DDP = the k-th local batch of each process; here they follow one
-    another: process 0's, then process 1's. SpeechBrain's sampler in DDP:
-    ``DistributedSampler(dataset, rank, shuffle=True)`` (seed 0), epoch 1.
+    another: process 0's, then process 1's. The recipe's sampler in DDP:
+    ``DistributedSamplerWrapper(ReproducibleRandomSampler(dataset, seed),
+    rank, shuffle=False)``, epoch 1.
     """
 
     def __init__(self, size, world_size, batch_size, epoch=1):
         parts = []
         for rank in range(world_size):
-            sampler = DistributedSampler(
-                range(size), num_replicas=world_size, rank=rank, shuffle=True
+            sampler = DistributedSamplerWrapper(
+                ReproducibleRandomSampler(range(size), seed=SEED),
+                num_replicas=world_size,
+                rank=rank,
+                shuffle=False,
             )
             sampler.set_epoch(epoch)
             parts.append(list(sampler))

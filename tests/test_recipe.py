@@ -12,6 +12,7 @@ import pytest
 import speechbrain as sb
 import torch
 from recipe_utils import (
+    check_selection_outputs,
     fbank_run,
     recipe_args,
     run_recipe,
@@ -66,6 +67,7 @@ def check_run_outputs(folder, source, target, variant):
 
     log = (folder / "train_log.txt").read_text()
     assert "train loss" in log and "valid loss" in log and "valid uar" in log
+    check_selection_outputs(results, log)
     assert "test uar" in log
     assert (folder / "tsne.png").read_bytes()[:4] == b"\x89PNG"
     assert (folder / "hyperparams.yaml").is_file() and (folder / "log.txt").is_file()

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from pytorch_metric_learning.losses import SupConLoss as PMLSupConLoss
 
 from zsser_modules import SupConLoss
+from zsser_modules.supcon import positive_pair_stats
 
 
 def khosla_supcon(features, labels, temperature, base_temperature):
@@ -38,27 +39,38 @@ def khosla_supcon(features, labels, temperature, base_temperature):
     return loss.mean()
 
 
-def weighted_supcon_loop(features, labels, languages, temperature, base, weight):
-    """Direct transcription of the weighted formula, anchor by anchor."""
+def weighted_supcon_loop(
+    features, labels, languages, temperature, base, weight, weighting="anchor"
+):
+    """Direct transcription of the weighted formulas, anchor by anchor.
+
+    anchor: mean over anchors of -sum_p w_ip log p_ip / sum_p w_ip.
+    batch: sum_i sum_p v_ip l_ip / sum_i sum_p v_ip with v_ip = w_ip / |P(i)|.
+    """
     z = F.normalize(features.double(), dim=1)
     n = z.shape[0]
     labels = labels.tolist()
     languages = [0] * n if languages is None else list(languages)
     anchor_losses = []
+    batch_numerator, batch_denominator = 0.0, 0.0
     for i in range(n):
         denominator = sum(
             math.exp(float(z[i] @ z[a]) / temperature) for a in range(n) if a != i
         )
         weighted_sum, weight_sum = 0.0, 0.0
-        for p in range(n):
-            if p == i or labels[p] != labels[i]:
-                continue
+        positives = [p for p in range(n) if p != i and labels[p] == labels[i]]
+        for p in positives:
             w = 1.0 if languages[p] == languages[i] else weight
             log_prob = float(z[i] @ z[p]) / temperature - math.log(denominator)
             weighted_sum += w * log_prob
             weight_sum += w
+            pair_loss = -(temperature / base) * log_prob
+            batch_numerator += w / len(positives) * pair_loss
+            batch_denominator += w / len(positives)
         if weight_sum > 0:
             anchor_losses.append(-(temperature / base) * weighted_sum / weight_sum)
+    if weighting == "batch":
+        return batch_numerator / batch_denominator
     return sum(anchor_losses) / len(anchor_losses)
 
 
@@ -102,17 +114,71 @@ def test_matches_pytorch_metric_learning(seed, n, dim, n_classes, temperature, b
     assert ours.item() == pytest.approx(pml.item(), abs=1e-5, rel=1e-5)
 
 
+@pytest.mark.parametrize("weighting", ["batch", "anchor"])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("weight", [0.0, 0.3, 1.0, 2.5])
-def test_weighted_formula_matches_loop(seed, weight):
+def test_weighted_formula_matches_loop(seed, weight, weighting):
     g = torch.Generator().manual_seed(200 + seed)
     n = 12 + 5 * seed
     x = torch.randn(n, 8, generator=g)
     y = torch.randint(0, 3, (n,), generator=g)
     lang = torch.randint(0, 3, (n,), generator=g)
-    ours = SupConLoss(temperature=0.1, cross_lingual_weight=weight)(x, y, lang)
-    expected = weighted_supcon_loop(x, y, lang.tolist(), 0.1, 0.07, weight)
-    assert ours.item() == pytest.approx(expected, abs=1e-5, rel=1e-5)
+    criterion = SupConLoss(
+        temperature=0.1, cross_lingual_weight=weight, weighting=weighting
+    )
+    expected = weighted_supcon_loop(x, y, lang.tolist(), 0.1, 0.07, weight, weighting)
+    assert criterion(x, y, lang).item() == pytest.approx(expected, abs=1e-5, rel=1e-5)
+
+
+def test_weight_cancels_for_cross_only_anchors_only_with_anchor_weighting():
+    """The lone French sample and its only (English) positive: cross-only anchors.
+
+    Every other anchor has same-language positives only, so with anchor
+    weighting cross_lingual_weight has no effect at all; batch weighting
+    gives the cross-only anchors the weight.
+    """
+    g = torch.Generator().manual_seed(21)
+    x = torch.randn(6, 8, generator=g)
+    y = torch.tensor([0, 1, 1, 2, 2, 0])
+    lang = torch.tensor([0, 0, 0, 0, 0, 1])
+    assert positive_pair_stats(y.tolist(), lang.tolist())["cross_only"] == 2
+    losses = {
+        (weighting, w): SupConLoss(cross_lingual_weight=w, weighting=weighting)(
+            x, y, lang
+        ).item()
+        for weighting in ("anchor", "batch")
+        for w in (1.0, 3.0)
+    }
+    assert losses["anchor", 1.0] == pytest.approx(losses["anchor", 3.0], abs=1e-6)
+    assert abs(losses["batch", 1.0] - losses["batch", 3.0]) > 1e-3
+    assert losses["batch", 1.0] == pytest.approx(losses["anchor", 1.0], abs=1e-6)
+
+
+def test_batch_weighting_gives_the_lone_anchor_the_weight():
+    """Batch weighting: the lone anchor weighs cross_lingual_weight times more."""
+    g = torch.Generator().manual_seed(22)
+    x = torch.randn(5, 8, generator=g)
+    y = torch.tensor([0, 0, 1, 1, 0])
+    lang = torch.tensor([0, 0, 0, 0, 1])  # sample 4: lone French, 2 en positives
+    z = F.normalize(x.double(), dim=1)
+    sim = z @ z.T / 0.07
+
+    def ell(i, p):
+        others = [a for a in range(5) if a != i]
+        return float(-(sim[i, p] - torch.logsumexp(sim[i, others], dim=0)))
+
+    w = 3.0
+    # anchors 0, 1: positives {1 or 0 (same, w=1), 4 (cross, w)}; |P| = 2
+    # anchors 2, 3: one same-language positive; anchor 4: two cross positives
+    terms = [
+        (1 / 2, ell(0, 1)), (w / 2, ell(0, 4)),
+        (1 / 2, ell(1, 0)), (w / 2, ell(1, 4)),
+        (1.0, ell(2, 3)), (1.0, ell(3, 2)),
+        (w / 2, ell(4, 0)), (w / 2, ell(4, 1)),
+    ]  # fmt: skip
+    expected = sum(v * t for v, t in terms) / sum(v for v, _ in terms)
+    ours = SupConLoss(cross_lingual_weight=w, weighting="batch")(x, y, lang)
+    assert ours.item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_cross_lingual_weight_changes_the_loss():
@@ -317,6 +383,9 @@ def test_rejects_bad_inputs():
 def test_repr_shows_hyperparameters():
     text = repr(SupConLoss(temperature=0.1, cross_lingual_weight=2.0))
     assert "temperature=0.1" in text and "cross_lingual_weight=2.0" in text
+    assert "weighting='anchor'" in text
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        SupConLoss(weighting="pair")
 
 
 def test_anchors_without_positive_are_left_out_of_the_mean():

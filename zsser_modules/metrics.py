@@ -290,9 +290,16 @@ class EmotionMetricStats(MetricStats):
         self.ids: list = []
         self.targets: list[int] = []
         self.predictions: list[int] = []
+        self.groups: list = []
         self.summary: dict = {}
 
-    def append(self, ids: Sequence, predictions: Any, targets: Any) -> None:
+    def append(
+        self,
+        ids: Sequence,
+        predictions: Any,
+        targets: Any,
+        groups: Sequence | None = None,
+    ) -> None:
         """Add a batch of predictions.
 
         Arguments
@@ -305,14 +312,18 @@ class EmotionMetricStats(MetricStats):
             argmax taken), or class-name strings.
         targets : torch.Tensor or array-like
             True class indices [B] (or [B, 1]) or class-name strings.
+        groups : sequence, optional
+            A group per sample (e.g. its language) for :meth:`uar_by_group`.
         """
         y_true, y_pred = _prepare(targets, predictions, self.n_classes, self.classes)
         ids = list(ids)
-        if len(ids) != y_true.size:
+        groups = [None] * len(ids) if groups is None else list(groups)
+        if len(ids) != y_true.size or len(groups) != y_true.size:
             raise ValueError(
-                f"Got {len(ids)} ids for {y_true.size} targets; expected one id "
-                "per sample."
+                f"Got {len(ids)} ids and {len(groups)} groups for {y_true.size} "
+                "targets; expected one of each per sample."
             )
+        self.groups.extend(groups)
         self.ids.extend(ids)
         self.targets.extend(y_true.tolist())
         self.predictions.extend(y_pred.tolist())
@@ -366,6 +377,29 @@ class EmotionMetricStats(MetricStats):
         if field is not None:
             return self.summary[field]
         return self.summary
+
+    def uar_by_group(self) -> dict:
+        """UAR of each group given to :meth:`append` (e.g. of each language).
+
+        Returns
+        -------
+        dict
+            ``{group: uar}`` in sorted group order; samples appended without
+            a group are left out.
+
+        Example
+        -------
+        >>> stats = EmotionMetricStats(["neutral", "happy"])
+        >>> stats.append(["a", "b", "c"], [0, 0, 1], [0, 1, 1],
+        ...              groups=["en", "en", "de"])
+        >>> stats.uar_by_group()
+        {'de': 1.0, 'en': 0.5}
+        """
+        y_true = np.asarray(self.targets, dtype=np.int64)
+        y_pred = np.asarray(self.predictions, dtype=np.int64)
+        groups = np.asarray(self.groups, dtype=object)
+        names = sorted({g for g in self.groups if g is not None})
+        return {g: _uar(y_true[groups == g], y_pred[groups == g]) for g in names}
 
     def write_stats(self, filestream, verbose: bool = False) -> None:
         """Write a human-readable summary (metrics and confusion matrix).

@@ -13,6 +13,80 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+#: Values of ``SupConLoss(weighting=...)``.
+WEIGHTINGS = ("anchor", "batch")
+
+
+def positive_pair_stats(labels: Sequence, languages: Sequence) -> dict[str, int]:
+    """Count the anchors of a batch by the languages of their positives.
+
+    Arguments
+    ---------
+    labels : sequence
+        Emotion of each sample.
+    languages : sequence
+        Language of each sample.
+
+    Returns
+    -------
+    dict
+        ``anchors`` (samples with at least one positive), ``cross_only``
+        (anchors whose positives are all of other languages: with
+        ``weighting="anchor"`` the cross-lingual weight cancels for them),
+        ``mixed`` (both kinds), ``same_only``, and ``cross_pairs`` /
+        ``cross_pairs_of_cross_only`` (ordered cross-language positive
+        pairs, all and those of ``cross_only`` anchors); plus, per language
+        ``lang``, ``anchors:<lang>`` and ``cross_only:<lang>``.
+
+    Example
+    -------
+    >>> stats = positive_pair_stats(["sad", "sad", "sad", "angry"],
+    ...                             ["en", "en", "fr", "fr"])
+    >>> stats["anchors"], stats["cross_only"], stats["mixed"], stats["same_only"]
+    (3, 1, 2, 0)
+    >>> stats["cross_pairs"], stats["cross_pairs_of_cross_only"]
+    (4, 2)
+    >>> stats["anchors:fr"], stats["cross_only:fr"], stats["cross_only:en"]
+    (1, 1, 0)
+    """  # noqa: E501
+    labels, languages = list(labels), list(languages)
+    out = dict.fromkeys(
+        (
+            "anchors",
+            "cross_only",
+            "mixed",
+            "same_only",
+            "cross_pairs",
+            "cross_pairs_of_cross_only",
+        ),
+        0,
+    )
+    for i, (label, lang) in enumerate(zip(labels, languages)):
+        same = sum(
+            1
+            for p, (lab, lng) in enumerate(zip(labels, languages))
+            if p != i and lab == label and lng == lang
+        )
+        cross = sum(
+            1 for lab, lng in zip(labels, languages) if lab == label and lng != lang
+        )
+        out.setdefault(f"anchors:{lang}", 0)
+        out.setdefault(f"cross_only:{lang}", 0)
+        if same + cross == 0:
+            continue
+        out["anchors"] += 1
+        out[f"anchors:{lang}"] += 1
+        out["cross_pairs"] += cross
+        if same == 0:
+            out["cross_only"] += 1
+            out[f"cross_only:{lang}"] += 1
+            out["cross_pairs_of_cross_only"] += cross
+        elif cross == 0:
+            out["same_only"] += 1
+        else:
+            out["mixed"] += 1
+    return out
+
 
 class SupConLoss(nn.Module):
     r"""Supervised contrastive loss (Khosla et al., 2020) with language-aware weights.
@@ -32,9 +106,33 @@ class SupConLoss(nn.Module):
     with :math:`w_{ip}` = ``cross_lingual_weight`` if :math:`p` and :math:`i`
     are in different languages, else 1 (the language-aware weighting of Mi,
     Ma and Toda, 2026). The denominator runs over every other sample of the
-    batch, positives and negatives of all languages, unweighted. The final
-    loss is the mean of :math:`L_i` over the anchors whose total positive
-    weight :math:`\sum_{p \in P(i)} w_{ip}` is non-zero.
+    batch, positives and negatives of all languages, unweighted. Two ways of
+    normalising the weights (``weighting``):
+
+    - ``"anchor"`` (default; the formula above): the final loss is the mean of
+      :math:`L_i` over the anchors whose total positive weight
+      :math:`\sum_{p \in P(i)} w_{ip}` is non-zero. The weights only
+      re-weight the positives *within* an anchor, so for an anchor whose
+      positives are all cross-lingual (e.g. the only French sample of a
+      batch) ``cross_lingual_weight`` cancels.
+    - ``"batch"``: the weights are normalised over the whole batch,
+
+      .. math::
+          L = \frac{\sum_i \sum_{p \in P(i)} v_{ip} \, \ell_{ip}}
+                   {\sum_i \sum_{p \in P(i)} v_{ip}}, \qquad
+          v_{ip} = \frac{w_{ip}}{|P(i)|}, \qquad
+          \ell_{ip} = -\frac{T}{T_{base}}
+                      \log \frac{\exp(z_i \cdot z_p / T)}
+                                 {\sum_{a \neq i} \exp(z_i \cdot z_a / T)},
+
+      i.e. a weighted mean over anchors of the anchor-normalised
+      :math:`L_i`, each anchor weighted by the mean weight of its
+      positives. A cross-language pair counts ``cross_lingual_weight`` times
+      a same-language pair in every anchor, including one whose positives
+      are all cross-lingual; the loss keeps the scale of plain SupCon (a
+      weighted mean of :math:`\ell_{ip}`).
+
+    Both equal plain SupCon for ``cross_lingual_weight=1``.
 
     - ``cross_lingual_weight=1`` (or ``languages=None``) is the plain,
       single-view SupCon loss of Khosla et al. (``contrast_mode="all"``) and
@@ -64,6 +162,9 @@ class SupConLoss(nn.Module):
         :math:`T / T_{base}` (1 when both are equal).
     cross_lingual_weight : float
         Weight :math:`w \geq 0` of positive pairs of different languages.
+    weighting : str
+        ``"anchor"`` (default) or ``"batch"``: how the pair weights are
+        normalised (see above).
 
     Example
     -------
@@ -86,8 +187,14 @@ class SupConLoss(nn.Module):
         temperature: float = 0.07,
         base_temperature: float = 0.07,
         cross_lingual_weight: float = 1.0,
+        weighting: str = "anchor",
     ):
         super().__init__()
+        if weighting not in WEIGHTINGS:
+            raise ValueError(
+                f"SupConLoss: weighting must be one of {WEIGHTINGS}, got {weighting!r}."
+            )
+        self.weighting = weighting
         for name, value in (
             ("temperature", temperature),
             ("base_temperature", base_temperature),
@@ -110,7 +217,8 @@ class SupConLoss(nn.Module):
         return (
             f"temperature={self.temperature}, "
             f"base_temperature={self.base_temperature}, "
-            f"cross_lingual_weight={self.cross_lingual_weight}"
+            f"cross_lingual_weight={self.cross_lingual_weight}, "
+            f"weighting={self.weighting!r}"
         )
 
     def forward(
@@ -157,6 +265,10 @@ class SupConLoss(nn.Module):
                 torch.ones_like(pos_weights),
                 torch.full_like(pos_weights, self.cross_lingual_weight),
             )
+        if self.weighting == "batch":
+            # v_ip = w_ip / |P(i)|: the anchor's mean pair weight survives.
+            n_positives = positive_mask.sum(dim=1, keepdim=True).clamp(min=1)
+            pos_weights = pos_weights / n_positives
         weight_sums = pos_weights.sum(dim=1)
         has_positive = weight_sums > 0
 
@@ -180,8 +292,10 @@ class SupConLoss(nn.Module):
             log_prob = log_prob.masked_fill(~positive_mask, 0.0)
 
             weighted = (pos_weights * log_prob).sum(dim=1)
-            mean_log_prob_pos = weighted[has_positive] / weight_sums[has_positive]
             scale = self.temperature / self.base_temperature
+            if self.weighting == "batch":
+                return -scale * weighted.sum() / weight_sums.sum()
+            mean_log_prob_pos = weighted[has_positive] / weight_sums[has_positive]
             return -scale * mean_log_prob_pos.mean()
 
     @staticmethod
