@@ -18,6 +18,7 @@ from torch.utils.data import DistributedSampler
 from zsser_modules.sampling import (
     SeededSamplerMixin,
     WeightedDynamicBatchSampler,
+    balancing_weights,
     train_loader_kwargs,
 )
 
@@ -164,3 +165,32 @@ def test_ddp_default_sampler_gets_the_seed(one_process_group):
     )
     assert type(brain.train_sampler) is DistributedSampler
     assert brain.train_sampler.seed == 11
+
+
+def test_balanced_dynamic_batches_keep_their_number_under_ddp():
+    """Skewed durations make the weighted draw fill the buckets differently in
+    every epoch; the number of batches stays that of the first epoch, so each
+    of two DDP processes gets the same share in every epoch."""
+    data, i = {}, 0
+    for lang, n in SIZES.items():
+        for k in range(n):  # the small languages hold only long clips
+            long = lang != max(SIZES, key=SIZES.get)
+            data[f"u{i:04d}"] = {"lang": lang, "duration": 8.0 if long else 0.5 + k % 3}
+            i += 1
+    dataset = DynamicItemDataset(data)
+    weights = balancing_weights([row["lang"] for row in data.values()])
+    sampler = WeightedDynamicBatchSampler(
+        dataset, weights, max_batch_length=16, num_buckets=4, seed=3
+    )
+    counts = []
+    for epoch in range(6):
+        sampler.set_epoch(epoch)
+        counts.append(len(list(iter(sampler))))
+    assert set(counts) == {len(sampler)}
+    shares = []
+    for rank in (0, 1):
+        wrapper = DistributedSamplerWrapper(sampler, num_replicas=2, rank=rank)
+        for epoch in range(6):
+            wrapper.set_epoch(epoch)
+            shares.append(len(list(iter(wrapper))))
+    assert len(set(shares)) == 1

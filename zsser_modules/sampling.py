@@ -97,7 +97,12 @@ class WeightedDynamicBatchSampler(DynamicBatchSampler):
     proportional to ``weights`` (seeded by ``seed + epoch``), then groups
     them into batches by SpeechBrain's bucketing (``max_batch_length``
     seconds of padded audio per batch). Everything else (buckets, batch
-    ordering, ``set_epoch``) is ``DynamicBatchSampler``'s.
+    ordering, ``set_epoch``) is ``DynamicBatchSampler``'s. The draw fills the
+    duration buckets differently every epoch, so the number of batches would
+    vary; it is fixed to the first epoch's (the batches of a longer epoch are
+    cut, those of a shorter one are repeated from its start), because DDP's
+    ``DistributedSamplerWrapper`` fixes each process's share of the batches
+    when it is built.
 
     Arguments
     ---------
@@ -134,6 +139,7 @@ class WeightedDynamicBatchSampler(DynamicBatchSampler):
                 f"weights (one per item), got shape {tuple(weights.shape)}."
             )
         self._weights = weights
+        self._num_batches: int | None = None  # set by the first draw
         super().__init__(dataset, **kwargs)
 
     def _generate_batches(self) -> None:
@@ -157,6 +163,11 @@ class WeightedDynamicBatchSampler(DynamicBatchSampler):
         if not self._drop_last:
             self._batches += [batch for batch in buckets if batch]
         self._permute_batches()
+        if self._num_batches is None:
+            self._num_batches = len(self._batches)
+        elif self._batches:  # the same number of batches in every epoch
+            repeats = -(-self._num_batches // len(self._batches))
+            self._batches = (self._batches * repeats)[: self._num_batches]
 
 
 def train_loader_kwargs(
