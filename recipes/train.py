@@ -792,6 +792,13 @@ def main(argv=None):
         hparams = load_hyperpyyaml(fin, overrides)
     if hparams["torch_num_threads"]:
         torch.set_num_threads(hparams["torch_num_threads"])
+    # Bad values are refused before the run folder is touched.
+    try:
+        check_selection(hparams["selection"])
+        check_language_sampling(hparams["language_sampling"])
+    except ValueError as error:
+        print(f"recipes/train.py: {error}", file=sys.stderr)
+        sys.exit(2)
 
     # The run folder holds one run: the same settings resume it (or report
     # it, if finished); other settings are refused unless --overwrite=True.
@@ -819,8 +826,6 @@ def main(argv=None):
         overrides=overrides,
     )
 
-    check_selection(hparams["selection"])
-    check_language_sampling(hparams["language_sampling"])
     manifests, train_langs = prepare_data(hparams)
     datasets, speaker_encoder = dataio_prep(hparams, manifests)
     synthetic = "demo" in hparams["language_corpus"].values()

@@ -11,6 +11,7 @@ by the last kill test, with the generators left out of the checkpoints).
 """
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -64,6 +65,14 @@ def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     folder = root / "reference"
     train.main(args(root, folder))
+    # As after a process of its own: SpeechBrain's log file handler of this
+    # run is not left to receive the later in-process runs' messages.
+    for handler in list(logging.getLogger().handlers):
+        if isinstance(handler, logging.FileHandler) and str(
+            handler.baseFilename
+        ).startswith(str(folder)):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
     return root, folder
 
 

@@ -54,6 +54,7 @@ PATH_KEYS = (
     "feature_cache_folder",
     "ssl_folder",  # download cache of the SSL model (its weights: feature-cache key)
     "ssl_encoder.save_path",  # the same download cache
+    "whisper_encoder.save_path",  # the same download cache
     "checkpointer",  # a checkpoint folder and the objects it saves
     "train_logger",  # a log file
     # Where the corpora are unpacked: their content is checked by data prep.
@@ -384,8 +385,12 @@ def check_run_folder(
     Returns
     -------
     str
-        ``"new"`` (nothing there), ``"same"`` (the same run: resume or report
-        it), or ``"archived:<path>"``.
+        ``"new"`` (nothing there, or only the identity of an attempt that
+        stopped before its first checkpoint: replaced), ``"same"`` (the same
+        run: resume or report it), or ``"archived:<path>"``. With
+        ``overwrite``, a *finished* run (``results.json``) with the same
+        settings is archived too (trained afresh); an unfinished one with
+        the same settings is resumed.
 
     Raises
     ------
@@ -401,6 +406,8 @@ def check_run_folder(
     'new'
     >>> check_run_folder(run, RunIdentity({"lr": 0.1}))
     'same'
+    >>> (run / "results.json").write_text("{}")  # the run finished
+    2
     >>> check_run_folder(run, RunIdentity({"lr": 0.2}))
     Traceback (most recent call last):
     ...
@@ -413,16 +420,26 @@ def check_run_folder(
     folder = Path(folder)
     path = folder / IDENTITY_FILE
     state = "new"
+    finished = (folder / "results.json").exists()
     if path.is_file():
         old, _ = RunIdentity.load(path)
         diffs = old.differences(identity)
-        if not diffs:
+        if not diffs and not (overwrite and finished):
             return "same"
-        problem = (
-            f"{folder} holds a run made with other settings (run identity "
-            f"{old.hash}, this command {identity.hash}); they differ in:\n"
-            f"{describe_differences(diffs)}\n"
-        )
+        if diffs and not _holds_a_run(folder):
+            # An attempt with other settings that stopped before its first
+            # checkpoint (e.g. a data preparation error): nothing of it can
+            # be resumed, so its identity is replaced rather than blocking
+            # the corrected command.
+            problem = None
+        elif diffs:
+            problem = (
+                f"{folder} holds a run made with other settings (run identity "
+                f"{old.hash}, this command {identity.hash}); they differ in:\n"
+                f"{describe_differences(diffs)}\n"
+            )
+        else:  # --overwrite=True on a finished run with the same settings
+            problem = f"{folder} holds this run, finished.\n"
     elif _holds_a_run(folder):
         problem = (
             f"{folder} holds results or checkpoints but no {IDENTITY_FILE} (a run "
