@@ -111,6 +111,7 @@ def test_single_language_skips_the_language_probe(tmp_path, capsys):
         ("no_source", "needs --ssl_source"),
         ("missing_wav", "not found"),
         ("duplicate_id", "repeats the ID(s)"),
+        ("unreadable_wav", "broken.wav"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, problem, expected):
@@ -126,11 +127,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, problem, expected):
     elif problem == "missing_wav":
         frame.loc[0, "wav"] = str(tmp_path / "gone.wav")
         frame.to_csv(manifest, index=False)
+    elif problem == "unreadable_wav":  # not audio: libsndfile refuses it
+        (tmp_path / "broken.wav").write_bytes(b"RIFF0000WAVEnot audio at all")
+        frame.loc[0, "wav"] = str(tmp_path / "broken.wav")
+        frame.to_csv(manifest, index=False)
     else:
         frame.loc[1, "ID"] = frame.loc[0, "ID"]
         frame.to_csv(manifest, index=False)
     with pytest.raises(SystemExit) as exit_info:
-        main([str(manifest), "--cache_dir", str(tmp_path / "c"), *args])
+        main(
+            [
+                str(manifest),
+                "--cache_dir",
+                str(tmp_path / "c"),
+                "--noprogressbar",
+                *args,
+            ]
+        )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("probe: error:") and expected in err

@@ -268,4 +268,9 @@ def test_real_whisper_cut_against_padded():
     rel = (a - b).norm(dim=-1) / b.norm(dim=-1)
     print("cosine per layer", np.round(cos.numpy(), 4).tolist())
     print("relative difference per layer", np.round(rel.numpy(), 4).tolist())
-    assert cos[0] > 0.999
+    # Measured on this clip (CPU, transformers 5.25): cosine per layer
+    # [1.0, 0.997, 0.990, 0.971, 0.706, 0.830, 0.881]. The cut path is not the
+    # padded model (no attention mask in Whisper): these bounds, with a
+    # margin, catch a change of the difference, not an equality.
+    bounds = torch.tensor([0.999, 0.99, 0.98, 0.96, 0.65, 0.78, 0.83])
+    assert (cos >= bounds).all(), cos

@@ -419,7 +419,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             progressbar=not args.noprogressbar,
         )
         fill_s = time.perf_counter() - start
-    except (ProbeInputError, FileNotFoundError, OSError, ValueError) as error:
+    except (ProbeInputError, OSError, ValueError, RuntimeError) as error:
+        # RuntimeError: e.g. soundfile's LibsndfileError on an unreadable file
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"probe: error: {message}", file=sys.stderr)
         sys.exit(2)
