@@ -1117,7 +1117,7 @@ def prepare_demo(
         Languages to generate, a subset of ``LANGUAGES``.
     n_speakers : int, optional
         Balanced profile: speakers (eSpeak voice variants) per language, at
-        most ``MAX_SPEAKERS`` (5).
+        most ``MAX_SPEAKERS`` (the fewest voices of a language, 10).
     noise_snr_db : float, optional
         If given, white noise is added at this SNR (dB).
     seed : int
@@ -1614,7 +1614,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "--n-speakers",
         type=int,
         default=None,
-        help=f"balanced profile: speakers per language, 1 to {MAX_SPEAKERS} (5)",
+        help=f"balanced profile: speakers per language, 1 to {MAX_SPEAKERS}",
     )
     parser.add_argument(
         "--n-per-class",
