@@ -347,35 +347,39 @@ class ZeroShotSER(SeededSamplerMixin, DistributedBrainMixin, sb.Brain):
             for name, optimizer in self.optimizers_dict.items():
                 self.checkpointer.add_recoverable(name, optimizer)
 
-    def embed(self, dataset):
-        """Embeddings, emotions and languages of every utterance of ``dataset``."""
+    def representations(self, dataset):
+        """What the model makes of every utterance of ``dataset``.
+
+        Returns a dict: ``ids``; ``emb``, the utterance embeddings; ``features``,
+        the encoder outputs (pooled layers averaged), both float32 on the CPU;
+        ``emotions`` and ``languages``, the labels.
+        """
         options = {**self.hparams.test_dataloader_options, "ckpt_prefix": None}
         loader = self.make_dataloader(dataset, sb.Stage.TEST, **options)
         emotions = build_label_encoder(self.hparams.emotions)
         languages = build_label_encoder(LANGUAGES)
-        embeddings, emos, langs = [], [], []
-        self.modules.eval()
-        with torch.no_grad():
-            for batch in loader:
-                embeddings.append(self.compute_forward(batch, sb.Stage.TEST)["emb"])
-                emos += emotions.decode_ndim(batch.emo_encoded.data.squeeze(1))
-                langs += languages.decode_ndim(batch.lang_encoded.data.squeeze(1))
-        return torch.cat(embeddings).float().cpu(), emos, langs
-
-    def representations(self, dataset):
-        """Ids, embeddings and encoder outputs (layers averaged) of ``dataset``."""
-        options = {**self.hparams.test_dataloader_options, "ckpt_prefix": None}
-        loader = self.make_dataloader(dataset, sb.Stage.TEST, **options)
-        ids, embeddings, features = [], [], []
+        out = {key: [] for key in ("ids", "emb", "features", "emotions", "languages")}
         self.modules.eval()
         with torch.no_grad():
             for batch in loader:
                 outputs = self.compute_forward(batch, sb.Stage.TEST)
-                ids += list(batch.id)
-                embeddings.append(outputs["emb"].float().cpu())
+                out["ids"] += list(batch.id)
+                out["emb"].append(outputs["emb"].float().cpu())
                 raw = outputs["features"].float().cpu()
-                features.append(raw.mean(1) if raw.dim() == 3 else raw)
-        return ids, torch.cat(embeddings).numpy(), torch.cat(features).numpy()
+                out["features"].append(raw.mean(1) if raw.dim() == 3 else raw)
+                out["emotions"] += emotions.decode_ndim(
+                    batch.emo_encoded.data.squeeze(1)
+                )
+                out["languages"] += languages.decode_ndim(
+                    batch.lang_encoded.data.squeeze(1)
+                )
+        out["emb"], out["features"] = torch.cat(out["emb"]), torch.cat(out["features"])
+        return out
+
+    def embed(self, dataset):
+        """Embeddings, emotions and languages of every utterance of ``dataset``."""
+        out = self.representations(dataset)
+        return out["emb"], out["emotions"], out["languages"]
 
 
 def prepare_data(hparams):
@@ -689,7 +693,8 @@ def diagnose(brain, hparams, datasets, manifests, frozen):
         frame = frame.sample(frac=1.0, random_state=seed)
         frame = frame.groupby("spk_id", sort=False).head(per_speaker)
         subset = FilteredSortedDynamicItemDataset(datasets[split], sorted(frame["ID"]))
-        ids, emb, raw = brain.representations(subset)
+        out = brain.representations(subset)
+        ids, emb, raw = out["ids"], out["emb"].numpy(), out["features"].numpy()
         frames.append(frame.set_index("ID").loc[ids].assign(split=split))
         embeddings.append(emb)
         features.append(raw)
