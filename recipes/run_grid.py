@@ -749,6 +749,9 @@ def write_repeated_result(
     The metrics, confusion matrix and setting paths are the original's; the
     source is the run's own, and :data:`SAME_AS_KEY` names the run that was
     trained (the original, or the run the original itself was taken from).
+    The original's run identity describes the original's settings (its own
+    source), so it is kept as ``same_experiment_run_identity``, not as the
+    copy's ``run_identity``.
 
     Arguments
     ---------
@@ -778,14 +781,19 @@ def write_repeated_result(
     >>> a.output_folder.mkdir()
     >>> _ = a.results_file.write_text(json.dumps({"source": "en",
     ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
-    ...     "macro_f1": 0.4}))
+    ...     "macro_f1": 0.4, "run_identity": "0123456789ab"}))
     >>> row = write_repeated_result(b, a)
     >>> row["pair"], row["uar"], row["same_as"]
     ('zh_de', 0.5, 'en_de/proposed/seed1')
+    >>> copied = json.loads(b.results_file.read_text())
+    >>> "run_identity" in copied, copied["same_experiment_run_identity"]
+    (False, '0123456789ab')
     """
     load_result(original.results_file)  # refuse an unusable original
     data = json.loads(original.results_file.read_text(encoding="utf-8"))
     data["source"] = run.source
+    if IDENTITY_KEY in data:
+        data["same_experiment_run_identity"] = data.pop(IDENTITY_KEY)
     if not data.get(SAME_AS_KEY):  # else: keep the run that was trained
         data[SAME_AS_KEY] = original.key
         data["same_experiment_folder"] = str(original.output_folder)
