@@ -136,6 +136,41 @@ def encoder_precision(
     return torch.autocast(device_type=device_type, dtype=ENCODER_PRECISIONS[precision])
 
 
+@contextlib.contextmanager
+def pretrained_forward(freeze: bool, precision: str, device: torch.device | str):
+    """Context of a pretrained encoder's forward pass (SSL, Whisper).
+
+    Frozen (``freeze=True``): no gradient and the fixed compute precision of
+    ``encoder_precision``. Fine-tuned: gradients as the caller has them and
+    the surrounding (the Brain's) precision.
+
+    Arguments
+    ---------
+    freeze : bool
+        Whether the encoder is frozen.
+    precision : str
+        Its ``frozen_encoder_precision`` (used only when frozen).
+    device : torch.device or str
+        Device of the encoder's input.
+
+    Example
+    -------
+    >>> lin, x = torch.nn.Linear(4, 4), torch.randn(2, 4)
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+    ...     with pretrained_forward(True, "fp32", "cpu"):
+    ...         frozen = lin(x)
+    ...     with pretrained_forward(False, "fp32", "cpu"):
+    ...         tuned = lin(x)
+    >>> frozen.dtype, frozen.requires_grad, tuned.dtype, tuned.requires_grad
+    (torch.float32, False, torch.bfloat16, True)
+    """
+    if not freeze:
+        yield
+        return
+    with encoder_precision(precision, device), torch.no_grad():
+        yield
+
+
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor, dim: int = 1) -> torch.Tensor:
     """Mean of ``x`` over its time axis, counting valid (unpadded) steps only.
 
@@ -488,15 +523,7 @@ class SSLLayerPooling(nn.Module):
                 "to give one encoder frame (about 400 samples = 25 ms at 16 kHz). "
                 "Filter very short files out of the manifest."
             )
-        precision = (
-            encoder_precision(self.precision, wavs.device)
-            if self.freeze
-            else contextlib.nullcontext()
-        )
-        with (
-            precision,
-            torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze),
-        ):
+        with pretrained_forward(self.freeze, self.precision, wavs.device):
             if self.batch_mode == "padded":
                 return self._pool(wavs, num_samples, frames, use_mask=True)
             return torch.cat(
@@ -846,15 +873,7 @@ class WhisperLayerPooling(nn.Module):
                 self._warned_long = True
             num_samples = num_samples.clamp(max=self.max_samples)
         num_samples = num_samples.cpu()
-        precision = (
-            encoder_precision(self.precision, wavs.device)
-            if self.freeze
-            else contextlib.nullcontext()
-        )
-        with (
-            precision,
-            torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze),
-        ):
+        with pretrained_forward(self.freeze, self.precision, wavs.device):
             mels = []
             for i in range(batch):
                 wav = wavs[i, : num_samples[i]]
