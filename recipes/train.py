@@ -99,6 +99,11 @@ from zsser_modules.sampling import (
     train_loader_kwargs,
 )
 from zsser_modules.selection import check_selection, validation_meta
+from zsser_modules.speaker_norm import (
+    SpeakerNorm,
+    check_speaker_norm,
+    normalize_datasets,
+)
 from zsser_modules.tsne import plot_tsne
 
 logger = get_logger(__name__)
@@ -583,6 +588,29 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
     )
 
 
+def speaker_normalize(hparams, datasets):
+    """Standardise the cached features per speaker (speaker_norm: per_speaker).
+
+    Every split's speakers use their own statistics, computed in one pass
+    over the feature cache from the features and the ``spk_id`` column only
+    (zsser_modules.speaker_norm). Returns the inference fallback, a
+    SpeakerNorm holding the global statistics of the training utterances,
+    or None with speaker_norm: none (nothing changes).
+    """
+    if hparams["speaker_norm"] == "none":
+        return None
+    summary = normalize_datasets(datasets)
+    hparams["speaker_norm_speakers"] = summary["speakers"]
+    mean, std = summary["global"]
+    fallback = build_module(SpeakerNorm, feature_shape=list(mean.shape))
+    fallback.set_statistics(mean, std)
+    logger.info(
+        "Features standardised per speaker, with each speaker's own statistics "
+        f"(speakers per split: {summary['speakers']})."
+    )
+    return fallback
+
+
 def build_modules(hparams, n_speakers):
     """Build the encoder chosen by ``encoder`` and the heads, sized to it.
 
@@ -663,6 +691,8 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "valid_mean_language_uar": best.meta.get("mean_language_uar"),
         "valid_uar_per_language": best.meta.get("uar_per_language"),
         "language_sampling": hparams["language_sampling"],
+        "speaker_norm": hparams["speaker_norm"],
+        "speaker_norm_speakers": hparams.get("speaker_norm_speakers"),
         "training_languages": train_langs,
         "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
         "n_train": len(datasets["train"]),
@@ -710,6 +740,8 @@ def diagnose(brain, hparams, datasets, manifests, frozen):
         )
     else:
         raw, description = np.concatenate(features), f"frozen {encoder} features"
+    if description and hparams["speaker_norm"] != "none":
+        description += f", standardised per speaker ({hparams['speaker_norm']})"
     speaker_rows = (frame["split"] == "train") & (
         frame["spk_confounded"].astype(int) == 0
     )
@@ -801,6 +833,12 @@ def main(argv=None):
     try:
         check_selection(hparams["selection"])
         check_language_sampling(hparams["language_sampling"])
+        check_speaker_norm(
+            hparams["speaker_norm"],
+            frozen=hparams["encoder"] == "fbank_stats"
+            or (hparams["encoder"] in PRETRAINED_ENCODERS and hparams["freeze_ssl"]),
+            cached=hparams["use_feature_cache"],
+        )
     except ValueError as error:
         print(f"recipes/train.py: {error}", file=sys.stderr)
         sys.exit(2)
@@ -848,6 +886,7 @@ def main(argv=None):
         # encoder (only its constructor call is exported).
         cache_encoder_features(hparams, modules[encoder], datasets, run_opts)
         modules[encoder] = spec_only(modules[encoder])
+    speaker_norm = speaker_normalize(hparams, datasets)  # None: speaker_norm=none
     hparams["checkpointer"].add_recoverables(
         {name: m for name, m in modules.items() if not (frozen and name == encoder)}
     )
@@ -899,7 +938,9 @@ def main(argv=None):
         export_inference(
             hparams["inference_folder"],
             hparams["encoder"],
-            modules,
+            {**modules, "speaker_norm": speaker_norm}
+            if speaker_norm is not None
+            else modules,
             hparams["emotions"],
             sample_rate=hparams["sample_rate"],
             weights_from_source=(encoder,) if frozen else (),
@@ -910,6 +951,7 @@ def main(argv=None):
                 "training_languages": train_langs,
                 "best_epoch": results["best_epoch"],
                 "test_uar": results["uar"],
+                "speaker_norm": hparams["speaker_norm"],
             },
         )
         plot_embeddings(brain, hparams, datasets, manifests)

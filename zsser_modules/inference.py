@@ -27,6 +27,11 @@ installed soundfile reads, mp3 included)::
     zsser-classify RUN_FOLDER PATH [PATH ...] --output predictions.csv
     python -m zsser_modules.inference RUN_FOLDER PATH [PATH ...]  # the same
 
+A model trained with ``speaker_norm: per_speaker`` normalises a file with
+the training data's global statistics (stored in the folder); add
+``--one-speaker`` when the files are one speaker's, to use their own
+statistics instead (``EmotionRecognizer.set_speaker_files``).
+
 Bad input never ends in a traceback. A missing path, a folder without audio
 or a run without an exported model: one line on stderr, exit code 2, nothing
 classified. Per file, in the CSV's ``warning`` column (no label, no
@@ -188,6 +193,10 @@ ENCODER_MODULES: dict[str, tuple[str, ...]] = {
     "fbank_stats": ("fbank_stats",),
 }
 HEAD_MODULES: tuple[str, ...] = ("embedding", "emo_classifier")
+#: Optional module between the encoder and the heads: a
+#: ``zsser_modules.speaker_norm.SpeakerNorm`` holding the training data's
+#: global feature statistics (runs with ``speaker_norm: per_speaker``).
+SPEAKER_NORM_MODULE = "speaker_norm"
 #: Encoders loaded from a pretrained checkpoint (``ssl_source``): their
 #: weights are reloaded from the source when frozen, fine-tuned with lr_ssl.
 PRETRAINED_ENCODERS: tuple[str, ...] = ("ssl", "whisper")
@@ -350,7 +359,9 @@ def export_inference(
     modules : mapping
         Name -> module made by :func:`build_module`, with the trained weights.
         Must hold the encoder modules of ``encoder`` plus ``embedding`` and
-        ``emo_classifier``; other entries are ignored.
+        ``emo_classifier``, and ``speaker_norm`` (a ``SpeakerNorm``) for a
+        model trained on speaker-normalised features; other entries are
+        ignored.
     classes : sequence of str
         Emotion names in index order.
     sample_rate : int
@@ -392,6 +403,8 @@ def export_inference(
             f"encoder must be one of {sorted(ENCODER_MODULES)}, got {encoder!r}."
         )
     names = ENCODER_MODULES[encoder] + HEAD_MODULES
+    if SPEAKER_NORM_MODULE in modules:  # speaker_norm: per_speaker
+        names = ENCODER_MODULES[encoder] + (SPEAKER_NORM_MODULE,) + HEAD_MODULES
     missing = [name for name in names if name not in modules]
     if missing:
         raise ValueError(
@@ -550,10 +563,54 @@ class EmotionRecognizer(Pretrained):
         wavs = wavs.float().to(self.device)
         wav_lens = wav_lens.float().to(self.device)
         with torch.no_grad():
-            encoded = self.mods[self.hparams.encoder](wavs, wav_lens)
+            encoded = self.encode_features(wavs, wav_lens)
+            if SPEAKER_NORM_MODULE in self.mods:
+                encoded = self.mods[SPEAKER_NORM_MODULE](encoded)
             if "layer_sum" in ENCODER_MODULES[self.hparams.encoder]:
                 encoded = self.mods.layer_sum(encoded)
             return self.mods.embedding(encoded)
+
+    def encode_features(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The encoder's output (before any speaker normalisation), no autograd."""
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        with torch.no_grad():
+            return self.mods[self.hparams.encoder](
+                wavs.float().to(self.device), wav_lens.float().to(self.device)
+            )
+
+    @property
+    def speaker_normalized(self) -> bool:
+        """Whether the model was trained on speaker-normalised features."""
+        return SPEAKER_NORM_MODULE in self.mods
+
+    def set_speaker_files(self, paths: Sequence[PathLike]) -> None:
+        """Normalise with the statistics of these files, taken as one speaker.
+
+        For a model trained with ``speaker_norm: per_speaker`` only: its
+        exported statistics (the training data's, all speakers pooled) are
+        replaced by the element-wise mean and std of these files' encoder
+        features, as the recipe does for every speaker of every split. Reload
+        the model to go back to the exported statistics.
+
+        Arguments
+        ---------
+        paths : sequence of path-like
+            Audio files of one speaker (the more, the closer to training).
+        """
+        if not self.speaker_normalized:
+            raise ValueError(
+                "This model was trained without speaker normalisation "
+                "(speaker_norm: none): there are no speaker statistics to set."
+            )
+        rate = int(self.hparams.sample_rate)
+        self.mods[SPEAKER_NORM_MODULE].fit(
+            self.encode_features(read_audio(path, target_sr=rate)[None])[0].cpu()
+            for path in paths
+        )
+        self.mods[SPEAKER_NORM_MODULE].to(self.device)
 
     def classify_batch(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
@@ -805,6 +862,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="clips with a lower RMS level (dB full scale) are flagged as "
         f"silent (default {SILENCE_DBFS:g})",
     )
+    parser.add_argument(
+        "--one-speaker",
+        action="store_true",
+        help="the files are one speaker's: a model trained with speaker_norm: "
+        "per_speaker normalises them with their own statistics instead of the "
+        "training data's global ones (docs/recipe.md, Speaker normalisation)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -821,6 +885,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, RuntimeError) as err:
         message = " ".join(str(err).split())
         return _error(f"could not load the model of '{folder}': {message}")
+    if args.one_speaker:
+        if not recognizer.speaker_normalized:
+            return _error(
+                f"--one-speaker: the model of '{folder}' was trained without "
+                "speaker normalisation (speaker_norm: none); drop --one-speaker."
+            )
+        try:
+            recognizer.set_speaker_files(files)
+        except (OSError, ValueError, RuntimeError) as err:
+            message = " ".join(str(err).split())
+            return _error(f"--one-speaker: could not compute the statistics: {message}")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     counts = {"ok": 0, "flagged": 0, "refused": 0, "unreadable": 0}

@@ -109,6 +109,11 @@ SPEED_RUN_OPTIONS = (
     "overridden_args",
     "debug_persistently",
 )
+#: Keys added after runs were made, with the value that reproduces those runs
+#: bit for bit: a key holding it is left out of the identity, so the older
+#: runs keep theirs (neither retrained nor refused); any other value is part
+#: of the identity as usual.
+NEUTRAL_DEFAULTS = {"speaker_norm": "none"}
 #: Every excluded dotted key of the hyperparameters.
 EXCLUDED_KEYS = PATH_KEYS + SPEED_KEYS + CONTROL_KEYS
 #: File of the identity in the run folder.
@@ -252,6 +257,9 @@ class RunIdentity:
             value = _drop(tree, key)
             if value is not None:
                 excluded[key] = value
+        for key, neutral in NEUTRAL_DEFAULTS.items():
+            if key in tree and tree[key] == neutral:
+                del tree[key]
         options = dict(sb.core.RunOptions().as_dict())
         options.update(dict(run_opts or {}))
         for key in SPEED_RUN_OPTIONS:

@@ -1,0 +1,254 @@
+"""Speaker normalisation (zsser_modules/speaker_norm.py, speaker_norm: per_speaker).
+
+Against a numpy reference computed here: every utterance standardised with
+its own speaker's statistics, in every split (test speakers included), the
+emotion labels never read, the feature cache untouched, the inference
+fallback, and the recipe's results.json / exported model.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import REPO_ROOT
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.utils.data_pipeline import provides, takes
+
+from recipes import train
+from zsser_modules.audio import audio_pipeline
+from zsser_modules.feature_cache import FeatureCache, use_cached_features
+from zsser_modules.inference import EmotionRecognizer
+from zsser_modules.inference import main as classify_main
+from zsser_modules.run_identity import RunIdentity
+from zsser_modules.speaker_norm import (
+    EPS,
+    SpeakerNorm,
+    check_speaker_norm,
+    normalize_datasets,
+)
+
+DEMO = str(REPO_ROOT / "hparams" / "demo.yaml")
+EMOTIONS = ["neutral", "happy", "angry", "sad"]
+SPLIT_SPEAKERS = {"train": ["a", "b"], "valid": ["c"], "test": ["t1", "t2"]}
+
+
+def reference(feats_by_id, speaker_by_id):
+    """numpy: z-normalise each utterance with its speaker's mean and std."""
+    out = {}
+    for speaker in set(speaker_by_id.values()):
+        ids = [i for i, s in speaker_by_id.items() if s == speaker]
+        block = np.stack([feats_by_id[i] for i in ids]).astype(np.float64)
+        mean, std = block.mean(0), np.maximum(block.std(0), EPS)
+        for i in ids:
+            out[i] = (feats_by_id[i] - mean) / std
+    return out
+
+
+def toy_datasets(rng, emotion_seed=0):
+    """Three splits of utterances with [3, 4] features; speakers offset apart."""
+    feats, speakers, datasets = {}, {}, {}
+    emotions = np.random.default_rng(emotion_seed)
+    for split, names in SPLIT_SPEAKERS.items():
+        data = {}
+        for k, speaker in enumerate(names):
+            for u in range(4 + k):
+                utt = f"{split}_{speaker}_{u}"
+                feats[utt] = (10 * k + rng.normal(size=(3, 4)) * (k + 1)).astype(
+                    np.float32
+                )
+                speakers[utt] = speaker
+                data[utt] = {"spk_id": speaker, "emo": emotions.choice(EMOTIONS)}
+
+        @takes("id")
+        @provides("encoder_feats")
+        def lookup(utt_id):
+            return torch.from_numpy(feats[utt_id])
+
+        datasets[split] = DynamicItemDataset(
+            data, dynamic_items=[lookup], output_keys=["id", "encoder_feats", "emo"]
+        )
+    return datasets, feats, speakers
+
+
+def outputs(datasets):
+    return {
+        item["id"]: item["encoder_feats"].numpy()
+        for dataset in datasets.values()
+        for item in dataset
+    }
+
+
+def test_every_split_is_normalised_with_its_own_speakers_statistics():
+    datasets, feats, speakers = toy_datasets(np.random.default_rng(0))
+    summary = normalize_datasets(datasets)
+    assert summary["speakers"] == {"train": 2, "valid": 1, "test": 2}
+    expected = reference(feats, speakers)
+    got = outputs(datasets)
+    assert set(got) == set(expected)
+    for utt, value in got.items():
+        np.testing.assert_allclose(value, expected[utt], rtol=1e-5, atol=1e-5)
+    # The target's test speakers: mean 0, std 1 over their own utterances.
+    for speaker in SPLIT_SPEAKERS["test"]:
+        block = np.stack([got[u] for u in got if speakers[u] == speaker])
+        np.testing.assert_allclose(block.mean(0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(block.std(0), 1.0, atol=1e-4)
+    # The inference fallback: the training utterances, all speakers pooled.
+    train_block = np.stack([feats[u] for u in feats if u.startswith("train")])
+    mean, std = summary["global"]
+    np.testing.assert_allclose(mean.numpy(), train_block.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std.numpy(), train_block.std(0), rtol=1e-4)
+    # The other output keys are untouched.
+    assert set(datasets["test"][0]) == {"id", "encoder_feats", "emo"}
+
+
+def test_emotion_labels_are_never_read():
+    """Shuffled (here: redrawn) labels give identical normalised features."""
+    first, _, _ = toy_datasets(np.random.default_rng(1), emotion_seed=1)
+    second, _, _ = toy_datasets(np.random.default_rng(1), emotion_seed=2)
+    labels = [[item["emo"] for item in d] for d in (first["train"], second["train"])]
+    assert labels[0] != labels[1]
+    normalize_datasets(first)
+    normalize_datasets(second)
+    a, b = outputs(first), outputs(second)
+    assert all(np.array_equal(a[utt], b[utt]) for utt in a)
+
+
+def test_feature_cache_is_read_once_and_left_unchanged(tmp_path):
+    rng = np.random.default_rng(3)
+    data = {}
+    for speaker in ("s1", "s2"):
+        for u in range(3):
+            path = tmp_path / f"{speaker}_{u}.wav"
+            sf.write(path, rng.normal(size=1600).astype("float32") * 0.1, 16000)
+            data[f"{speaker}_{u}"] = {"wav": str(path), "spk_id": speaker}
+
+    class Enc(torch.nn.Module):
+        def forward(self, wavs, wav_lens):
+            return wavs[:, None, :5].expand(-1, 2, -1) * 3 + 1  # [B, 2, 5]
+
+    dataset = DynamicItemDataset(
+        data, dynamic_items=[audio_pipeline()], output_keys=["id", "sig"]
+    )
+    cache = FeatureCache(tmp_path / "cache", {"encoder": "toy", "shape": [2, 5]})
+    use_cached_features([dataset], cache, Enc(), provides="encoder_feats")
+    key_hash = cache.key_hash
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")}
+    raw = {u: cache.get(u, d["wav"]).numpy() for u, d in data.items()}
+
+    reads = []
+    original_get = cache.get
+    cache.get = lambda *args: reads.append(args[0]) or original_get(*args)
+    normalize_datasets({"train": dataset})
+    assert sorted(reads) == sorted(data)  # one pass over the cache
+    got = outputs({"train": dataset})
+    expected = reference(raw, {u: d["spk_id"] for u, d in data.items()})
+    for utt in data:
+        np.testing.assert_allclose(got[utt], expected[utt], rtol=1e-5, atol=1e-5)
+    assert cache.key_hash == key_hash
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")} == files
+
+
+def test_speaker_norm_module_and_refusals():
+    norm = SpeakerNorm([2, 3])
+    x = torch.randn(5, 2, 3)
+    assert torch.equal(norm(x), x)  # unfitted: identity
+    norm.fit(list(x))
+    np.testing.assert_allclose(
+        norm(x).numpy(),
+        (x.numpy() - x.numpy().mean(0)) / x.numpy().std(0),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    with pytest.raises(ValueError, match="expected \\[2, 3\\]"):
+        norm.set_statistics(torch.zeros(3), torch.ones(3))
+    check_speaker_norm("per_speaker", frozen=True, cached=True)
+    with pytest.raises(ValueError, match="use_feature_cache"):
+        check_speaker_norm("per_speaker", frozen=True, cached=False)
+    with pytest.raises(ValueError, match="must be one of"):
+        check_speaker_norm("per_utterance", frozen=True, cached=True)
+
+
+def test_speaker_norm_none_keeps_the_run_identity_of_older_runs():
+    base = RunIdentity.from_argv([DEMO])
+    assert "speaker_norm" not in base.settings
+    assert RunIdentity.from_argv([DEMO, "--speaker_norm=none"]).hash == base.hash
+    other = RunIdentity.from_argv([DEMO, "--speaker_norm=per_speaker"])
+    assert base.differences(other) == [("speaker_norm", "<absent>", "per_speaker")]
+
+
+def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
+    common = [
+        f"--results_root={tmp_path / 'results'}",
+        "--demo_options={n_speakers: 2, n_per_class_per_speaker: 3}",
+        "--number_of_epochs=1",
+        "--tsne_per_language=10",
+        "--diagnostics=False",
+        "--noprogressbar",
+    ]
+    folder = tmp_path / "sn"
+    train.main(
+        [DEMO, f"--output_folder={folder}", "--speaker_norm=per_speaker", *common]
+    )
+    results = json.loads((folder / "results.json").read_text())
+    assert results["speaker_norm"] == "per_speaker"
+    # 2 speakers per language: train and valid split the training languages'
+    # speakers, and the target's 2 test speakers have their own statistics.
+    assert results["speaker_norm_speakers"]["test"] == 2
+    assert sum(results["speaker_norm_speakers"].values()) == 2 * 5
+
+    # The exported model normalises with the training data's global statistics.
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
+    assert recognizer.speaker_normalized
+    exported = recognizer.mods.speaker_norm
+    assert exported.feature_shape == [int(recognizer.mods.fbank_stats.output_size)]
+    assert float(exported.std.min()) > 0 and float(exported.mean.abs().sum()) > 0
+    wavs = sorted((tmp_path / "results" / "data").rglob("demo_de_s*/*.wav"))[:6]
+    before = exported.mean.clone()
+    recognizer.set_speaker_files(wavs)
+    feats = torch.stack(
+        [
+            recognizer.encode_features(torch.from_numpy(sf.read(w)[0]).float()[None])[0]
+            for w in wavs
+        ]
+    )
+    torch.testing.assert_close(exported.mean, feats.mean(0), rtol=1e-4, atol=1e-4)
+    assert not torch.equal(exported.mean, before)
+
+    # zsser-classify --one-speaker works here, and is refused for a plain model.
+    csv = tmp_path / "pred.csv"
+    assert (
+        classify_main(
+            [str(folder), *map(str, wavs), "--one-speaker", "--output", str(csv)]
+        )
+        == 0
+    )
+    assert len(csv.read_text().splitlines()) == len(wavs) + 1
+    plain = tmp_path / "plain"
+    train.main([DEMO, f"--output_folder={plain}", *common])
+    assert json.loads((plain / "results.json").read_text())["speaker_norm"] == "none"
+    assert not (plain / "inference" / "speaker_norm.ckpt").exists()
+    capsys.readouterr()
+    assert (
+        classify_main([str(plain), str(wavs[0]), "--one-speaker", "--output", str(csv)])
+        == 2
+    )
+    assert "trained without speaker normalisation" in capsys.readouterr().err
+
+
+def test_recipe_refuses_per_speaker_norm_with_a_trainable_encoder(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main(
+            [
+                DEMO,
+                f"--results_root={tmp_path}",
+                "--encoder=fbank",
+                "--speaker_norm=per_speaker",
+            ]
+        )
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    refusal = [line for line in err if line.startswith("recipes/train.py:")]
+    assert len(refusal) == 1 and "frozen encoder" in refusal[0]
+    assert not list(tmp_path.rglob("run_identity.json"))  # no run started
