@@ -19,10 +19,10 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=find_packages(
-        include=["zsser_modules", "zsser_modules.*", "data_prep", "data_prep.*"]
-    ),
-    package_data={"data_prep": ["file_lists/*.csv"]},
+    # One top-level package: the data preparation is zsser_modules.data_prep;
+    # data_prep/*.py in the repository are its command lines, not installed.
+    packages=find_packages(include=["zsser_modules", "zsser_modules.*"]),
+    package_data={"zsser_modules.data_prep": ["file_lists/*.csv"]},
     install_requires=[
         "speechbrain>=1.1.0",
         "torch>=2.1.0",

@@ -15,7 +15,7 @@ and reports, per sampling mode:
 
 No audio is read. ``--real-counts en,zh,fr,ur`` uses instead a counts-only
 manifest with the real corpora's per-speaker counts (ESD, CaFE, URDU, EmoDB
-as in ``data_prep.demo``), 80 % of each language's speakers, as a training
+as in ``zsser_modules.data_prep.demo``), 80 % of each language's speakers, as a training
 set of the real setting. Examples (from the repository root, the first after
 one demo run)::
 
@@ -68,7 +68,12 @@ def real_counts_manifest(languages: Sequence[str], path: str | Path) -> Path:
     """
     import csv
 
-    from data_prep.demo import CAFE_COUNTS, EMODB_COUNTS, ESD_PER_CLASS, URDU_COUNTS
+    from zsser_modules.data_prep.demo import (
+        CAFE_COUNTS,
+        EMODB_COUNTS,
+        ESD_PER_CLASS,
+        URDU_COUNTS,
+    )
     from zsser_modules.labels import EMOTIONS
 
     esd = [{emo: ESD_PER_CLASS for emo in EMOTIONS}] * 10

@@ -76,7 +76,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from tqdm import tqdm
 
-from data_prep.zero_shot import SOURCE_ONLY_VARIANTS, VARIANTS
+from zsser_modules.data_prep.zero_shot import SOURCE_ONLY_VARIANTS, VARIANTS
 from zsser_modules.hparams import resolve_layered_hparams
 from zsser_modules.labels import LANGUAGES
 from zsser_modules.results_table import (
@@ -602,7 +602,7 @@ def changed_settings(run: Run, argv: Sequence[str]) -> str:
 def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -> tuple:
     """What a run's results depend on: two runs with one identity are one experiment.
 
-    For a variant of :data:`data_prep.zero_shot.SOURCE_ONLY_VARIANTS`
+    For a variant of :data:`zsser_modules.data_prep.zero_shot.SOURCE_ONLY_VARIANTS`
     (baseline1) the identity is the run itself. For the others it is the
     target, variant and seed, the base hyperparameter file, every layered
     value but ``source_lang`` and the pass-through overrides: the source

@@ -18,8 +18,8 @@ best epoch is chosen on the validation speakers of the training languages).
 
     loss = CE + supcon_weight * SupCon + adv_weight * speaker adversary
 
-The variant (--variant) selects the training languages (data_prep.zero_shot)
-and the loss terms (VARIANT_LOSSES below).
+The variant (--variant) selects the training languages
+(zsser_modules.data_prep.zero_shot) and the loss terms (VARIANT_LOSSES below).
 
 To run, from the repository root:
 > python recipes/train.py hparams/en_de.yaml --esd_folder=/path/to/ESD \
@@ -56,18 +56,18 @@ from speechbrain.dataio.dataset import (
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
-from data_prep import GENERATED_CORPORA, prepare_corpus
-from data_prep.common import LANGUAGE_CORPUS, read_manifest
-from data_prep.zero_shot import (
+from zsser_modules.adversarial import adversarial_loss, dann_lambda
+from zsser_modules.audio import audio_pipeline
+from zsser_modules.checkpoints import kill_point
+from zsser_modules.data_prep import GENERATED_CORPORA, prepare_corpus
+from zsser_modules.data_prep.common import LANGUAGE_CORPUS, read_manifest
+from zsser_modules.data_prep.zero_shot import (
     SPLITS,
     VARIANTS,
     build_setting,
     setting_folder,
     training_languages,
 )
-from zsser_modules.adversarial import adversarial_loss, dann_lambda
-from zsser_modules.audio import audio_pipeline
-from zsser_modules.checkpoints import kill_point
 from zsser_modules.diagnostics import run_diagnostics
 from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
 from zsser_modules.feature_cache import (

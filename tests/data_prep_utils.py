@@ -1,10 +1,11 @@
 """Fixture builders for the data-prep tests: corpus trees with the real file names.
 
-EmoDB, CaFE and URDU trees are built from ``data_prep/file_lists/*.csv`` (every
-real file of these corpora, folder names as they unpack, including CaFE's
-mis-encoded ones); ESD from its naming scheme. Every file is the same tiny
-wav (0.05 s of low-amplitude noise) at the corpus's sample rate, written from
-one byte string, so thousands of files take a fraction of a second.
+EmoDB, CaFE and URDU trees are built from
+``zsser_modules/data_prep/file_lists/*.csv`` (every real file of these
+corpora, folder names as they unpack, including CaFE's mis-encoded ones); ESD
+from its naming scheme. Every file is the same tiny wav (0.05 s of
+low-amplitude noise) at the corpus's sample rate, written from one byte
+string, so thousands of files take a fraction of a second.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-FILE_LISTS = Path(__file__).resolve().parents[1] / "data_prep" / "file_lists"
+FILE_LISTS = (
+    Path(__file__).resolve().parents[1] / "zsser_modules" / "data_prep" / "file_lists"
+)
 
 #: (sample rate, channels) used for each corpus's fixture files. The file
 #: lists give the rates; channel counts are not listed: URDU is written as
@@ -76,7 +79,7 @@ def wav_bytes(sample_rate: int, channels: int = 1, seconds: float = 0.05) -> byt
 
 
 def read_file_list(corpus: str) -> list[dict[str, str]]:
-    """Rows of ``data_prep/file_lists/<corpus>-files.csv`` (path, label, rate)."""
+    """Rows of ``file_lists/<corpus>-files.csv`` (path, label, rate)."""
     with open(FILE_LISTS / f"{corpus}-files.csv", encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
 
@@ -165,6 +168,6 @@ def build_esd(
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
     """Write manifest-like rows with the manifest writer of data_prep."""
-    from data_prep.common import write_manifest
+    from zsser_modules.data_prep.common import write_manifest
 
     return write_manifest(rows, path)

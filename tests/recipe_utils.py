@@ -1,7 +1,8 @@
 """Helpers of the recipe and inference tests: fixture corpora and recipe runs.
 
 The corpora are small subsets of ESD, EmoDB and URDU in their real layouts
-(file names from ``data_prep/file_lists`` and ``tests/data_prep_utils.py``),
+(file names from ``zsser_modules/data_prep/file_lists`` and
+``tests/data_prep_utils.py``),
 at the corpora's sample rates (URDU: 44.1 kHz stereo). Unlike the data-prep
 fixtures, every file holds distinct audio: a short tone whose pitch depends on
 the emotion, plus noise seeded by the file name, so embeddings differ between

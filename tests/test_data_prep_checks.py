@@ -12,10 +12,10 @@ import soundfile as sf
 from conftest import REPO_ROOT
 from data_prep_utils import build_esd, build_from_file_list, wav_bytes
 
-from data_prep.common import CorpusLayoutError, read_manifest
-from data_prep.emodb import prepare_emodb
-from data_prep.esd import prepare_esd
-from data_prep.urdu import prepare_urdu
+from zsser_modules.data_prep.common import CorpusLayoutError, read_manifest
+from zsser_modules.data_prep.emodb import prepare_emodb
+from zsser_modules.data_prep.esd import prepare_esd
+from zsser_modules.data_prep.urdu import prepare_urdu
 
 GOOD = ["03a01Wa", "03a01Nc", "08a02Fe", "09b03Ta", "10a04Wb", "11b01Nd"]
 
@@ -94,7 +94,7 @@ def test_bad_items_are_skipped_and_counted(emodb, tmp_path, caplog):
     (wav / "12a02Xa.wav").write_bytes(wav_bytes(16000))  # unknown label X
     (wav / "notes.wav").write_bytes(wav_bytes(16000))  # unparsable name
     (wav / "13a05La.wav").write_bytes(wav_bytes(16000))  # boredom: class not kept
-    with caplog.at_level(logging.INFO, logger="data_prep"):
+    with caplog.at_level(logging.INFO, logger="zsser_modules.data_prep"):
         csv_path = prepare_emodb(emodb, tmp_path / "out")
     df = read_manifest(csv_path)
     assert sorted(df["ID"]) == sorted(f"emodb_{n}" for n in GOOD)  # nothing lost
@@ -152,7 +152,7 @@ def test_rerun_with_same_options_skips(emodb, tmp_path, caplog):
     out = tmp_path / "out"
     csv_path = prepare_emodb(emodb, out)
     before = csv_path.stat().st_mtime_ns
-    with caplog.at_level(logging.INFO, logger="data_prep"):
+    with caplog.at_level(logging.INFO, logger="zsser_modules.data_prep"):
         assert prepare_emodb(emodb, out) == csv_path
     assert csv_path.stat().st_mtime_ns == before
     assert "skipping preparation" in caplog.text
@@ -162,7 +162,7 @@ def test_changed_option_rebuilds(emodb, tmp_path, caplog):
     (emodb / "wav" / "13a05La.wav").write_bytes(wav_bytes(16000))  # boredom
     out = tmp_path / "out"
     assert len(read_manifest(prepare_emodb(emodb, out))) == 6
-    with caplog.at_level(logging.INFO, logger="data_prep"):
+    with caplog.at_level(logging.INFO, logger="zsser_modules.data_prep"):
         every = read_manifest(prepare_emodb(emodb, out, keep_all_classes=True))
     assert len(every) == 7 and "boredom" in set(every["emo"])
     assert "keep_all_classes: False -> True" in caplog.text
@@ -211,12 +211,20 @@ def run_script(*args):
 
 def test_script_form_runs_from_the_repository_root(emodb, tmp_path):
     out = tmp_path / "out"
-    done = run_script("data_prep/emodb.py", str(emodb), str(out), "--keep-all-classes")
+    done = run_script(
+        "-m",
+        "zsser_modules.data_prep.emodb",
+        str(emodb),
+        str(out),
+        "--keep-all-classes",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out / "emodb.csv")
     assert "6 rows written" in done.stderr  # the summary is logged
     assert len(read_manifest(out / "emodb.csv")) == 6
-    failed = run_script("data_prep/emodb.py", str(tmp_path / "nope"), str(out))
+    failed = run_script(
+        "-m", "zsser_modules.data_prep.emodb", str(tmp_path / "nope"), str(out)
+    )
     assert failed.returncode == 2
     assert "Expected layout" in failed.stderr and "Traceback" not in failed.stderr
 
@@ -225,7 +233,7 @@ def test_exclusive_serialises_concurrent_preparations(tmp_path):
     import threading
     import time
 
-    from data_prep.common import exclusive
+    from zsser_modules.data_prep.common import exclusive
 
     inside, overlaps = [], []
 

@@ -18,13 +18,13 @@ from data_prep_utils import (
     read_file_list,
 )
 
-from data_prep import prepare_corpus
-from data_prep.cafe import prepare_cafe
-from data_prep.common import MANIFEST_COLUMNS, read_manifest
-from data_prep.emodb import prepare_emodb
-from data_prep.esd import prepare_esd
-from data_prep.meld import prepare_meld
-from data_prep.urdu import prepare_urdu
+from zsser_modules.data_prep import prepare_corpus
+from zsser_modules.data_prep.cafe import prepare_cafe
+from zsser_modules.data_prep.common import MANIFEST_COLUMNS, read_manifest
+from zsser_modules.data_prep.emodb import prepare_emodb
+from zsser_modules.data_prep.esd import prepare_esd
+from zsser_modules.data_prep.meld import prepare_meld
+from zsser_modules.data_prep.urdu import prepare_urdu
 from zsser_modules.labels import ALL_EMOTIONS, EMOTIONS
 
 FOUR = set(EMOTIONS)
@@ -332,11 +332,11 @@ def test_esd_mandarin_txt_in_other_encodings(tmp_path, encoding):
 def test_prepare_corpus_calls_the_generated_demo_without_data_folder(
     monkeypatch, tmp_path
 ):
-    import data_prep.demo
+    import zsser_modules.data_prep.demo
 
     calls = []
     monkeypatch.setattr(
-        data_prep.demo,
+        zsser_modules.data_prep.demo,
         "prepare_demo",
         lambda save_folder, **kw: calls.append((save_folder, kw)) or tmp_path,
     )

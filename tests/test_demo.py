@@ -1,4 +1,4 @@
-"""Tests of the synthetic eSpeak NG demo corpus (data_prep/demo.py).
+"""Tests of the synthetic eSpeak NG demo corpus (zsser_modules/data_prep/demo.py).
 
 A tiny corpus (5 languages x 2 speakers x 4 emotions x 2 = 80 utterances,
 about a second to generate) is made once per module and reused.
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_prep import demo
-from data_prep.common import MANIFEST_COLUMNS, read_manifest
+from zsser_modules.data_prep import demo
+from zsser_modules.data_prep.common import MANIFEST_COLUMNS, read_manifest
 from zsser_modules.labels import EMOTIONS, LANGUAGES
 
 TINY = dict(n_per_class_per_speaker=2, n_speakers=2, progress=False)
@@ -230,7 +230,7 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
 # Profiles: the default mirrors the real corpora (docs/demo.md)
 # ---------------------------------------------------------------------------
 
-#: Documented in docs/demo.md and data_prep/demo.py (PROFILES).
+#: Documented in docs/demo.md and zsser_modules/data_prep/demo.py (PROFILES).
 REALISTIC = {
     # lang: (speakers, utterances, {emotion: utterances}, confounded speakers)
     "en": (10, 1400, {"neutral": 350, "happy": 350, "angry": 350, "sad": 350}, 0),
@@ -244,7 +244,7 @@ REALISTIC = {
 def _plan_frame(**options):
     import pandas as pd
 
-    from data_prep.common import mark_confounded_speakers
+    from zsser_modules.data_prep.common import mark_confounded_speakers
 
     plan = demo._plan(demo.Path("/x"), demo.speaker_counts(**options))
     return mark_confounded_speakers(pd.DataFrame(plan))

@@ -15,9 +15,9 @@ from recipe_utils import fbank_run, ssl_run
 from speechbrain.dataio.dataset import FilteredSortedDynamicItemDataset
 from speechbrain.inference.interfaces import foreign_class
 
-from data_prep.common import read_manifest
 from recipes import train
 from zsser_modules.audio import read_audio
+from zsser_modules.data_prep.common import read_manifest
 from zsser_modules.inference import EmotionRecognizer, find_inference_folder, main
 from zsser_modules.labels import EMOTIONS
 

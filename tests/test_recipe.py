@@ -20,8 +20,8 @@ from recipe_utils import (
     ssl_run,
 )
 
-from data_prep.common import read_manifest
 from recipes import train
+from zsser_modules.data_prep.common import read_manifest
 from zsser_modules.hparams import load_layered_hparams
 from zsser_modules.labels import EMOTIONS
 

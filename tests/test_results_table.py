@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from data_prep.zero_shot import VARIANTS
 from zsser_modules import results_table as rt
+from zsser_modules.data_prep.zero_shot import VARIANTS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

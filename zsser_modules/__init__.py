@@ -1,8 +1,9 @@
 """Reusable SpeechBrain modules for zero-shot cross-lingual speech emotion recognition.
 
 Losses, adversarial pieces, encoders, a feature cache, metrics, plotting and
-label vocabularies that any SpeechBrain recipe can import. The package holds
-no corpus knowledge.
+label vocabularies that any SpeechBrain recipe can import. Corpus knowledge is
+confined to the :mod:`zsser_modules.data_prep` subpackage (the data
+preparation), which nothing else in the package imports.
 
 The public names are imported lazily (PEP 562), so that e.g. a data-preparation
 script doing ``from zsser_modules.labels import EMOTIONS`` does not pay for

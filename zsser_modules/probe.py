@@ -25,8 +25,8 @@ Usage::
         [--cache_dir results/data/feature_cache]
 
 The manifest needs the columns ``ID, wav, emo, spk_id, lang`` (the schema of
-``data_prep``; ``spk_confounded`` is used when present). Any emotion labels
-and language codes work.
+``zsser_modules.data_prep``; ``spk_confounded`` is used when present). Any
+emotion labels and language codes work.
 
 Authors
  * zsser contributors 2026

@@ -18,7 +18,7 @@ Measured in one run, on data generated here (no download):
    adversary) over baseline2 (CE only), on the same batches of cached
    features, alternating the two to share the machine's load fairly. The
    same ratio with the filterbank encoder is reported as a detail.
-3. ``prep_files_per_s``: ``data_prep.esd.prepare_esd`` on a generated tree
+3. ``prep_files_per_s``: ``zsser_modules.data_prep.esd.prepare_esd`` on a generated tree
    with ESD's real layout and size (20 speakers x 5 emotions x 350 = 35,000
    files, of which the 28,000 of the 4 classes are kept): files scanned per
    second.
@@ -314,7 +314,7 @@ def bench_prep(workdir: Path, per_emotion: int) -> dict:
     """Files per second of the ESD preparation on an ESD-shaped tree."""
     from data_prep_utils import build_esd
 
-    from data_prep.esd import prepare_esd
+    from zsser_modules.data_prep.esd import prepare_esd
 
     root = workdir / "ESD"
     log(f"prep: writing an ESD tree with {per_emotion} files per speaker and emotion")

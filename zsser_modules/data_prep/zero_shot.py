@@ -27,7 +27,7 @@ Rules:
   (half up, clipped to ``[1, n - 1]``) are held out. If a side would miss
   one of the language's emotions (speakers confounded with emotion, e.g.
   URDU), further seeded shuffles are drawn until both sides cover every
-  emotion (see ``data_prep.common.speaker_split``). A language's valid
+  emotion (see ``zsser_modules.data_prep.common.speaker_split``). A language's valid
   speakers thus depend only on the seed, not on the pair or variant. A
   language with fewer than 2 speakers cannot be split (the upper bound needs
   3 speakers in T): that is an error, as are an unknown language or variant,
@@ -68,12 +68,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if not __package__:  # run as a script: make the `data_prep` package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from data_prep.common import (  # noqa: E402
+from zsser_modules.data_prep.common import (
     MANIFEST_COLUMNS,
     PathLike,
     SplitError,
@@ -86,7 +83,7 @@ from data_prep.common import (  # noqa: E402
     speaker_split,
     write_manifest,
 )
-from zsser_modules.labels import ALL_EMOTIONS, EMOTIONS, LANGUAGES  # noqa: E402
+from zsser_modules.labels import ALL_EMOTIONS, EMOTIONS, LANGUAGES
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +176,7 @@ def training_languages(
     >>> training_languages("en", "en", "proposed", langs)
     Traceback (most recent call last):
     ...
-    data_prep.zero_shot.SettingError: Source and target are both 'en': a zero-shot setting needs a target language different from the source.
+    zsser_modules.data_prep.zero_shot.SettingError: Source and target are both 'en': a zero-shot setting needs a target language different from the source.
     """  # noqa: E501
     _check_request(source, target, variant)
     available = [lang for lang in LANGUAGES if lang in set(available)]
@@ -339,7 +336,7 @@ def build_setting(
     ...              spk_confounded=0)
     ...         for lang in ("en", "de", "fr") for s in range(4)
     ...         for e, emo in enumerate(EMOTIONS)]
-    >>> from data_prep.common import write_manifest
+    >>> from zsser_modules.data_prep.common import write_manifest
     >>> csv_path = write_manifest(rows, tmp / "demo.csv")
     >>> paths = build_setting([csv_path], "en", "de", "proposed", tmp / "out", seed=1)
     >>> sorted(paths)

@@ -23,13 +23,9 @@ Authors
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-if not __package__:  # run as a script: make the `data_prep` package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_prep.common import (  # noqa: E402
+from zsser_modules.data_prep.common import (
     UNPARSABLE_NAME,
     CorpusSpec,
     PathLike,

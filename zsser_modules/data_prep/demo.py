@@ -78,7 +78,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from data_prep.common import (
+from zsser_modules.data_prep.common import (
     AudioInfo,
     PathLike,
     PrepReport,
@@ -209,7 +209,7 @@ SPEAKER_VARIANTS: dict[str, tuple[str, ...]] = {
 #: Largest ``n_speakers`` of the balanced profile (voices of every language).
 MAX_SPEAKERS = min(len(v) for v in SPEAKER_VARIANTS.values())
 
-#: Real 4-class counts of EmoDB per speaker (data_prep/file_lists/emodb-files.csv):
+#: Real 4-class counts of EmoDB per speaker (file_lists/emodb-files.csv):
 #: 339 utterances, angry 127, happy 71, neutral 79, sad 62.
 EMODB_COUNTS: dict[str, dict[str, int]] = {
     "03": {"angry": 14, "happy": 7, "neutral": 11, "sad": 7},
@@ -1144,7 +1144,7 @@ def prepare_demo(
     Example
     -------
     >>> import tempfile
-    >>> from data_prep.common import read_manifest
+    >>> from zsser_modules.data_prep.common import read_manifest
     >>> csv = prepare_demo(tempfile.mkdtemp(), n_per_class_per_speaker=1,
     ...                    languages=["de"], n_speakers=1, progress=False)
     >>> df = read_manifest(csv)

@@ -41,15 +41,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if not __package__:  # run as a script: make the `data_prep` package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_prep.common import (  # noqa: E402
+from zsser_modules.data_prep.common import (
     MISSING_AUDIO,
     NO_METADATA,
     UNPARSABLE_NAME,

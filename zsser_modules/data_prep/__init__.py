@@ -1,18 +1,22 @@
 """Data preparation: one module per corpus, and the zero-shot setting builder.
 
 Each corpus module writes ``<save_folder>/<corpus>.csv`` (schema
-``data_prep.common.MANIFEST_COLUMNS``) plus ``<corpus>_report.json``;
-``data_prep.zero_shot.build_setting`` turns corpus manifests into the
+``common.MANIFEST_COLUMNS``) plus ``<corpus>_report.json``;
+``zero_shot.build_setting`` turns corpus manifests into the
 ``train``/``valid``/``test`` manifests of a zero-shot setting. The corpus
-modules are imported lazily (``data_prep.prepare_esd`` imports
-``data_prep.esd`` on first use).
+modules are imported lazily (``prepare_esd`` imports ``esd`` on first use).
+
+This is the only corpus-specific part of ``zsser_modules``, and nothing else in
+it imports it. Its command lines are the scripts ``data_prep/<corpus>.py`` of
+the repository (``python data_prep/esd.py DATA_FOLDER SAVE_FOLDER``), or
+``python -m zsser_modules.data_prep.<corpus>`` where the package is installed.
 
 Example
 -------
->>> import data_prep
+>>> import zsser_modules.data_prep
 >>> sorted(PREPARE_FUNCTIONS)
 ['cafe', 'demo', 'emodb', 'esd', 'meld', 'urdu']
->>> data_prep.prepare_emodb.__name__
+>>> zsser_modules.data_prep.prepare_emodb.__name__
 'prepare_emodb'
 
 Authors
@@ -27,7 +31,7 @@ from typing import Any, Callable
 
 #: Corpus name -> (module, function) of its preparation.
 PREPARE_FUNCTIONS: dict[str, tuple[str, str]] = {
-    name: (f"data_prep.{name}", f"prepare_{name}")
+    name: (f"{__name__}.{name}", f"prepare_{name}")
     for name in ("esd", "emodb", "cafe", "urdu", "meld", "demo")
 }
 
@@ -104,4 +108,4 @@ def __getattr__(attribute: str) -> Any:
     for name, (_, function) in PREPARE_FUNCTIONS.items():
         if attribute == function:
             return _prepare_function(name)
-    raise AttributeError(f"module 'data_prep' has no attribute {attribute!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
