@@ -60,7 +60,7 @@ from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.audio import audio_pipeline
 from zsser_modules.checkpoints import kill_point
 from zsser_modules.data_prep import GENERATED_CORPORA, prepare_corpus
-from zsser_modules.data_prep.common import LANGUAGE_CORPUS, read_manifest
+from zsser_modules.data_prep.manifest import LANGUAGE_CORPUS, read_manifest
 from zsser_modules.data_prep.zero_shot import (
     SPLITS,
     VARIANTS,

@@ -12,9 +12,10 @@ import soundfile as sf
 from conftest import REPO_ROOT
 from data_prep_utils import build_esd, build_from_file_list, wav_bytes
 
-from zsser_modules.data_prep.common import CorpusLayoutError, read_manifest
+from zsser_modules.data_prep.corpus import CorpusLayoutError
 from zsser_modules.data_prep.emodb import prepare_emodb
 from zsser_modules.data_prep.esd import prepare_esd
+from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.data_prep.urdu import prepare_urdu
 
 GOOD = ["03a01Wa", "03a01Nc", "08a02Fe", "09b03Ta", "10a04Wb", "11b01Nd"]
@@ -244,7 +245,7 @@ def test_exclusive_serialises_concurrent_preparations(tmp_path):
     import threading
     import time
 
-    from zsser_modules.data_prep.common import exclusive
+    from zsser_modules.data_prep.locks import exclusive
 
     inside, overlaps = [], []
 

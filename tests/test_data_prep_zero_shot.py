@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO_ROOT
 from data_prep_utils import read_file_list, write_rows
 
-from zsser_modules.data_prep.common import read_manifest
+from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.data_prep.zero_shot import (
     SOURCE_ONLY_VARIANTS,
     VARIANTS,

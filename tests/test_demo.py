@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from zsser_modules.data_prep import demo
-from zsser_modules.data_prep.common import MANIFEST_COLUMNS, read_manifest
+from zsser_modules.data_prep.manifest import MANIFEST_COLUMNS, read_manifest
 from zsser_modules.labels import EMOTIONS, LANGUAGES
 
 TINY = dict(n_per_class_per_speaker=2, n_speakers=2, progress=False)
@@ -244,7 +244,7 @@ REALISTIC = {
 def _plan_frame(**options):
     import pandas as pd
 
-    from zsser_modules.data_prep.common import mark_confounded_speakers
+    from zsser_modules.data_prep.speakers import mark_confounded_speakers
 
     plan = demo._plan(demo.Path("/x"), demo.speaker_counts(**options))
     return mark_confounded_speakers(pd.DataFrame(plan))

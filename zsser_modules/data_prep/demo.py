@@ -78,18 +78,12 @@ import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from zsser_modules.data_prep.common import (
-    AudioInfo,
-    PathLike,
-    PrepReport,
-    exclusive,
-    is_up_to_date,
-    make_stamp,
-    mark_confounded_speakers,
-    read_manifest,
-    save_sidecar,
-    write_manifest,
-)
+from zsser_modules.data_prep.audio_files import AudioInfo
+from zsser_modules.data_prep.locks import exclusive
+from zsser_modules.data_prep.manifest import PathLike, read_manifest, write_manifest
+from zsser_modules.data_prep.report import PrepReport
+from zsser_modules.data_prep.speakers import mark_confounded_speakers
+from zsser_modules.data_prep.stamps import is_up_to_date, make_stamp, save_sidecar
 from zsser_modules.labels import EMOTIONS, LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -1144,7 +1138,7 @@ def prepare_demo(
     Example
     -------
     >>> import tempfile
-    >>> from zsser_modules.data_prep.common import read_manifest
+    >>> from zsser_modules.data_prep.manifest import read_manifest
     >>> csv = prepare_demo(tempfile.mkdtemp(), n_per_class_per_speaker=1,
     ...                    languages=["de"], n_speakers=1, progress=False)
     >>> df = read_manifest(csv)
