@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
 import pandas as pd
 
+from zsser_modules.atomic_write import atomic_open
 from zsser_modules.labels import ALL_EMOTIONS, LANGUAGES
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -136,22 +136,15 @@ def write_manifest(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(MANIFEST_COLUMNS)
-            for values in _manifest_tuples(rows):
-                row = _checked_row(values)
-                if row[0] in seen:
-                    raise ValueError(f"Duplicate ID {row[0]!r} in manifest {path}.")
-                seen.add(row[0])
-                writer.writerow(row)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_open(path, newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for values in _manifest_tuples(rows):
+            row = _checked_row(values)
+            if row[0] in seen:
+                raise ValueError(f"Duplicate ID {row[0]!r} in manifest {path}.")
+            seen.add(row[0])
+            writer.writerow(row)
     return path
 
 
