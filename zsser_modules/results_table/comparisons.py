@@ -6,7 +6,6 @@ Authors
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,8 +20,6 @@ from zsser_modules.results_table.summary import (
     _per_seed_average,
     order_pairs,
 )
-
-logger = logging.getLogger(__name__)
 
 #: Comparisons written by :func:`write_tables`: (variant, reference) pairs.
 COMPARISONS: tuple[tuple[str, str], ...] = (

@@ -6,7 +6,6 @@ Authors
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 
@@ -21,8 +20,6 @@ from zsser_modules.results_table.summary import (
     _mean_std,
     order_variants,
 )
-
-logger = logging.getLogger(__name__)
 
 #: Shown for a cell without any run.
 EMPTY_CELL = "–"

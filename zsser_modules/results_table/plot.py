@@ -6,7 +6,6 @@ Authors
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -16,8 +15,6 @@ import pandas as pd
 from zsser_modules.results_table.markdown import pair_label
 from zsser_modules.results_table.runs import METRICS, PathLike, run_notes
 from zsser_modules.results_table.summary import ORACLE_VARIANTS, summarize
-
-logger = logging.getLogger(__name__)
 
 #: Fixed bar colour of each variant in :func:`plot_variants`.
 VARIANT_COLORS = {

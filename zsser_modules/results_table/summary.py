@@ -6,7 +6,6 @@ Authors
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterable, Sequence
 
@@ -15,8 +14,6 @@ import pandas as pd
 
 from zsser_modules.labels import LANGUAGES
 from zsser_modules.results_table.runs import METRICS
-
-logger = logging.getLogger(__name__)
 
 #: Name of the last column: the average over the pairs.
 AVG = "Avg."

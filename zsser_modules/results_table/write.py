@@ -7,7 +7,6 @@ Authors
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -33,8 +32,6 @@ from zsser_modules.results_table.runs import (
     run_notes,
 )
 from zsser_modules.results_table.summary import AVG, missing_runs, summarize, to_wide
-
-logger = logging.getLogger(__name__)
 
 #: Files written by :func:`write_tables`, by key.
 TABLE_FILES = {
