@@ -15,9 +15,9 @@ and reports, per sampling mode:
 
 No audio is read. ``--real-counts en,zh,fr,ur`` uses instead a counts-only
 manifest with the real corpora's per-speaker counts (ESD, CaFE, URDU, EmoDB
-as in ``zsser_modules.data_prep.demo``), 80 % of each language's speakers, as a training
-set of the real setting. Examples (from the repository root, the first after
-one demo run)::
+as in ``zsser_modules.data_prep.demo_profiles``), 80 % of each language's
+speakers, as a training set of the real setting. Examples (from the
+repository root, the first after one demo run)::
 
     python recipes/batch_composition.py \
         results/demo/data/settings/en_de/proposed/seed1234/train.csv --epochs 5
@@ -68,7 +68,7 @@ def real_counts_manifest(languages: Sequence[str], path: str | Path) -> Path:
     """
     import csv
 
-    from zsser_modules.data_prep.demo import (
+    from zsser_modules.data_prep.demo_profiles import (
         CAFE_COUNTS,
         EMODB_COUNTS,
         ESD_PER_CLASS,

@@ -57,10 +57,11 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
 from zsser_modules.adversarial import adversarial_loss, dann_lambda
+from zsser_modules.atomic_write import write_json_atomic
 from zsser_modules.audio import audio_pipeline
 from zsser_modules.checkpoints import kill_point
 from zsser_modules.data_prep import GENERATED_CORPORA, prepare_corpus
-from zsser_modules.data_prep.common import LANGUAGE_CORPUS, read_manifest
+from zsser_modules.data_prep.manifest import LANGUAGE_CORPUS, read_manifest
 from zsser_modules.data_prep.zero_shot import (
     SPLITS,
     VARIANTS,
@@ -91,7 +92,6 @@ from zsser_modules.run_identity import (
     RunIdentityError,
     check_run_folder,
     record_feature_cache_key,
-    write_json_atomic,
 )
 from zsser_modules.sampling import (
     SeededSamplerMixin,

@@ -168,6 +168,6 @@ def build_esd(
 
 def write_rows(path: Path, rows: list[dict]) -> Path:
     """Write manifest-like rows with the manifest writer of data_prep."""
-    from zsser_modules.data_prep.common import write_manifest
+    from zsser_modules.data_prep.manifest import write_manifest
 
     return write_manifest(rows, path)

@@ -12,9 +12,10 @@ import soundfile as sf
 from conftest import REPO_ROOT
 from data_prep_utils import build_esd, build_from_file_list, wav_bytes
 
-from zsser_modules.data_prep.common import CorpusLayoutError, read_manifest
+from zsser_modules.data_prep.corpus import CorpusLayoutError
 from zsser_modules.data_prep.emodb import prepare_emodb
 from zsser_modules.data_prep.esd import prepare_esd
+from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.data_prep.urdu import prepare_urdu
 
 GOOD = ["03a01Wa", "03a01Nc", "08a02Fe", "09b03Ta", "10a04Wb", "11b01Nd"]
@@ -211,29 +212,40 @@ def run_script(*args):
 
 def test_script_form_runs_from_the_repository_root(emodb, tmp_path):
     out = tmp_path / "out"
-    done = run_script(
-        "-m",
-        "zsser_modules.data_prep.emodb",
-        str(emodb),
-        str(out),
-        "--keep-all-classes",
-    )
+    done = run_script("data_prep/emodb.py", str(emodb), str(out), "--keep-all-classes")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out / "emodb.csv")
     assert "6 rows written" in done.stderr  # the summary is logged
     assert len(read_manifest(out / "emodb.csv")) == 6
-    failed = run_script(
-        "-m", "zsser_modules.data_prep.emodb", str(tmp_path / "nope"), str(out)
-    )
+    failed = run_script("data_prep/emodb.py", str(tmp_path / "nope"), str(out))
     assert failed.returncode == 2
     assert "Expected layout" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_every_documented_command_is_a_script_of_a_runnable_module():
+    """``python data_prep/<name>.py`` (README, docs) runs data_prep.<name>'s main."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    scripts = sorted(p.stem for p in (REPO_ROOT / "data_prep").glob("*.py"))
+    for name in scripts:
+        module = f"zsser_modules.data_prep.{name}"
+        script = (REPO_ROOT / "data_prep" / f"{name}.py").read_text(encoding="utf-8")
+        assert re.search(rf'runpy\.run_module\(\s*"{module}"', script), name
+        source = Path(importlib.util.find_spec(module).origin).read_text("utf-8")
+        assert 'if __name__ == "__main__":' in source, module
+    documents = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in documents)
+    documented = set(re.findall(r"python data_prep/(\w+)\.py", text))
+    assert documented and documented <= set(scripts), documented - set(scripts)
 
 
 def test_exclusive_serialises_concurrent_preparations(tmp_path):
     import threading
     import time
 
-    from zsser_modules.data_prep.common import exclusive
+    from zsser_modules.data_prep.locks import exclusive
 
     inside, overlaps = [], []
 

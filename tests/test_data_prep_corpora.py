@@ -20,9 +20,9 @@ from data_prep_utils import (
 
 from zsser_modules.data_prep import prepare_corpus
 from zsser_modules.data_prep.cafe import prepare_cafe
-from zsser_modules.data_prep.common import MANIFEST_COLUMNS, read_manifest
 from zsser_modules.data_prep.emodb import prepare_emodb
 from zsser_modules.data_prep.esd import prepare_esd
+from zsser_modules.data_prep.manifest import MANIFEST_COLUMNS, read_manifest
 from zsser_modules.data_prep.meld import prepare_meld
 from zsser_modules.data_prep.urdu import prepare_urdu
 from zsser_modules.labels import ALL_EMOTIONS, EMOTIONS

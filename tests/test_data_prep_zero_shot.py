@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO_ROOT
 from data_prep_utils import read_file_list, write_rows
 
-from zsser_modules.data_prep.common import read_manifest
+from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.data_prep.zero_shot import (
     SOURCE_ONLY_VARIANTS,
     VARIANTS,
@@ -334,8 +334,8 @@ def test_command_line(manifests, tmp_path, capsys):
 
 def test_script_form(manifests, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "zsser_modules.data_prep.zero_shot", "--source", "en",
-         "--target", "de", "--variant", "proposed", "--manifests", *map(str, manifests),
+        [sys.executable, "data_prep/zero_shot.py", "--source", "en", "--target",
+         "de", "--variant", "proposed", "--manifests", *map(str, manifests),
          "--save-folder", str(tmp_path)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

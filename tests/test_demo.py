@@ -1,4 +1,4 @@
-"""Tests of the synthetic eSpeak NG demo corpus (zsser_modules/data_prep/demo.py).
+"""Tests of the synthetic eSpeak NG demo corpus (zsser_modules/data_prep/demo*.py).
 
 A tiny corpus (5 languages x 2 speakers x 4 emotions x 2 = 80 utterances,
 about a second to generate) is made once per module and reused.
@@ -6,13 +6,14 @@ about a second to generate) is made once per module and reused.
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from zsser_modules.data_prep import demo
-from zsser_modules.data_prep.common import MANIFEST_COLUMNS, read_manifest
+from zsser_modules.data_prep import demo, demo_espeak, demo_profiles, demo_prosody
+from zsser_modules.data_prep.manifest import MANIFEST_COLUMNS, read_manifest
 from zsser_modules.labels import EMOTIONS, LANGUAGES
 
 TINY = dict(n_per_class_per_speaker=2, n_speakers=2, progress=False)
@@ -69,7 +70,7 @@ def test_audio_is_16k_mono_nonsilent_sane_duration(tiny_df):
         assert 0.5 < row.duration < 8.0, row.ID  # default corpus: 1.2 to 6.7 s
         audio, _ = sf.read(row.wav)
         assert np.sqrt(np.mean(audio**2)) > 1e-3, f"{row.ID} is silent"
-        assert np.max(np.abs(audio)) <= demo.PEAK_LIMIT + 1e-4
+        assert np.max(np.abs(audio)) <= demo_prosody.PEAK_LIMIT + 1e-4
 
 
 def test_labelled_as_synthetic_everywhere(tiny, capsys):
@@ -150,11 +151,11 @@ def test_prosody_differs_by_emotion_in_the_intended_direction(tiny_df):
 
 
 def test_profiles_share_arousal_but_differ_between_languages():
-    profiles = demo.PROSODY_PROFILES
+    profiles = demo_prosody.PROSODY_PROFILES
     assert set(profiles) == set(LANGUAGES)
     for table in profiles.values():
         assert set(table) == set(EMOTIONS)
-        assert table["neutral"] == demo.Prosody()
+        assert table["neutral"] == demo_prosody.Prosody()
         for emo in ("happy", "angry"):
             assert table[emo].gain_db > 0 > table["sad"].gain_db
         assert table["sad"].rate < 1 and table["sad"].range < 1
@@ -186,7 +187,7 @@ def test_bad_options_are_rejected_clearly(tmp_path):
     with pytest.raises(ValueError, match="subset of"):
         demo.prepare_demo(tmp_path, languages=["xx"])
     with pytest.raises(ValueError, match="n_speakers must be between 1 and"):
-        demo.prepare_demo(tmp_path, n_speakers=demo.MAX_SPEAKERS + 1)
+        demo.prepare_demo(tmp_path, n_speakers=demo_profiles.MAX_SPEAKERS + 1)
     with pytest.raises(ValueError, match="n_per_class_per_speaker"):
         demo.prepare_demo(tmp_path, n_per_class_per_speaker=0)
 
@@ -201,10 +202,10 @@ def test_foreign_files_in_the_audio_folder_are_not_deleted(tmp_path):
 
 
 def test_missing_espeak_library_gives_a_clear_error(tmp_path, monkeypatch):
-    data = demo.espeak_paths()[1]
+    data = demo_espeak.espeak_paths()[1]
     monkeypatch.setenv("ZSSER_ESPEAK_LIBRARY", str(tmp_path / "nowhere.so"))
     monkeypatch.setenv("ZSSER_ESPEAK_DATA", str(data))
-    with pytest.raises(demo.EspeakUnavailableError) as err:
+    with pytest.raises(demo_espeak.EspeakUnavailableError) as err:
         demo.prepare_demo(tmp_path, **TINY)
     message = str(err.value)
     assert "nowhere.so" in message and "does not exist" in message
@@ -215,7 +216,7 @@ def test_unloadable_espeak_library_gives_a_clear_error(tmp_path, monkeypatch):
     broken = tmp_path / "libespeak-ng.so"
     broken.write_bytes(b"not a shared library")
     monkeypatch.setenv("ZSSER_ESPEAK_LIBRARY", str(broken))
-    with pytest.raises(demo.EspeakUnavailableError, match="Could not load"):
+    with pytest.raises(demo_espeak.EspeakUnavailableError, match="Could not load"):
         demo.prepare_demo(tmp_path / "out", **TINY)
 
 
@@ -230,7 +231,7 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
 # Profiles: the default mirrors the real corpora (docs/demo.md)
 # ---------------------------------------------------------------------------
 
-#: Documented in docs/demo.md and zsser_modules/data_prep/demo.py (PROFILES).
+#: Documented in docs/demo.md and zsser_modules/data_prep/demo_profiles.py (PROFILES).
 REALISTIC = {
     # lang: (speakers, utterances, {emotion: utterances}, confounded speakers)
     "en": (10, 1400, {"neutral": 350, "happy": 350, "angry": 350, "sad": 350}, 0),
@@ -244,9 +245,9 @@ REALISTIC = {
 def _plan_frame(**options):
     import pandas as pd
 
-    from zsser_modules.data_prep.common import mark_confounded_speakers
+    from zsser_modules.data_prep.speakers import mark_confounded_speakers
 
-    plan = demo._plan(demo.Path("/x"), demo.speaker_counts(**options))
+    plan = demo._plan(Path("/x"), demo_profiles.speaker_counts(**options))
     return mark_confounded_speakers(pd.DataFrame(plan))
 
 
@@ -265,8 +266,8 @@ def test_realistic_profile_mirrors_the_real_corpora():
     assert de.idxmax() == "angry" and de.idxmin() == "sad"
     # Every speaker has its own voice, never shared between languages.
     for lang, (n_spk, *_rest) in REALISTIC.items():
-        assert len(set(demo.SPEAKER_VARIANTS[lang][:n_spk])) == n_spk
-    all_voices = [v for lang in LANGUAGES for v in demo.SPEAKER_VARIANTS[lang]]
+        assert len(set(demo_profiles.SPEAKER_VARIANTS[lang][:n_spk])) == n_spk
+    all_voices = [v for lang in LANGUAGES for v in demo_profiles.SPEAKER_VARIANTS[lang]]
     assert len(all_voices) == len(set(all_voices))
 
 

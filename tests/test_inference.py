@@ -17,7 +17,7 @@ from speechbrain.inference.interfaces import foreign_class
 
 from recipes import train
 from zsser_modules.audio import read_audio
-from zsser_modules.data_prep.common import read_manifest
+from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.inference import EmotionRecognizer, find_inference_folder, main
 from zsser_modules.labels import EMOTIONS
 

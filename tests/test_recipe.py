@@ -21,7 +21,7 @@ from recipe_utils import (
 )
 
 from recipes import train
-from zsser_modules.data_prep.common import read_manifest
+from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.hparams import load_layered_hparams
 from zsser_modules.labels import EMOTIONS
 

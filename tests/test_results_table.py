@@ -1,4 +1,4 @@
-"""Tests of the results tables (zsser_modules/results_table.py) on made-up runs."""
+"""Tests of the results tables (zsser_modules/results_table/) on made-up runs."""
 
 import json
 import logging

@@ -50,7 +50,6 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -60,6 +59,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zsser_modules.atomic_write import atomic_open, write_text_atomic
 from zsser_modules.audio import read_audio
 
 logger = logging.getLogger(__name__)
@@ -326,7 +326,7 @@ class FeatureCache:
         key_file = self.root / "key.json"
         if not key_file.exists():
             with self._full_disk_is_clear(key_file):
-                _atomic_write_text(
+                write_text_atomic(
                     key_file,
                     json.dumps(self.key, indent=2, sort_keys=True, default=str),
                 )
@@ -476,17 +476,8 @@ class FeatureCache:
         path = self.path_for(utt_id, wav_path)
         with self._full_disk_is_clear(path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=path.name + ".", suffix=".tmp", dir=path.parent
-            )
-            try:
-                os.fchmod(fd, 0o644)  # mkstemp creates 0600 files
-                with os.fdopen(fd, "wb") as handle:
-                    _write_bytes(handle, _entry_bytes(array))
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_open(path, "wb") as handle:
+                _write_bytes(handle, _entry_bytes(array))
         self.n_written += 1
         return path
 
@@ -913,15 +904,3 @@ def use_cached_features(
         replaces,
     )
     return stats
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file through a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

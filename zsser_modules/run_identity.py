@@ -38,6 +38,7 @@ import ruamel.yaml
 import speechbrain as sb
 from hyperpyyaml import resolve_references
 
+from zsser_modules.atomic_write import write_json_atomic
 from zsser_modules.hparams import resolve_layered_hparams
 
 #: Where the files of a run go: never part of its identity.
@@ -332,14 +333,6 @@ def describe_differences(diffs: Sequence[tuple[str, Any, Any]], limit: int = 20)
     if len(diffs) > limit:
         lines.append(f"  ... and {len(diffs) - limit} more")
     return "\n".join(lines)
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def archive_run(folder: str | os.PathLike) -> Path:

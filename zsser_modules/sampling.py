@@ -47,6 +47,8 @@ from speechbrain.dataio.sampler import (
 )
 from torch.utils.data import DistributedSampler
 
+from zsser_modules.choices import check_choice
+
 #: Values of ``language_sampling``.
 LANGUAGE_SAMPLING = ("natural", "balanced")
 
@@ -63,12 +65,12 @@ def check_language_sampling(value: str) -> str:
     ...
     ValueError: language_sampling must be natural or balanced, got 'uniform' (e.g. --language_sampling=balanced).
     """  # noqa: E501
-    if value not in LANGUAGE_SAMPLING:
-        raise ValueError(
-            f"language_sampling must be {' or '.join(LANGUAGE_SAMPLING)}, got "
-            f"{value!r} (e.g. --language_sampling=balanced)."
-        )
-    return value
+    return check_choice(
+        "language_sampling",
+        value,
+        LANGUAGE_SAMPLING,
+        "e.g. --language_sampling=balanced",
+    )
 
 
 def balancing_weights(keys: Sequence[Any]) -> torch.Tensor:

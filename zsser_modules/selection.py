@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from zsser_modules.choices import check_choice
+
 #: Values of ``selection``: keys of the checkpoint meta written by
 #: :func:`validation_meta`.
 SELECTION_CRITERIA = ("mean_language_uar", "pooled_uar")
@@ -40,12 +42,9 @@ def check_selection(value: str) -> str:
     ...
     ValueError: selection must be mean_language_uar or pooled_uar, got 'uar' (e.g. --selection=pooled_uar).
     """  # noqa: E501
-    if value not in SELECTION_CRITERIA:
-        raise ValueError(
-            f"selection must be {' or '.join(SELECTION_CRITERIA)}, got {value!r} "
-            "(e.g. --selection=pooled_uar)."
-        )
-    return value
+    return check_choice(
+        "selection", value, SELECTION_CRITERIA, "e.g. --selection=pooled_uar"
+    )
 
 
 def validation_meta(

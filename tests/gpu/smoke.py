@@ -248,7 +248,7 @@ class Smoke:
 
     def corpus(self) -> None:
         from zsser_modules.data_prep import prepare_corpus
-        from zsser_modules.data_prep.common import read_manifest
+        from zsser_modules.data_prep.manifest import read_manifest
 
         # the options the recipe passes (it then finds the corpus up to date)
         manifest = prepare_corpus(
@@ -375,7 +375,7 @@ class Smoke:
         import torch
 
         from zsser_modules.audio import read_audio
-        from zsser_modules.data_prep.common import read_manifest
+        from zsser_modules.data_prep.manifest import read_manifest
         from zsser_modules.inference import EmotionRecognizer
 
         test = read_manifest(self.results["setting"]["test"])

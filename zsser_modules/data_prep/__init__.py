@@ -1,10 +1,21 @@
 """Data preparation: one module per corpus, and the zero-shot setting builder.
 
 Each corpus module writes ``<save_folder>/<corpus>.csv`` (schema
-``common.MANIFEST_COLUMNS``) plus ``<corpus>_report.json``;
+``manifest.MANIFEST_COLUMNS``) plus ``<corpus>_report.json``;
 ``zero_shot.build_setting`` turns corpus manifests into the
 ``train``/``valid``/``test`` manifests of a zero-shot setting. The corpus
 modules are imported lazily (``prepare_esd`` imports ``esd`` on first use).
+
+The modules shared by the corpora, each named for what it holds:
+
+- ``manifest``: the manifest's columns, corpora and languages; writer, reader;
+- ``corpus``: ``CorpusSpec`` (what a corpus module describes), the shared
+  driver ``prepare_manifest`` and the corpus modules' command line;
+- ``report``: the skip and warning reasons and ``PrepReport``;
+- ``audio_files``: finding audio files and reading their headers;
+- ``speakers``: speaker-emotion confounding and speaker-independent splits;
+- ``stamps``: the stale-output protection (stamp, sidecar, up-to-date check);
+- ``locks``: one preparation at a time per output folder.
 
 This is the only corpus-specific part of ``zsser_modules``, and nothing else in
 it imports it. Its command lines are the scripts ``data_prep/<corpus>.py`` of

@@ -45,19 +45,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zsser_modules.data_prep.common import (
-    MISSING_AUDIO,
-    NO_METADATA,
-    UNPARSABLE_NAME,
+from zsser_modules.data_prep.audio_files import find_files
+from zsser_modules.data_prep.corpus import (
     CorpusSpec,
-    PathLike,
-    PrepReport,
-    SkipItem,
     Utterance,
-    find_files,
     layout_error,
     prepare_manifest,
     run_cli,
+)
+from zsser_modules.data_prep.manifest import PathLike
+from zsser_modules.data_prep.report import (
+    MISSING_AUDIO,
+    NO_METADATA,
+    UNPARSABLE_NAME,
+    PrepReport,
+    SkipItem,
 )
 
 CORPUS = "meld"

@@ -31,18 +31,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from zsser_modules.data_prep.common import (
-    UNPARSABLE_NAME,
+from zsser_modules.data_prep.audio_files import find_files
+from zsser_modules.data_prep.corpus import (
     CorpusSpec,
-    PathLike,
-    SkipItem,
     Utterance,
-    find_files,
     layout_error,
     prepare_manifest,
     run_cli,
     subfolder_hint,
 )
+from zsser_modules.data_prep.manifest import PathLike
+from zsser_modules.data_prep.report import UNPARSABLE_NAME, SkipItem
 
 CORPUS = "urdu"
 LANG = "ur"

@@ -27,8 +27,8 @@ Rules:
   (half up, clipped to ``[1, n - 1]``) are held out. If a side would miss
   one of the language's emotions (speakers confounded with emotion, e.g.
   URDU), further seeded shuffles are drawn until both sides cover every
-  emotion (see ``zsser_modules.data_prep.common.speaker_split``). A language's valid
-  speakers thus depend only on the seed, not on the pair or variant. A
+  emotion (see ``speakers.speaker_split``). A language's valid speakers
+  thus depend only on the seed, not on the pair or variant. A
   language with fewer than 2 speakers cannot be split (the upper bound needs
   3 speakers in T): that is an error, as are an unknown language or variant,
   S == T, and a language without a prepared corpus.
@@ -70,19 +70,19 @@ from typing import Any
 
 import pandas as pd
 
-from zsser_modules.data_prep.common import (
+from zsser_modules.data_prep.locks import exclusive
+from zsser_modules.data_prep.manifest import (
     MANIFEST_COLUMNS,
     PathLike,
-    SplitError,
-    exclusive,
-    is_up_to_date,
-    make_stamp,
-    mark_confounded_speakers,
     read_manifest,
-    save_sidecar,
-    speaker_split,
     write_manifest,
 )
+from zsser_modules.data_prep.speakers import (
+    SplitError,
+    mark_confounded_speakers,
+    speaker_split,
+)
+from zsser_modules.data_prep.stamps import is_up_to_date, make_stamp, save_sidecar
 from zsser_modules.labels import ALL_EMOTIONS, EMOTIONS, LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -336,7 +336,7 @@ def build_setting(
     ...              spk_confounded=0)
     ...         for lang in ("en", "de", "fr") for s in range(4)
     ...         for e, emo in enumerate(EMOTIONS)]
-    >>> from zsser_modules.data_prep.common import write_manifest
+    >>> from zsser_modules.data_prep.manifest import write_manifest
     >>> csv_path = write_manifest(rows, tmp / "demo.csv")
     >>> paths = build_setting([csv_path], "en", "de", "proposed", tmp / "out", seed=1)
     >>> sorted(paths)

@@ -1,0 +1,16 @@
+"""``python data_prep/demo.py SAVE_FOLDER``: the synthetic demo corpus.
+
+Runs :mod:`zsser_modules.data_prep.demo` (``--help`` lists the options)
+from a checkout, installed or not. Where the package is installed,
+``python -m zsser_modules.data_prep.demo`` is the same command.
+"""
+
+import runpy
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout
+    runpy.run_module(
+        "zsser_modules.data_prep.demo", run_name="__main__", alter_sys=True
+    )

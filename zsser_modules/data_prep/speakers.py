@@ -1,0 +1,255 @@
+"""Speakers and emotion: confounding, and speaker-independent splits.
+
+A speaker whose rows in a manifest all carry one emotion is *confounded* with
+emotion (``spk_confounded``); :func:`speaker_split` holds out speakers per
+language, seeded, and redraws when a side would miss a class.
+
+Authors
+ * zsser contributors 2026
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+
+class SplitError(ValueError):
+    """A speaker-independent split or a setting cannot be made as requested.
+
+    Example
+    -------
+    >>> isinstance(SplitError("only 1 speaker"), ValueError)
+    True
+    """
+
+
+def _single_emotion_speakers(
+    spk_ids: Iterable[str], emos: Iterable[str]
+) -> tuple[set[str], int]:
+    """Return (speakers seen with one emotion only, number of speakers)."""
+    emotions: dict[str, set[str]] = {}
+    for spk, emo in zip(spk_ids, emos):
+        emotions.setdefault(spk, set()).add(emo)
+    return {s for s, e in emotions.items() if len(e) == 1}, len(emotions)
+
+
+def mark_confounded_speakers(df: pd.DataFrame) -> pd.DataFrame:
+    """Recompute ``spk_confounded`` for the rows of one manifest.
+
+    A speaker is confounded with emotion in a manifest when all of its rows
+    there carry a single emotion class: its identity then predicts emotion,
+    and a speaker adversary trained on it would remove emotion information.
+    The flag depends on the manifest (a speaker can be confounded in a train
+    split but not in the whole corpus), so recompute it after any split.
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        Rows with ``spk_id`` and ``emo`` columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``spk_confounded`` set to 1 for the rows of confounded
+        speakers and 0 otherwise.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"spk_id": ["a", "a", "b", "b"],
+    ...                    "emo": ["sad", "sad", "sad", "happy"]})
+    >>> mark_confounded_speakers(df)["spk_confounded"].tolist()
+    [1, 1, 0, 0]
+    """
+    out = df.copy()
+    confounded, _ = _single_emotion_speakers(
+        out["spk_id"].tolist(), out["emo"].tolist()
+    )
+    out["spk_confounded"] = out["spk_id"].isin(confounded).astype(int)
+    return out
+
+
+def confounding_summary(df: pd.DataFrame) -> dict[str, Any]:
+    """Measure speaker-emotion confounding in a manifest.
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        Rows with ``spk_id`` and ``emo`` columns.
+
+    Returns
+    -------
+    dict
+        ``n_speakers``, ``n_confounded`` (speakers with a single emotion) and
+        ``confounded_speakers`` (sorted list).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"spk_id": ["a", "b", "b"], "emo": ["sad", "sad", "angry"]})
+    >>> confounding_summary(df)
+    {'n_speakers': 2, 'n_confounded': 1, 'confounded_speakers': ['a']}
+    """
+    confounded, n_speakers = _single_emotion_speakers(
+        df["spk_id"].tolist(), df["emo"].tolist()
+    )
+    return {
+        "n_speakers": n_speakers,
+        "n_confounded": len(confounded),
+        "confounded_speakers": sorted(confounded),
+    }
+
+
+def n_held_out(n_speakers: int, ratio: float) -> int:
+    """Number of speakers a split holds out: ``round(ratio * n)`` in ``[1, n-1]``.
+
+    Rounding is half up (2.5 -> 3). The result is clipped so that both sides
+    get at least one speaker.
+
+    Arguments
+    ---------
+    n_speakers : int
+        Speakers of the group (a language); must be >= 2.
+    ratio : float
+        Fraction held out, strictly between 0 and 1.
+
+    Returns
+    -------
+    int
+        Held-out speakers.
+
+    Raises
+    ------
+    SplitError
+        If ``n_speakers < 2``.
+    ValueError
+        If ``ratio`` is not in (0, 1).
+
+    Example
+    -------
+    >>> [n_held_out(n, 0.2) for n in (2, 10, 12, 29)]
+    [1, 2, 2, 6]
+    """
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"Split ratio must be strictly between 0 and 1, got {ratio}.")
+    if n_speakers < 2:
+        raise SplitError(
+            f"A speaker-independent split needs at least 2 speakers, got {n_speakers}."
+        )
+    return min(max(int(math.floor(ratio * n_speakers + 0.5)), 1), n_speakers - 1)
+
+
+#: Shuffles tried per group by :func:`speaker_split` to cover every class.
+COVER_ATTEMPTS = 200
+
+
+def speaker_split(
+    df: pd.DataFrame,
+    ratio: float,
+    seed: int,
+    by: str | None = "lang",
+    salt: str = "",
+    cover_classes: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a manifest by speaker, per language, seeded.
+
+    Within each group (each value of column ``by``; the whole manifest if
+    ``by`` is None), the sorted speaker list is shuffled by a random generator
+    seeded with the string ``f"{seed}/{salt}/{group}"`` (stable across Python
+    runs) and its first :func:`n_held_out` speakers are held out. The split of
+    a language therefore depends only on the seed, the salt and that
+    language's speakers, not on the other languages of the manifest.
+
+    With ``cover_classes`` (default), if a side of that split misses one of
+    the group's emotions (only possible when speakers are confounded with
+    emotion, as in URDU), the same generator draws further shuffles, up to
+    ``COVER_ATTEMPTS``, and keeps the first where both sides cover every
+    emotion of the group (else the draw covering most). When every speaker
+    has every emotion, the first shuffle is kept, as without the option.
+    ``spk_confounded`` is recomputed on each side.
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        A manifest.
+    ratio : float
+        Fraction of speakers held out per group, in (0, 1).
+    seed : int
+        Random seed.
+    by : str or None
+        Column defining the groups split separately (default ``"lang"``).
+    salt : str
+        Distinguishes independent splits made with the same seed (e.g.
+        ``"valid"`` and ``"test"``).
+    cover_classes : bool
+        Redraw (seeded) when a side would miss an emotion of the group.
+
+    Returns
+    -------
+    kept : pandas.DataFrame
+        Rows of the speakers not held out.
+    held_out : pandas.DataFrame
+        Rows of the held-out speakers.
+
+    Raises
+    ------
+    SplitError
+        If a group has fewer than 2 speakers.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"spk_id": list("aabbccdd"), "lang": ["de"] * 8,
+    ...                    "emo": ["sad", "happy"] * 4})
+    >>> kept, held = speaker_split(df, 0.25, seed=1)
+    >>> held["spk_id"].nunique(), kept["spk_id"].nunique()
+    (1, 3)
+    >>> set(kept["spk_id"]) & set(held["spk_id"])
+    set()
+    >>> confounded = pd.DataFrame({"spk_id": list("abcdef"), "lang": ["ur"] * 6,
+    ...                            "emo": ["sad"] * 4 + ["happy"] * 2})
+    >>> [sorted(set(side["emo"])) for side in speaker_split(confounded, 0.4, seed=1)]
+    [['happy', 'sad'], ['happy', 'sad']]
+    """
+    groups = [(None, df)] if by is None else list(df.groupby(by, sort=True))
+    held_speakers: set[str] = set()
+    for group, part in groups:
+        speakers = sorted(part["spk_id"].unique())
+        try:
+            n_out = n_held_out(len(speakers), ratio)
+        except SplitError:
+            where = "" if group is None else f" {by}={group!r}"
+            raise SplitError(
+                f"Cannot split{where} by speaker: it has {len(speakers)} speaker(s) "
+                f"({speakers}); at least 2 are needed (one on each side)."
+            ) from None
+        rng = random.Random(f"{seed}/{salt}/{group}")
+        emotions: dict[str, set[str]] = {}
+        if cover_classes and "emo" in part:
+            for spk, emo in zip(part["spk_id"].tolist(), part["emo"].tolist()):
+                emotions.setdefault(spk, set()).add(emo)
+        n_classes = len(set().union(*emotions.values())) if emotions else 0
+        best, best_score = None, (-1, -1)
+        for _ in range(COVER_ATTEMPTS if emotions else 1):
+            order = list(speakers)
+            rng.shuffle(order)
+            if not emotions:
+                best = order[:n_out]
+                break
+            held_cov = len(set().union(*(emotions[s] for s in order[:n_out])))
+            kept_cov = len(set().union(*(emotions[s] for s in order[n_out:])))
+            score = (min(held_cov, kept_cov), held_cov + kept_cov)
+            if score > best_score:
+                best, best_score = order[:n_out], score
+            if held_cov == kept_cov == n_classes:
+                break
+        held_speakers.update(best)
+    mask = df["spk_id"].isin(held_speakers)
+    kept = mark_confounded_speakers(df[~mask]) if "emo" in df else df[~mask].copy()
+    held = mark_confounded_speakers(df[mask]) if "emo" in df else df[mask].copy()
+    return kept, held

@@ -1,0 +1,133 @@
+r"""Results tables of a grid of runs: collect, summarise over seeds, write, plot.
+
+Every run of ``recipes/train.py`` writes a ``results.json``. This module
+gathers them into one tidy table (one row per run), summarises each cell of
+the paper's table over the seeds, and writes the table as Markdown and CSV,
+plus a bar chart comparing the variants.
+
+Table shape (as in the paper): one row per variant, one column per language
+pair ``S -> T`` and a last column ``Avg.``; one table for UAR and one for
+macro-F1. Definitions:
+
+- **Cell** of variant ``v`` and pair ``p``: mean and sample standard
+  deviation (``ddof=1``) over the seeds of the per-run values ``x[v, p, s]``.
+  With a single seed the standard deviation is undefined: the cell shows the
+  mean only (``61.2``), never ``± 0.0``.
+- **Avg.** of variant ``v``: for every seed ``s`` that has a run for *every*
+  pair of the table, the per-seed average ``a[v, s] = mean_p x[v, p, s]``;
+  the cell is the mean and sample standard deviation of ``a[v, s]`` over
+  those seeds. Its mean equals the mean of the per-pair means; its standard
+  deviation is the seed-to-seed spread of the averaged score (not an average
+  of the per-pair spreads). Seeds missing for some pair are left out of it.
+- **Expected seeds**: the seeds found anywhere in the results plus the seeds
+  asked for (``seeds=``). A cell with fewer seeds than expected is marked
+  ``(k/n)``: ``60.0 ± 10.0 (2/3)``. A cell with no run shows ``–``.
+- **Repeated experiments**: a run of ``recipes/run_grid.py`` may repeat
+  another run's identical experiment instead of training again (all
+  variants but baseline1 train on every pool language except the target,
+  so ``en_de`` and ``zh_de`` are one experiment). Its ``results.json`` says
+  so (:data:`SAME_AS_KEY`); the summary's ``same_as`` names the column whose
+  runs a cell repeats, and Markdown marks such cells with ``†``.
+- Values are stored as fractions (as in ``results.json``) in the data
+  frames and CSV files, and shown in percent with one decimal in Markdown.
+- Row order: :data:`VARIANT_ORDER` (baselines, ablations, proposed, then
+  the upper bound, which sees the target and is an oracle, not a
+  competitor). Column order: the pairs as given, then the others with source
+  and target in :data:`zsser_modules.labels.LANGUAGES` order. In each
+  column, the best mean among the zero-shot variants (all but
+  ``upper_bound``) is in bold.
+
+Modules, each named for what it holds: ``runs`` (loading each run's
+``results.json`` into the run table), ``summary`` (row and column order,
+cells over seeds, missing runs), ``markdown`` (the paper-shaped tables),
+``comparisons`` (paired differences between variants), ``plot`` (the bar
+chart) and ``write`` (every file of a folder of runs, and the command line).
+Every public name is importable from the package itself.
+
+Command line (rebuild the tables of any folder of runs)::
+
+    python -m zsser_modules.results_table results/grid [--out DIR] [--seeds 1,2,3] \
+        [--pairs en_de,zh_fr] [--variants baseline2,proposed]
+
+Authors
+ * zsser contributors 2026
+"""
+
+from zsser_modules.results_table.comparisons import (
+    COMPARISON_COLUMNS,
+    COMPARISONS,
+    compare_variants,
+    comparisons_markdown,
+)
+from zsser_modules.results_table.markdown import (
+    EMPTY_CELL,
+    SAME_AS_MARK,
+    diagnostics_markdown,
+    format_cell,
+    pair_label,
+    repeats_note,
+    to_markdown,
+)
+from zsser_modules.results_table.plot import VARIANT_COLORS, plot_variants
+from zsser_modules.results_table.runs import (
+    DIAGNOSTIC_COLUMNS,
+    DIAGNOSTICS,
+    METRICS,
+    REQUIRED_KEYS,
+    RUN_COLUMNS,
+    SAME_AS_KEY,
+    InvalidResultError,
+    collect_results,
+    load_result,
+    run_notes,
+)
+from zsser_modules.results_table.summary import (
+    AVG,
+    ORACLE_VARIANTS,
+    SUMMARY_COLUMNS,
+    VARIANT_ORDER,
+    missing_runs,
+    order_pairs,
+    order_variants,
+    summarize,
+    to_wide,
+)
+from zsser_modules.results_table.write import TABLE_FILES, main, write_tables
+
+__all__ = [
+    "AVG",
+    "COMPARISONS",
+    "COMPARISON_COLUMNS",
+    "DIAGNOSTICS",
+    "DIAGNOSTIC_COLUMNS",
+    "EMPTY_CELL",
+    "InvalidResultError",
+    "METRICS",
+    "ORACLE_VARIANTS",
+    "REQUIRED_KEYS",
+    "RUN_COLUMNS",
+    "SAME_AS_KEY",
+    "SAME_AS_MARK",
+    "SUMMARY_COLUMNS",
+    "TABLE_FILES",
+    "VARIANT_COLORS",
+    "VARIANT_ORDER",
+    "collect_results",
+    "compare_variants",
+    "comparisons_markdown",
+    "diagnostics_markdown",
+    "format_cell",
+    "load_result",
+    "main",
+    "missing_runs",
+    "order_pairs",
+    "order_variants",
+    "pair_label",
+    "plot_variants",
+    "repeats_note",
+    "run_notes",
+    "summarize",
+    "to_markdown",
+    "to_wide",
+    "write_tables",
+]

@@ -1,0 +1,304 @@
+"""Loading runs: one ``results.json`` per run, checked, into the run table.
+
+Authors
+ * zsser contributors 2026
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+#: Metrics summarised, with their display names.
+METRICS: dict[str, str] = {"uar": "UAR", "macro_f1": "Macro-F1"}
+
+
+#: Probes of ``results.json["diagnostics"]`` (zsser_modules.diagnostics)
+#: shown in the diagnostics table, with the key of their chance level.
+DIAGNOSTICS: dict[str, tuple[str, str]] = {
+    "speaker_probe_acc": ("Speaker probe acc.", "speaker_chance"),
+    "language_probe_acc": ("Language probe acc.", "language_chance"),
+    "emotion_transfer_uar": ("Emotion transfer UAR", "emotion_chance"),
+    "emotion_within_uar": ("Within-language emotion UAR", "emotion_chance"),
+}
+
+
+_DIAGNOSTIC_KEYS = tuple(
+    dict.fromkeys(
+        key for probe, (_, chance) in DIAGNOSTICS.items() for key in (probe, chance)
+    )
+)
+
+
+#: Run-table columns of the diagnostics: ``diag_<key>`` (learned embedding)
+#: and ``diag_raw_<key>`` (raw frozen encoder features); NaN when absent.
+DIAGNOSTIC_COLUMNS: tuple[str, ...] = tuple(
+    f"diag_{prefix}{key}" for prefix in ("", "raw_") for key in _DIAGNOSTIC_KEYS
+)
+
+
+#: Columns of the run table returned by :func:`collect_results`.
+RUN_COLUMNS: tuple[str, ...] = (
+    "pair",
+    "source",
+    "target",
+    "variant",
+    "seed",
+    "uar",
+    "macro_f1",
+    "n_test",
+    "encoder",
+    "path",
+    "same_as",
+    "note",
+    *DIAGNOSTIC_COLUMNS,
+)
+
+
+#: Keys every results.json must hold.
+REQUIRED_KEYS: tuple[str, ...] = (
+    "source",
+    "target",
+    "variant",
+    "seed",
+    "uar",
+    "macro_f1",
+)
+
+
+#: Key of a results.json that repeats another run's identical experiment
+#: (written by ``recipes/run_grid.py``; its value is that run's key,
+#: ``"<pair>/<variant>/seed<k>"``).
+SAME_AS_KEY = "same_experiment_as"
+
+
+class InvalidResultError(ValueError):
+    """A results.json file is unreadable or lacks what a table needs.
+
+    Example
+    -------
+    >>> isinstance(InvalidResultError("no uar"), ValueError)
+    True
+    """
+
+
+def load_result(path: PathLike) -> dict[str, Any]:
+    """Read and check one ``results.json``; return its row of the run table.
+
+    Arguments
+    ---------
+    path : str or path-like
+        A ``results.json`` written by ``recipes/train.py``.
+
+    Returns
+    -------
+    dict
+        The keys of :data:`RUN_COLUMNS`: ``pair`` is ``"<source>_<target>"``,
+        ``seed`` an int, ``uar`` and ``macro_f1`` floats in [0, 1], ``n_test``
+        an int (or None), ``encoder`` a str (or None), ``path`` the file,
+        ``same_as`` the run whose identical experiment this result repeats
+        (:data:`SAME_AS_KEY`; None for a run of its own), ``note`` the
+        run's data note (e.g. that the corpus is synthetic; None without).
+
+    Raises
+    ------
+    InvalidResultError
+        If the file is not a JSON object, lacks a key of
+        :data:`REQUIRED_KEYS`, or holds a metric that is not a number in
+        [0, 1] or a seed that is not an integer. The message says which.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "results.json"
+    >>> _ = path.write_text(json.dumps({"source": "en", "target": "de",
+    ...     "variant": "proposed", "seed": 1, "uar": 0.6, "macro_f1": 0.55,
+    ...     "n_test": 120}))
+    >>> row = load_result(path)
+    >>> row["pair"], row["seed"], row["uar"], row["n_test"]
+    ('en_de', 1, 0.6, 120)
+    >>> _ = path.write_text('{"uar": 0.6}')
+    >>> load_result(path)
+    Traceback (most recent call last):
+    ...
+    zsser_modules.results_table.runs.InvalidResultError: ... lacks the key(s) ['source', 'target', 'variant', 'seed', 'macro_f1'] ...
+    """  # noqa: E501
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InvalidResultError(
+            f"{path}: not a readable JSON file ({error})."
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidResultError(
+            f"{path}: expected a JSON object, found {type(data).__name__}."
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise InvalidResultError(
+            f"{path}: lacks the key(s) {missing} (a results.json of "
+            "recipes/train.py has them all); was the run interrupted?"
+        )
+    row: dict[str, Any] = {}
+    for key in ("source", "target", "variant"):
+        if not isinstance(data[key], str) or not data[key]:
+            raise InvalidResultError(
+                f"{path}: {key!r} must be a non-empty string, found {data[key]!r}."
+            )
+        row[key] = data[key]
+    seed = data["seed"]
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, float))
+        or seed != int(seed)
+    ):
+        raise InvalidResultError(f"{path}: 'seed' must be an integer, found {seed!r}.")
+    row["seed"] = int(seed)
+    for key in METRICS:
+        value = data[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0.0 <= value <= 1.0
+        ):
+            raise InvalidResultError(
+                f"{path}: {key!r} must be a fraction in [0, 1], found {value!r}."
+            )
+        row[key] = float(value)
+    n_test = data.get("n_test")
+    row["n_test"] = int(n_test) if isinstance(n_test, (int, float)) else None
+    encoder = data.get("encoder")
+    row["encoder"] = encoder if isinstance(encoder, str) else None
+    same_as = data.get(SAME_AS_KEY)
+    row["same_as"] = same_as if isinstance(same_as, str) and same_as else None
+    note = data.get("note")
+    row["note"] = note if isinstance(note, str) and note else None
+    row["pair"] = f"{row['source']}_{row['target']}"
+    row["path"] = str(path)
+    row.update(_diagnostic_values(data.get("diagnostics")))
+    return {column: row[column] for column in RUN_COLUMNS}
+
+
+def _diagnostic_values(diagnostics: Any) -> dict[str, float]:
+    """The :data:`DIAGNOSTIC_COLUMNS` of a run (NaN for what it lacks)."""
+    values = {column: math.nan for column in DIAGNOSTIC_COLUMNS}
+    if not isinstance(diagnostics, dict):
+        return values
+    raw = diagnostics.get("raw")
+    for prefix, probes in (("", diagnostics), ("raw_", raw)):
+        if not isinstance(probes, dict):
+            continue
+        for key in _DIAGNOSTIC_KEYS:
+            value = probes.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[f"diag_{prefix}{key}"] = float(value)
+    return values
+
+
+def run_notes(df: pd.DataFrame) -> list[str]:
+    """The distinct data notes of a run table, e.g. that a corpus is synthetic.
+
+    The tables and the figure repeat them, so that results on the built-in
+    synthetic corpus are never shown without saying so.
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        Run table (:func:`collect_results`).
+
+    Returns
+    -------
+    list of str
+        Sorted; empty if no run has a note (or the table has no ``note``).
+
+    Example
+    -------
+    >>> run_notes(pd.DataFrame({"note": [None, "synthetic corpus", None]}))
+    ['synthetic corpus']
+    """
+    if "note" not in df.columns:
+        return []
+    return sorted({note for note in df["note"] if isinstance(note, str) and note})
+
+
+def _empty_runs() -> pd.DataFrame:
+    """An empty run table with the columns and dtypes of a filled one."""
+    frame = pd.DataFrame({column: pd.Series(dtype=object) for column in RUN_COLUMNS})
+    return frame.astype({"seed": "int64", "uar": "float64", "macro_f1": "float64"})
+
+
+def collect_results(root: PathLike) -> pd.DataFrame:
+    """Gather every ``results.json`` under ``root`` into a tidy run table.
+
+    Files that cannot be used (see :func:`load_result`) are skipped with a
+    logged warning; their paths and reasons are kept in
+    ``frame.attrs["skipped"]`` (a list of ``(path, reason)``), and
+    :func:`write_tables` reports them.
+
+    Arguments
+    ---------
+    root : str or path-like
+        Folder searched recursively (e.g. a grid folder).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run, columns :data:`RUN_COLUMNS`, sorted by pair,
+        variant and seed (``uar``, ``macro_f1`` as fractions).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not a folder.
+
+    Example
+    -------
+    >>> root = getfixture("tmp_path")
+    >>> for seed, uar in [(1, 0.5), (2, 0.7)]:
+    ...     run = root / "en_de" / "proposed" / f"seed{seed}"
+    ...     run.mkdir(parents=True)
+    ...     _ = (run / "results.json").write_text(json.dumps({"source": "en",
+    ...         "target": "de", "variant": "proposed", "seed": seed, "uar": uar,
+    ...         "macro_f1": uar - 0.1, "n_test": 100}))
+    >>> df = collect_results(root)
+    >>> print(df[["pair", "variant", "seed", "uar"]].to_string(index=False))
+     pair  variant  seed  uar
+    en_de proposed     1  0.5
+    en_de proposed     2  0.7
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"No folder '{root}': give the folder that holds the runs (e.g. the "
+            "grid folder of recipes/run_grid.py)."
+        )
+    rows, skipped = [], []
+    for path in sorted(root.rglob("results.json")):
+        try:
+            rows.append(load_result(path))
+        except InvalidResultError as error:
+            skipped.append((str(path), str(error)))
+    if skipped:
+        logger.warning(
+            "collect_results: skipped %d unusable results.json file(s) under %s, "
+            "e.g. %s",
+            len(skipped),
+            root,
+            skipped[0][1],
+        )
+    frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS)) if rows else _empty_runs()
+    frame = frame.sort_values(["pair", "variant", "seed"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame.attrs["skipped"] = skipped
+    return frame
