@@ -121,6 +121,16 @@ def recipe_args(pair: str, fixture: dict[str, str], results_root: Path, *extra: 
     ]
 
 
+def load_hparams(args):
+    """The hyperparameters of ``recipes/train.py ARGS``, loaded as main() loads them."""
+    import speechbrain as sb
+    from hyperpyyaml import load_hyperpyyaml
+
+    hparams_file, _, overrides = sb.parse_arguments(list(args))
+    with open(hparams_file, encoding="utf-8") as fin:
+        return load_hyperpyyaml(fin, overrides)
+
+
 def run_recipe(args):
     """Run recipes/train.py in this process; return its Brain."""
     from recipes.train import main
