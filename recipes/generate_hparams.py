@@ -10,7 +10,9 @@ written from ``hparams/template/common.yaml``:
   :data:`zsser_modules.labels.LANGUAGES`: the template with ``source_lang``
   and ``target_lang`` set;
 * ``hparams/<name>.yaml`` for every ``hparams/template/<name>.keys.yaml``
-  (``demo.keys.yaml``): the template with that file's keys set. Its comment
+  (``demo.keys.yaml``; for a pair, e.g. ``en_de.keys.yaml``, on top of its
+  ``source_lang`` and ``target_lang``): the template with that file's keys
+  set. Its comment
   block at the top becomes the generated file's header; each key replaces the
   template's line (or block) of that key, and the comment lines just above it
   are added to the template's comment. A key that the template does not
@@ -236,22 +238,32 @@ def generated_files(hparams_dir: Path = HPARAMS_DIR) -> dict[str, str]:
             f"The template {template_file} is missing: restore it (git checkout)."
         )
     template = template_file.read_text(encoding="utf-8")
+    keys_files = {
+        path.name[: -len(KEYS_SUFFIX)] + ".yaml": path
+        for path in sorted(template_dir.glob(f"*{KEYS_SUFFIX}"))
+    }
     files = {}
     for source, target in itertools.permutations(LANGUAGES, 2):
         name = f"{source}_{target}.yaml"
         header = [
-            f"# hparams/{name} : {LANGUAGE_NAMES[source]} -> {LANGUAGE_NAMES[target]}",
-            *_notice(),
+            f"# hparams/{name} : {LANGUAGE_NAMES[source]} -> {LANGUAGE_NAMES[target]}"
         ]
         blocks = [
             KeyBlock("source_lang", [], [f"source_lang: {source}"]),
             KeyBlock("target_lang", [], [f"target_lang: {target}"]),
         ]
-        files[name] = render(template, header, blocks)
-    for keys_file in sorted(template_dir.glob(f"*{KEYS_SUFFIX}")):
-        name = keys_file.name[: -len(KEYS_SUFFIX)] + ".yaml"
-        if name in files:
-            raise ValueError(f"{keys_file} would overwrite the pair file {name}.")
+        keys_file = keys_files.pop(name, None)
+        if keys_file is None:
+            files[name] = render(template, header + _notice(), blocks)
+            continue
+        # A pair's own keys (e.g. its languages pool), on top of the pair.
+        own_header, own = parse_keys(keys_file.read_text(encoding="utf-8"), keys_file)
+        clash = [b.key for b in own if b.key in ("source_lang", "target_lang")]
+        if clash:
+            raise ValueError(f"{keys_file} sets {clash}: its name sets them already.")
+        header += own_header + _notice(keys_file.name)
+        files[name] = render(template, header, blocks + own)
+    for name, keys_file in keys_files.items():
         header, blocks = parse_keys(keys_file.read_text(encoding="utf-8"), keys_file)
         files[name] = render(template, header + _notice(keys_file.name), blocks)
     return files

@@ -213,6 +213,23 @@ def test_a_keys_file_with_an_unknown_key_is_refused(tmp_path, capsys):
         )
 
 
+def test_a_pair_can_have_its_own_keys(tmp_path):
+    folder = copy_hparams(tmp_path)
+    keys = folder / "template" / "zh_de.keys.yaml"
+    keys.write_text("# Own pool.\n\n# no French\nlanguages: [en, zh, de, ur]\n")
+    generate_hparams.write_files(folder)
+    text = (folder / "zh_de.yaml").read_text()
+    assert text.startswith("# hparams/zh_de.yaml : Mandarin (ESD) -> German (EmoDB)")
+    assert "# Own pool." in text and "# no French\nlanguages: [en, zh, de, ur]" in text
+    raw = read_raw_hparams(folder / "zh_de.yaml")
+    assert raw["source_lang"] == "zh"
+    assert list(raw["languages"]) == ["en", "zh", "de", "ur"]
+    assert list(read_raw_hparams(folder / "en_de.yaml")["languages"]) == list(LANGUAGES)
+    keys.write_text("source_lang: en\n")
+    with pytest.raises(ValueError, match="its name sets them already"):
+        generate_hparams.generated_files(folder)
+
+
 # ---------------------------------------------------------------------------
 # Reading a file without building it (zsser_modules.hparams).
 
