@@ -77,7 +77,7 @@ from ruamel.yaml import YAML
 from tqdm import tqdm
 
 from zsser_modules.data_prep.zero_shot import SOURCE_ONLY_VARIANTS, VARIANTS
-from zsser_modules.hparams import resolve_layered_hparams
+from zsser_modules.hparams import read_raw_hparams
 from zsser_modules.labels import LANGUAGES
 from zsser_modules.results_table import (
     SAME_AS_KEY,
@@ -604,8 +604,8 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
 
     For a variant of :data:`zsser_modules.data_prep.zero_shot.SOURCE_ONLY_VARIANTS`
     (baseline1) the identity is the run itself. For the others it is the
-    target, variant and seed, the base hyperparameter file, every layered
-    value but ``source_lang`` and the pass-through overrides: the source
+    target, variant and seed, every value of the (standalone) hyperparameter
+    file but ``source_lang``, and the pass-through overrides: the source
     only has to be in the language pool (``languages``), which is one of
     those values. A run whose source is not in its pool (the recipe refuses
     it), or whose pool cannot be read as a list, keeps its own identity.
@@ -640,21 +640,17 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
     if run.variant in SOURCE_ONLY_VARIANTS:
         return own
     try:
-        base, merged = resolve_layered_hparams(hparams_file(hparams, run))
-        layers = _YAML.load(merged) or {}
+        values = read_raw_hparams(hparams_file(hparams, run))
     except Exception:  # unreadable: the run itself will report it
         return own
-    if not isinstance(layers, dict):
-        return own
-    pool = _effective_value("languages", base, layers, overrides)
+    pool = _effective_value("languages", values, overrides)
     if not isinstance(pool, list) or run.source not in pool:
         return own  # the recipe refuses a source outside the pool
-    layers.pop("source_lang", None)
+    values.pop("source_lang", None)
     stream = io.StringIO()
-    _YAML.dump(dict(layers), stream)
+    _YAML.dump(values, stream)
     return (
         "experiment",
-        str(base),
         stream.getvalue(),
         tuple(overrides),
         run.target,
@@ -680,18 +676,12 @@ def _override_value(key: str, overrides: Sequence[str]) -> tuple[bool, Any]:
     return found, value
 
 
-def _effective_value(key: str, base: Path, layers: dict, overrides: Sequence[str]):
-    """A key's value for a run: the overrides, else the layered files, else the base."""
+def _effective_value(key: str, values: dict, overrides: Sequence[str]):
+    """A key's value for a run: the overrides, else the file's raw ``values``."""
     found, value = _override_value(key, overrides)
     if found:
         return value
-    if key in layers:
-        return layers[key]
-    try:
-        tree = _YAML.load(Path(base).read_text(encoding="utf-8")) or {}
-    except Exception:
-        return None
-    return tree.get(key) if isinstance(tree, dict) else None
+    return values.get(key)
 
 
 def find_repeats(

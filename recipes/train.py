@@ -76,7 +76,7 @@ from zsser_modules.feature_cache import (
     encoder_cache_key,
     use_cached_features,
 )
-from zsser_modules.hparams import resolve_layered_hparams
+from zsser_modules.hparams import check_overrides
 from zsser_modules.inference import (
     ENCODER_MODULES,
     PRETRAINED_ENCODERS,
@@ -122,19 +122,48 @@ VARIANT_LOSSES = {
 assert set(VARIANT_LOSSES) == set(VARIANTS), "a variant lacks its loss terms"
 # Printed and saved with every result on the built-in demo corpus.
 SYNTHETIC_NOTE = "synthetic demo corpus: rule-based prosody, not acted emotion"
-LOSS_WEIGHT_KEYS = {
-    "supcon": "supcon_weight",
-    "spk_adv": "adv_weight",
-    "lang_adv": "lang_adv_weight",
-}
 
 
 def loss_weights(hparams):
     """Weight of each auxiliary loss term for the run's variant (0: not computed)."""
+    weights = {
+        "supcon": hparams["supcon_weight"],
+        "spk_adv": hparams["adv_weight"],
+        "lang_adv": hparams["lang_adv_weight"],
+    }
     terms = VARIANT_LOSSES[hparams["variant"]]
+    return {term: float(w) if term in terms else 0.0 for term, w in weights.items()}
+
+
+# Folder name of each corpus under data_folder.
+CORPUS_FOLDER_NAMES = {
+    "esd": "ESD",
+    "emodb": "EmoDB",
+    "cafe": "CaFE",
+    "urdu": "URDU",
+    "meld": "MELD",
+}
+
+
+def corpus_folders(hparams):
+    """Folder of each corpus as unpacked (None: not given; demo: generated).
+
+    A corpus's own key (esd_folder, ...) wins; else, with data_folder set,
+    the corpus's usual folder name under it (CORPUS_FOLDER_NAMES).
+    """
+    given = {
+        "esd": hparams["esd_folder"],
+        "emodb": hparams["emodb_folder"],
+        "cafe": hparams["cafe_folder"],
+        "urdu": hparams["urdu_folder"],
+        "meld": hparams["meld_folder"],
+    }
+    root = hparams["data_folder"]
     return {
-        term: float(hparams[key]) if term in terms else 0.0
-        for term, key in LOSS_WEIGHT_KEYS.items()
+        corpus: str(Path(root) / CORPUS_FOLDER_NAMES[corpus])
+        if folder is None and root is not None
+        else folder
+        for corpus, folder in given.items()
     }
 
 
@@ -340,7 +369,8 @@ class ZeroShotSER(SeededSamplerMixin, DistributedBrainMixin, sb.Brain):
     def init_optimizers(self):
         """Adam on the trainable modules; a fine-tuned SSL model gets lr_ssl."""
         params = {"ssl": [], "model": []}
-        for name, module in self.modules.items():
+        for name in self.modules.keys():
+            module = self.modules[name]
             group = "ssl" if name in PRETRAINED_ENCODERS else "model"
             params[group] += [p for p in module.parameters() if p.requires_grad]
         self.optimizer = self.hparams.opt_class(params["model"])
@@ -430,10 +460,9 @@ def prepare_data(hparams):
             )
         return manifests, train_langs
 
+    folders = corpus_folders(hparams)
     missing = [
-        c
-        for c in corpora
-        if c not in GENERATED_CORPORA and hparams.get(f"{c}_folder") is None
+        c for c in corpora if c not in GENERATED_CORPORA and folders.get(c) is None
     ]
     if missing:
         needs = ", ".join(
@@ -445,8 +474,9 @@ def prepare_data(hparams):
             f"This run ({source}->{target}, variant {hparams['variant']}) uses the "
             f"languages {used}; no folder is set for the corpora {needs}. Set "
             f"{keys} (or the {', '.join(c + '_folder' for c in missing)} key in "
-            "the YAML), or drop auxiliary languages from the pool with "
-            "--languages=[...]."
+            "the YAML, or --data_folder=/path/to/corpora holding "
+            + ", ".join(CORPUS_FOLDER_NAMES.get(c, c) + "/" for c in missing)
+            + "), or drop auxiliary languages from the pool with --languages=[...]."
         )
     for corpus in corpora:
         options = {"keep_all_classes": hparams["keep_all_classes"]}
@@ -456,7 +486,7 @@ def prepare_data(hparams):
             prepare_corpus,
             kwargs={
                 "name": corpus,
-                "data_folder": hparams.get(f"{corpus}_folder"),
+                "data_folder": folders.get(corpus),
                 "save_folder": hparams["prep_folder"],
                 **options,
             },
@@ -583,7 +613,7 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
         progressbar=not run_opts.get("noprogressbar", False),
         # rebuilds the (released) encoder if an entry is found corrupt when read
         encoder_factory=functools.partial(
-            build_module, hparams[f"{hparams['encoder']}_encoder"]
+            build_module, hparams["modules"][hparams["encoder"]]
         ),
     )
 
@@ -614,19 +644,23 @@ def speaker_normalize(hparams, datasets):
 def build_modules(hparams, n_speakers):
     """Build the encoder chosen by ``encoder`` and the heads, sized to it.
 
-    Every module comes from a YAML ``!name:`` constructor completed with the
-    sizes known only now; build_module records the call so the inference
-    folder can rebuild the same model.
+    The YAML ``modules:`` block names every module of the Brain; its entries
+    are ``!name:`` constructors, completed here with the sizes known only now
+    (the encoder's output size and layers, the numbers of emotions, training
+    speakers and languages: docs/recipe.md). build_module records each call
+    so the inference folder can rebuild the same model.
     """
-    if hparams["encoder"] in PRETRAINED_ENCODERS:  # ssl, whisper
-        name = hparams["encoder"]
-        pretrained = build_module(hparams[f"{name}_encoder"])
-        layer_sum = build_module(hparams["layer_sum"], num_layers=pretrained.num_layers)
+    constructors = hparams["modules"]
+    name = hparams["encoder"]
+    if name in PRETRAINED_ENCODERS:  # ssl, whisper
+        pretrained = build_module(constructors[name])
+        layer_sum = build_module(
+            constructors["layer_sum"], num_layers=pretrained.num_layers
+        )
         modules = {name: pretrained, "layer_sum": layer_sum}
         encoder_size = pretrained.output_size
-    elif hparams["encoder"] in ("fbank", "fbank_stats"):
-        name = hparams["encoder"]
-        modules = {name: build_module(hparams[f"{name}_encoder"])}
+    elif name in ("fbank", "fbank_stats"):
+        modules = {name: build_module(constructors[name])}
         encoder_size = modules[name].output_size
     else:
         raise ValueError(
@@ -634,17 +668,17 @@ def build_modules(hparams, n_speakers):
             f"{hparams['encoder']!r}."
         )
     modules["embedding"] = build_module(
-        hparams["embedding_mlp"], input_shape=[None, encoder_size]
+        constructors["embedding"], input_shape=[None, encoder_size]
     )
     modules["emo_classifier"] = build_module(
-        hparams["emo_classifier"], n_neurons=len(hparams["emotions"])
+        constructors["emo_classifier"], n_neurons=len(hparams["emotions"])
     )
-    modules["projection"] = hparams["projection_head"]
+    modules["projection"] = constructors["projection"]  # fixed sizes: built
     modules["spk_adversary"] = build_module(
-        hparams["spk_adversary"], n_classes=n_speakers
+        constructors["spk_adversary"], n_classes=n_speakers
     )
     modules["lang_adversary"] = build_module(
-        hparams["lang_adversary"], n_classes=len(LANGUAGES)
+        constructors["lang_adversary"], n_classes=len(LANGUAGES)
     )
     return modules
 
@@ -822,10 +856,13 @@ def main(argv=None):
     )
     sb.utils.distributed.ddp_init_group(run_opts)
 
-    # hparams/<src>_<tgt>.yaml is layered on hparams/common.yaml: load the
-    # base file with the pair's keys and the command line as overrides.
-    base_file, overrides = resolve_layered_hparams(hparams_file, overrides)
-    with open(base_file, encoding="utf-8") as fin:
+    # Every file of hparams/ is standalone (generated from hparams/template/).
+    try:
+        check_overrides(hparams_file, overrides)
+    except (OSError, ValueError) as error:
+        print(f"recipes/train.py: {error}", file=sys.stderr)
+        sys.exit(2)
+    with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     if hparams["torch_num_threads"]:
         torch.set_num_threads(hparams["torch_num_threads"])
@@ -845,7 +882,7 @@ def main(argv=None):
 
     # The run folder holds one run: the same settings resume it (or report
     # it, if finished); other settings are refused unless --overwrite=True.
-    identity = RunIdentity.from_hparams(base_file, overrides, run_opts)
+    identity = RunIdentity.from_hparams(hparams_file, overrides, run_opts)
     hparams["run_identity"] = identity.hash
     folder = hparams["output_folder"]
     overwrite = hparams["overwrite"]
@@ -865,7 +902,7 @@ def main(argv=None):
         return None
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=base_file,
+        hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
 

@@ -122,6 +122,16 @@ def recipe_args(pair: str, fixture: dict[str, str], results_root: Path, *extra: 
     ]
 
 
+def load_hparams(args):
+    """The hyperparameters of ``recipes/train.py ARGS``, loaded as main() loads them."""
+    import speechbrain as sb
+    from hyperpyyaml import load_hyperpyyaml
+
+    hparams_file, _, overrides = sb.parse_arguments(list(args))
+    with open(hparams_file, encoding="utf-8") as fin:
+        return load_hyperpyyaml(fin, overrides)
+
+
 def run_recipe(args):
     """Run recipes/train.py in this process; return its Brain."""
     from recipes.train import main
@@ -237,3 +247,14 @@ def check_selection_outputs(results, log):
     logged = [float(v) for v in re.findall(rf"valid {key}: ([-+.e\d]+)", log)]
     selected = results["best_valid_uar" if key == "uar" else "valid_mean_language_uar"]
     assert selected == pytest.approx(max(logged), rel=5e-3)
+
+
+if __name__ == "__main__":
+    # The fixture trees that the rows of tests/recipes/*.csv read:
+    #   python tests/recipe_utils.py tests/tmp/zsser_fixture
+    if len(sys.argv) != 2:
+        sys.exit(
+            "usage: python tests/recipe_utils.py FOLDER (e.g. tests/tmp/zsser_fixture)"
+        )
+    for key, value in build_fixture(Path(sys.argv[1])).items():
+        print(f"{key}: {value}")

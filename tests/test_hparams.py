@@ -1,112 +1,60 @@
-"""Tests of the layered hyperparameter files (zsser_modules.hparams, hparams/)."""
+"""Tests of hparams/: standalone files, generated from one template, consistent
+with recipes/train.py (SpeechBrain's consistency rules, tests/yaml_consistency.py).
+"""
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hyperpyyaml import load_hyperpyyaml
+from yaml_consistency import check_yaml_vs_script, script_use, yaml_keys
 
-from zsser_modules.hparams import load_layered_hparams, resolve_layered_hparams
+from recipes import generate_hparams
+from zsser_modules.hparams import check_overrides, read_raw_hparams
 from zsser_modules.labels import LANGUAGES
 
-HPARAMS = Path(__file__).resolve().parents[1] / "hparams"
+REPO = Path(__file__).resolve().parents[1]
+HPARAMS = REPO / "hparams"
+SCRIPT = REPO / "recipes" / "train.py"
+FILES = sorted(p.name for p in HPARAMS.glob("*.yaml"))
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+def test_one_file_per_pair_and_the_demo():
+    expected = {f"{s}_{t}.yaml" for s, t in itertools.permutations(LANGUAGES, 2)}
+    assert set(FILES) == expected | {"demo.yaml"}
 
 
-@pytest.fixture
-def layered(tmp_path):
-    write(
-        tmp_path / "base.yaml",
-        "seed: 1\nsource_lang: null\ntarget_lang: null\n"
-        "nested:\n    a: 1\n    b: 2\n"
-        "pair: !ref <source_lang>_<target_lang>_<seed>\n",
-    )
-    return write(
-        tmp_path / "en_de.yaml",
-        "base_hparams: base.yaml\nsource_lang: en\ntarget_lang: de\n",
-    )
+@pytest.mark.parametrize("name", FILES)
+def test_each_file_loads_alone_into_the_full_configuration(name, tmp_path):
+    """Plain load_hyperpyyaml, with the overrides SpeechBrain's load test adds."""
+    with open(HPARAMS / name) as fin:
+        hparams = load_hyperpyyaml(
+            fin, {"data_folder": str(tmp_path), "output_folder": str(tmp_path)}
+        )
+    template, _ = yaml_keys(HPARAMS / "template" / "common.yaml")
+    assert set(hparams) == set(template) - {"__set_seed"}  # __ keys: not kept
+    if name != "demo.yaml":
+        source, target = name[:-5].split("_")
+        assert (hparams["source_lang"], hparams["target_lang"]) == (source, target)
+    assert set(hparams["modules"]) == {
+        "ssl",
+        "whisper",
+        "fbank",
+        "fbank_stats",
+        "layer_sum",
+        "embedding",
+        "emo_classifier",
+        "projection",
+        "spk_adversary",
+        "lang_adversary",
+    }
 
 
-def test_priority_command_line_over_pair_over_base(layered):
-    assert load_layered_hparams(layered)["pair"] == "en_de_1"
-    assert load_layered_hparams(layered, "seed: 7")["pair"] == "en_de_7"
-    assert load_layered_hparams(layered, {"source_lang": "fr"})["pair"] == "fr_de_1"
-
-
-def test_nested_overrides_merge(layered):
-    hparams = load_layered_hparams(layered, "nested: {b: 5}")
-    assert hparams["nested"] == {"a": 1, "b": 5}
-
-
-def test_resolve_returns_base_and_merged_overrides(layered):
-    base, merged = resolve_layered_hparams(layered, "seed: 3")
-    assert base == layered.parent / "base.yaml"
-    assert "source_lang: en" in merged and "seed: 3" in merged
-    assert "base_hparams" not in merged
-
-
-def test_plain_file_is_loaded_as_is(layered):
-    base = layered.parent / "base.yaml"
-    path, merged = resolve_layered_hparams(base, "seed: 2")
-    assert path == base and merged.strip() == "seed: 2"
-
-
-def test_unknown_key_is_refused_with_a_suggestion(layered):
-    with pytest.raises(ValueError, match="did you mean 'seed'"):
-        load_layered_hparams(layered, "sed: 3")
-    write(layered, "base_hparams: base.yaml\nsource_lang: en\nvarient: x\n")
-    with pytest.raises(ValueError, match="Unknown hyperparameter"):
-        load_layered_hparams(layered)
-
-
-def test_chains_are_followed_and_loops_refused(tmp_path, layered):
-    top = write(tmp_path / "top.yaml", "base_hparams: en_de.yaml\nseed: 9\n")
-    assert load_layered_hparams(top)["pair"] == "en_de_9"
-    assert load_layered_hparams(top, "seed: 4")["pair"] == "en_de_4"
-    write(tmp_path / "a.yaml", "base_hparams: b.yaml\n")
-    write(tmp_path / "b.yaml", "base_hparams: a.yaml\n")
-    with pytest.raises(ValueError, match="loop"):
-        resolve_layered_hparams(tmp_path / "a.yaml")
-
-
-def test_base_hparams_cannot_be_overridden(layered):
-    with pytest.raises(ValueError, match="cannot be overridden"):
-        resolve_layered_hparams(layered, "base_hparams: other.yaml")
-
-
-def test_missing_base_file(tmp_path):
-    pair = write(tmp_path / "x.yaml", "base_hparams: nowhere.yaml\n")
-    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
-        resolve_layered_hparams(pair)
-
-
-def test_tags_in_layered_files_are_kept(tmp_path, layered):
-    write(
-        layered,
-        "base_hparams: base.yaml\nsource_lang: en\ntarget_lang: !ref <source_lang>\n",
-    )
-    assert load_layered_hparams(layered)["pair"] == "en_en_1"
-
-
-def test_the_twenty_pair_files():
-    pairs = sorted(p.stem for p in HPARAMS.glob("*_*.yaml"))
-    expected = sorted(f"{s}_{t}" for s, t in itertools.permutations(LANGUAGES, 2))
-    assert pairs == expected
-    for pair in pairs:
-        base, merged = resolve_layered_hparams(HPARAMS / f"{pair}.yaml")
-        assert base == HPARAMS / "common.yaml"
-        source, target = pair.split("_")
-        assert f"source_lang: {source}" in merged
-        assert f"target_lang: {target}" in merged
-
-
-def test_common_yaml_loads_with_a_pair(tmp_path):
-    hparams = load_layered_hparams(
-        HPARAMS / "fr_ur.yaml", {"results_root": str(tmp_path), "seed": 5}
-    )
+def test_a_pair_file_holds_the_documented_defaults(tmp_path):
+    with open(HPARAMS / "fr_ur.yaml") as fin:
+        hparams = load_hyperpyyaml(fin, {"results_root": str(tmp_path), "seed": 5})
     assert hparams["output_folder"] == f"{tmp_path}/fr_ur/ssl/proposed/5"
     assert hparams["emotions"] == ("neutral", "happy", "angry", "sad")
     assert hparams["variant"] == "proposed" and hparams["encoder"] == "ssl"
@@ -117,8 +65,187 @@ def test_common_yaml_loads_with_a_pair(tmp_path):
     assert hparams["cross_lingual_weight"] == 2.0 and hparams["dann_gamma"] == 10.0
     assert hparams["adv_skip_confounded"] is True
     assert hparams["lang_adv_weight"] == 0.0
+    # The modules block holds the very constructors of the other keys.
+    assert hparams["modules"]["embedding"] is hparams["embedding_mlp"]
+    assert hparams["modules"]["projection"] is hparams["projection_head"]
 
 
-def test_common_yaml_alone_needs_a_pair():
+def test_the_demo_file_sets_its_keys(tmp_path):
+    with open(HPARAMS / "demo.yaml") as fin:
+        hparams = load_hyperpyyaml(fin)
+    assert hparams["encoder"] == "fbank_stats" and hparams["torch_num_threads"] == 1
+    assert set(hparams["language_corpus"].values()) == {"demo"}
+    assert hparams["number_of_epochs"] == 20
+    assert hparams["results_root"] == "results/demo"
+
+
+def test_the_template_alone_needs_a_pair():
     with pytest.raises(ValueError, match="source_lang.*PLACEHOLDER"):
-        load_layered_hparams(HPARAMS / "common.yaml")
+        with open(HPARAMS / "template" / "common.yaml") as fin:
+            load_hyperpyyaml(fin)
+
+
+# ---------------------------------------------------------------------------
+# SpeechBrain's consistency rules (check_yaml_vs_script, check_module_vars).
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_yaml_and_script_are_consistent(name):
+    assert check_yaml_vs_script(HPARAMS / name, SCRIPT) == []
+
+
+def test_the_script_reads_no_key_through_an_f_string():
+    """Every key is named in full, so the check never has to guess."""
+    assert script_use(SCRIPT).patterns == set()
+
+
+def test_the_modules_block_only_refers_to_other_keys():
+    """run_identity leaves `modules` out: it must add nothing of its own."""
+    values, _ = yaml_keys(HPARAMS / "template" / "common.yaml")
+    for name, entry in values["modules"].items():
+        assert entry.tag.value == "!ref", name
+        assert str(entry.value).strip("<>") in values, name
+
+
+def test_the_check_finds_unused_and_undefined_keys(tmp_path):
+    hparams = tmp_path / "h.yaml"
+    hparams.write_text(
+        "seed: 1\n__set: !apply:print [!ref <seed>]\nlr: 0.1\nunused: 3\n"
+        "device: cpu\nmodules:\n    net: !ref <lr>\n"
+    )
+    script = tmp_path / "train.py"
+    script.write_text(
+        "def f(hparams, self):\n"
+        "    hparams['written'] = 1\n"
+        "    self.hparams.lr, hparams.get('written'), hparams['missing']\n"
+        "    self.modules.net(1), self.modules.other(2), self.modules.parameters()\n"
+        "    hparams['modules']\n"
+    )
+    problems = check_yaml_vs_script(hparams, script)
+    assert len(problems) == 3, problems
+    assert "'unused' is defined but not used" in problems[0]
+    assert "reads 'missing'" in problems[1]
+    assert "self.modules.other" in problems[2]
+
+
+def test_f_string_keys_count_as_a_use(tmp_path):
+    hparams = tmp_path / "h.yaml"
+    hparams.write_text("a_encoder: 1\nb_encoder: 2\nc_thing: 3\n")
+    script = tmp_path / "train.py"
+    script.write_text("def f(hparams, name):\n    return hparams[f'{name}_encoder']\n")
+    problems = check_yaml_vs_script(hparams, script)
+    assert problems == [
+        f"{hparams}: 'c_thing' is defined but not used by {script} nor "
+        "referenced by another entry"
+    ]
+
+
+# ---------------------------------------------------------------------------
+# The generator (recipes/generate_hparams.py).
+
+
+def test_generated_files_are_up_to_date():
+    stale = generate_hparams.stale_files()
+    assert stale == [], "run: python recipes/generate_hparams.py"
+
+
+def copy_hparams(tmp_path):
+    folder = tmp_path / "hparams"
+    (folder / "template").mkdir(parents=True)
+    for path in (HPARAMS / "template").iterdir():
+        (folder / "template" / path.name).write_text(path.read_text())
+    return folder
+
+
+def test_a_template_edit_reaches_every_file_and_check_fails_until_then(tmp_path):
+    folder = copy_hparams(tmp_path)
+    assert len(generate_hparams.write_files(folder)) == 21
+    assert generate_hparams.stale_files(folder) == []
+    template = folder / "template" / "common.yaml"
+    template.write_text(
+        template.read_text().replace("lr: 0.001\n", "lr: 0.002\nnew_key: 7\n")
+    )
+    assert len(generate_hparams.stale_files(folder)) == 21
+    done = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "generate_hparams.py"), "--check"]
+        + ["--hparams-dir", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "python recipes/generate_hparams.py" in done.stderr
+    generate_hparams.main(["--hparams-dir", str(folder)])
+    for name in ("en_de.yaml", "demo.yaml"):
+        raw = read_raw_hparams(folder / name)
+        assert (raw["lr"], raw["new_key"]) == (0.002, 7)
+    (folder / "stray.yaml").write_text("seed: 1\n")
+    assert generate_hparams.stale_files(folder) == ["stray.yaml (not generated)"]
+
+
+def test_template_notes_are_not_copied_and_comments_are(tmp_path):
+    text = (HPARAMS / "demo.yaml").read_text()
+    assert "\n##" not in text and not text.startswith("##")
+    assert text.startswith("# ####")  # the demo's own header
+    # the template's comment on a key, then the demo's own reason
+    assert "# fbank_stats: frozen filterbank statistics" in text
+    assert "# Frozen filterbank encoder (no download)" in text
+    assert "source_lang: en  # en | zh | de | fr | ur" in text
+
+
+def test_a_keys_file_with_an_unknown_key_is_refused(tmp_path, capsys):
+    folder = copy_hparams(tmp_path)
+    (folder / "template" / "mine.keys.yaml").write_text(
+        "# Mine\n\nnumber_of_epoch: 3\n"
+    )
+    assert generate_hparams.main(["--hparams-dir", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "['number_of_epoch'] are not keys of the template" in err
+    assert err.count("\n") == 1
+    (folder / "template" / "mine.keys.yaml").write_text(
+        "# Mine\n\nnumber_of_epochs: 3\n"
+    )
+    assert generate_hparams.main(["--hparams-dir", str(folder)]) == 0
+    with open(folder / "mine.yaml") as fin:
+        assert (
+            load_hyperpyyaml(fin, {"source_lang": "en", "target_lang": "de"})[
+                "number_of_epochs"
+            ]
+            == 3
+        )
+
+
+def test_a_pair_can_have_its_own_keys(tmp_path):
+    folder = copy_hparams(tmp_path)
+    keys = folder / "template" / "zh_de.keys.yaml"
+    keys.write_text("# Own pool.\n\n# no French\nlanguages: [en, zh, de, ur]\n")
+    generate_hparams.write_files(folder)
+    text = (folder / "zh_de.yaml").read_text()
+    assert text.startswith("# hparams/zh_de.yaml : Mandarin (ESD) -> German (EmoDB)")
+    assert "# Own pool." in text and "# no French\nlanguages: [en, zh, de, ur]" in text
+    raw = read_raw_hparams(folder / "zh_de.yaml")
+    assert raw["source_lang"] == "zh"
+    assert list(raw["languages"]) == ["en", "zh", "de", "ur"]
+    assert list(read_raw_hparams(folder / "en_de.yaml")["languages"]) == list(LANGUAGES)
+    keys.write_text("source_lang: en\n")
+    with pytest.raises(ValueError, match="its name sets them already"):
+        generate_hparams.generated_files(folder)
+
+
+# ---------------------------------------------------------------------------
+# Reading a file without building it (zsser_modules.hparams).
+
+
+def test_unknown_overrides_get_one_line_with_close_matches():
+    check_overrides(HPARAMS / "en_de.yaml", "seed: 3\nlr: 0.1\n")
+    with pytest.raises(ValueError, match="'varient' did you mean 'variant'"):
+        check_overrides(HPARAMS / "en_de.yaml", {"varient": "baseline2"})
+
+
+def test_the_recipe_refuses_an_unknown_key_in_one_line(capsys):
+    from recipes import train
+
+    with pytest.raises(SystemExit) as stop:
+        train.main([str(HPARAMS / "demo.yaml"), "--number_of_epoch=2"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("recipes/train.py: Unknown hyperparameter(s)")
+    assert "did you mean 'number_of_epochs'" in err and "\n" not in err

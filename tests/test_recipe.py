@@ -14,6 +14,7 @@ import torch
 from recipe_utils import (
     check_selection_outputs,
     fbank_run,
+    load_hparams,
     recipe_args,
     run_recipe,
     session_fixture,
@@ -22,7 +23,6 @@ from recipe_utils import (
 
 from recipes import train
 from zsser_modules.data_prep.manifest import read_manifest
-from zsser_modules.hparams import load_layered_hparams
 from zsser_modules.labels import EMOTIONS
 
 pytestmark = pytest.mark.slow
@@ -167,7 +167,7 @@ def test_missing_corpus_folder_names_the_key(tmp_path_factory, tmp_path):
 def variant_hparams(tmp_path_factory, variant, *extra, encoder="fbank"):
     fixture = session_fixture(tmp_path_factory)
     results = tmp_path_factory.getbasetemp() / "variant_results"
-    pair_file, _, overrides = sb.parse_arguments(
+    return load_hparams(
         recipe_args(
             "en_de",
             fixture,
@@ -178,7 +178,6 @@ def variant_hparams(tmp_path_factory, variant, *extra, encoder="fbank"):
             *extra,
         )
     )
-    return load_layered_hparams(pair_file, overrides)
 
 
 def one_training_batch(hparams):

@@ -460,19 +460,22 @@ def test_bad_grid_options_are_explained(fake, option, value, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def pair_file_text(source, target, languages="[en, zh, de, fr, ur]"):
+    """A standalone pair file, as hparams/<pair>.yaml (header comment included)."""
+    return (
+        f"# hparams/{source}_{target}.yaml\nseed: 1\nsource_lang: {source}\n"
+        f"target_lang: {target}\nlanguages: {languages}\n"
+        "pair: !ref <source_lang>_<target_lang>\n"
+    )
+
+
 @pytest.fixture
 def layered(tmp_path):
-    """A folder of layered pair files, as hparams/: common.yaml + <pair>.yaml."""
-    folder = tmp_path / "layered"
+    """A folder of standalone pair files, as hparams/<pair>.yaml."""
+    folder = tmp_path / "pairs"
     folder.mkdir()
-    (folder / "common.yaml").write_text(
-        "source_lang: null\ntarget_lang: null\nlanguages: [en, zh, de, fr, ur]\n"
-    )
     for pair in ("en_de", "zh_de", "en_fr", "fr_de"):
-        source, target = pair.split("_")
-        (folder / f"{pair}.yaml").write_text(
-            f"base_hparams: common.yaml\nsource_lang: {source}\ntarget_lang: {target}\n"
-        )
+        (folder / f"{pair}.yaml").write_text(pair_file_text(*pair.split("_")))
     return folder
 
 
@@ -571,10 +574,7 @@ def test_a_single_file_for_every_pair_is_deduplicated_too(fake, tmp_path, capsys
 
 def test_pair_files_that_differ_elsewhere_are_not_shared(fake, layered, tmp_path):
     # fr_de restricts its pool: not the experiment of en_de
-    (layered / "fr_de.yaml").write_text(
-        "base_hparams: common.yaml\nsource_lang: fr\ntarget_lang: de\n"
-        "languages: [fr, de, ur]\n"
-    )
+    (layered / "fr_de.yaml").write_text(pair_file_text("fr", "de", "[fr, de, ur]"))
     runs = run_grid.plan_runs(
         fake["grid"], ["en_de", "zh_de", "fr_de"], ["no_supcon"], [1]
     )
@@ -695,10 +695,7 @@ def test_a_source_outside_the_pool_is_never_shared(fake, layered):
     shared = run_grid.find_repeats(runs, pattern, ["--languages=[en,zh,de]"])
     assert list(shared) == ["zh_de/proposed/seed1"]
     # the same pool set in a pair file counts as well
-    (layered / "zh_de.yaml").write_text(
-        "base_hparams: common.yaml\nsource_lang: zh\ntarget_lang: de\n"
-        "languages: [en, de, fr]\n"
-    )
+    (layered / "zh_de.yaml").write_text(pair_file_text("zh", "de", "[en, de, fr]"))
     assert run_grid.find_repeats(runs, pattern) == {}
 
 

@@ -16,11 +16,10 @@ import pytest
 import soundfile as sf
 import speechbrain as sb
 import torch
-from recipe_utils import recipe_args, run_recipe, session_fixture
+from recipe_utils import load_hparams, recipe_args, run_recipe, session_fixture
 
 from recipes import train
 from zsser_modules.encoders import SSLLayerPooling
-from zsser_modules.hparams import load_layered_hparams
 from zsser_modules.inference import spec_only
 
 pytestmark = pytest.mark.slow
@@ -30,10 +29,9 @@ TRAINABLE = ("layer_sum", "embedding", "emo_classifier", "projection", "spk_adve
 
 def recipe_hparams(tmp_path_factory, results, *extra):
     fixture = session_fixture(tmp_path_factory)
-    pair_file, _, overrides = sb.parse_arguments(
+    return load_hparams(
         recipe_args("en_de", fixture, results, "--languages=[en,zh,de]", *extra)
     )
-    return load_layered_hparams(pair_file, overrides)
 
 
 def build_brain(hparams):

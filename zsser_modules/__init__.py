@@ -59,7 +59,6 @@ _EXPORTS = {
     "DistributedBrainMixin": "distributed",
     "mean_across_processes": "distributed",
     "EmotionRecognizer": "inference",
-    "load_layered_hparams": "hparams",
     "RandomState": "checkpoints",
     "AtomicCheckpointer": "checkpoints",
     "RunIdentity": "run_identity",
@@ -83,7 +82,6 @@ __all__ = [
     "audio_pipeline",
     "encoder_cache_key",
     "encoder_fingerprint",
-    "load_layered_hparams",
     "masked_mean",
     "mean_across_processes",
     "read_audio",
@@ -132,7 +130,6 @@ if TYPE_CHECKING:  # pragma: no cover
         encoder_fingerprint,
         use_cached_features,
     )
-    from .hparams import load_layered_hparams
     from .inference import EmotionRecognizer
     from .labels import (
         ALL_EMOTIONS,

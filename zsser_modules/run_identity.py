@@ -1,12 +1,13 @@
 """Run identity: the settings that define a run, stored with it and checked.
 
 A run folder (``output_folder``) holds one experiment. Its identity is every
-resolved hyperparameter (the YAML file with its ``!ref`` resolved, the
-layered pair file and the command-line overrides applied) and every
+resolved hyperparameter (the YAML file with its ``!ref`` resolved and the
+command-line overrides applied) and every
 SpeechBrain run option, *minus* an explicit list of keys that cannot change
 the results: where files go (:data:`PATH_KEYS`), how fast the run goes
 (:data:`SPEED_KEYS`, :data:`SPEED_RUN_OPTIONS`) and how the run is driven
-(:data:`CONTROL_KEYS`). A key added to the YAML later is part of the identity
+(:data:`CONTROL_KEYS`), and the ``modules:`` block, which only refers to other
+keys (:data:`DERIVED_KEYS`). A key added to the YAML later is part of the identity
 automatically; only a key that cannot change the numbers should be added to
 one of these lists. The number of processes (``WORLD_SIZE``) is part of the
 identity: under DDP it changes the global batch.
@@ -39,7 +40,6 @@ import speechbrain as sb
 from hyperpyyaml import resolve_references
 
 from zsser_modules.atomic_write import write_json_atomic
-from zsser_modules.hparams import resolve_layered_hparams
 
 #: Where the files of a run go: never part of its identity.
 PATH_KEYS = (
@@ -59,6 +59,7 @@ PATH_KEYS = (
     "checkpointer",  # a checkpoint folder and the objects it saves
     "train_logger",  # a log file
     # Where the corpora are unpacked: their content is checked by data prep.
+    "data_folder",
     "esd_folder",
     "emodb_folder",
     "cafe_folder",
@@ -80,6 +81,9 @@ CONTROL_KEYS = (
     "skip_prep",
     "tsne_per_language",  # only the t-SNE figure
 )
+#: Keys that only restate other keys: the ``modules:`` block holds references
+#: to the modules' constructors, which are part of the identity themselves.
+DERIVED_KEYS = ("modules",)
 #: SpeechBrain run options that do not change the numbers (the others,
 #: e.g. precision, grad_accumulation_factor, max_grad_norm, are identity).
 SPEED_RUN_OPTIONS = (
@@ -116,7 +120,7 @@ SPEED_RUN_OPTIONS = (
 #: of the identity as usual.
 NEUTRAL_DEFAULTS = {"speaker_norm": "none"}
 #: Every excluded dotted key of the hyperparameters.
-EXCLUDED_KEYS = PATH_KEYS + SPEED_KEYS + CONTROL_KEYS
+EXCLUDED_KEYS = PATH_KEYS + SPEED_KEYS + CONTROL_KEYS + DERIVED_KEYS
 #: File of the identity in the run folder.
 IDENTITY_FILE = "run_identity.json"
 #: Key of the identity hash in results.json.
@@ -231,12 +235,12 @@ class RunIdentity:
         run_opts: Mapping | None = None,
         world_size: int | None = None,
     ) -> RunIdentity:
-        """Identity of a run of ``hparams_file`` (layered files followed).
+        """Identity of a run of ``hparams_file`` with ``overrides``.
 
         Arguments
         ---------
         hparams_file : path
-            The YAML file given to the recipe (a pair file or a base file).
+            The YAML file given to the recipe, e.g. ``hparams/en_de.yaml``.
         overrides : str or mapping, optional
             Command-line overrides (YAML text as given by ``sb.parse_arguments``).
         run_opts : mapping, optional
@@ -249,9 +253,8 @@ class RunIdentity:
         -------
         RunIdentity
         """
-        base_file, merged = resolve_layered_hparams(hparams_file, overrides)
-        with open(base_file, encoding="utf-8") as fin:
-            resolved = resolve_references(fin, merged).getvalue()
+        with open(hparams_file, encoding="utf-8") as fin:
+            resolved = resolve_references(fin, overrides or {}).getvalue()
         tree = _plain(ruamel.yaml.YAML().load(resolved) or {})
         excluded = {}
         for key in EXCLUDED_KEYS:

@@ -23,7 +23,7 @@ Measured in one run, on data generated here (no download):
    files, of which the 28,000 of the 4 classes are kept): files scanned per
    second.
 4. ``inference_rtf``: ``zsser_modules.inference.EmotionRecognizer`` (exported
-   filterbank model with the default sizes of hparams/common.yaml, random
+   filterbank model with the default sizes of hparams/en_de.yaml, random
    weights) classifying 3 s files one by one, reading included: processing
    time / audio duration. ``peak_rss_gb``: peak resident memory of a child
    process running the whole ``recipes/train.py hparams/demo.yaml`` (corpus
@@ -143,8 +143,7 @@ def make_ssl_model(folder: Path, quick: bool) -> Path:
 def recipe_hparams(workdir: Path, *overrides: str) -> dict:
     """hparams/en_de.yaml with command-line style overrides."""
     import speechbrain as sb
-
-    from zsser_modules.hparams import load_layered_hparams
+    from hyperpyyaml import load_hyperpyyaml
 
     args = [
         str(REPO_ROOT / "hparams" / "en_de.yaml"),
@@ -153,7 +152,8 @@ def recipe_hparams(workdir: Path, *overrides: str) -> dict:
         *overrides,
     ]
     pair_file, _, override_text = sb.parse_arguments(args)
-    return load_layered_hparams(pair_file, override_text)
+    with open(pair_file, encoding="utf-8") as fin:
+        return load_hyperpyyaml(fin, override_text)
 
 
 def build_brain(hparams: dict, manifests: dict, cached: bool):
