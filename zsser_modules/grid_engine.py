@@ -331,10 +331,11 @@ def _set_threads(threads: int | None) -> None:
 def _clean_up(run: Run) -> None:
     """Release what a finished cell holds: its log handlers, figures, memory."""
     folder = os.path.abspath(run.output_folder)
-    for logger in [logging.getLogger()] + [
-        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
-    ]:
-        for handler in list(getattr(logger, "handlers", [])):
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        if not isinstance(logger, logging.Logger):  # a placeholder
+            continue
+        for handler in list(logger.handlers):
             path = getattr(handler, "baseFilename", "")
             if path and os.path.abspath(path).startswith(folder + os.sep):
                 logger.removeHandler(handler)
@@ -523,11 +524,12 @@ class PoolEngine:
 
     def __init__(self, jobs: int, cells_per_worker: int | None = None) -> None:
         self.limit = jobs
-        self._options = {
+        self._options: dict[str, Any] = {
             "max_workers": jobs,
             "mp_context": multiprocessing.get_context("spawn"),
-            "max_tasks_per_child": cells_per_worker or None,
         }
+        if cells_per_worker:  # (Python 3.11+)
+            self._options["max_tasks_per_child"] = cells_per_worker
         self._pool = ProcessPoolExecutor(**self._options)
 
     def submit(self, units: Sequence[Unit]) -> list:
