@@ -17,7 +17,9 @@ prints, over the runs trained by the timed call:
   share of the capacity: process start-up and imports, reading the
   hyperparameters, checking the prepared data and the feature cache,
   building the model, the runner's own work and idle slots. The share
-  without the evaluation counted as work is printed too.
+  with the evaluation counted as overhead too is printed as well, and the
+  mean start-up (runner start to SpeechBrain's ``Beginning experiment``)
+  and set-up (to the first epoch) of a run.
 
 Runs copied from an identical experiment (``same_experiment_as``) did no
 work and are not counted.
@@ -64,7 +66,7 @@ def run_timings(folder: Path) -> dict | None:
     data = json.loads(results.read_text(encoding="utf-8"))
     if data.get("same_experiment_as"):
         return None
-    start = end = None
+    start = end = begun = None
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         match = STAMP.match(line)
         if not match:
@@ -72,15 +74,23 @@ def run_timings(folder: Path) -> dict | None:
         stamp, name, message = match.groups()
         if message.startswith("Beginning experiment"):
             start = end = None  # the last session counts
+            begun = _time(stamp)
         elif name.endswith("epoch_loop") and message.startswith("Going into epoch"):
             start = start if start is not None else _time(stamp)
         elif name.endswith("train_logger") and message.startswith("epoch: "):
             end = _time(stamp)
     if start is None or end is None:
         return None
+    try:  # when the runner started the run (to the second)
+        started = json.loads((folder / "grid_command.json").read_text())["started"]
+        startup = begun - datetime.fromisoformat(started).timestamp()
+    except (OSError, ValueError, KeyError, TypeError):
+        startup = float("nan")
     return {
         "loop_s": end - start,
         "eval_s": max(0.0, results.stat().st_mtime - end),
+        "startup_s": startup,
+        "setup_s": start - begun,
         "finished": results.stat().st_mtime,
     }
 
@@ -111,6 +121,16 @@ def report(grid: Path, wall: float, jobs: int, since: float = 0.0) -> dict:
         f"{len(runs)} trained runs, {jobs} job(s), wall {wall:.1f} s -> capacity "
         f"{capacity:.1f} s; training loops {loop:.1f} s, evaluation {evaluation:.1f} s"
     )
+    if runs:
+        startup = sum(t["startup_s"] for t in runs.values()) / len(runs)
+        setup = sum(t["setup_s"] for t in runs.values()) / len(runs)
+        figures.update(mean_startup_s=round(startup, 2), mean_setup_s=round(setup, 2))
+        print(
+            f"per run (mean): start-up {startup:.1f} s (runner start -> "
+            f"SpeechBrain's 'Beginning experiment'), set-up {setup:.1f} s (-> first "
+            f"epoch: data checks, feature cache, model), training loop "
+            f"{loop / len(runs):.1f} s, evaluation {evaluation / len(runs):.1f} s"
+        )
     print(
         f"overhead: {figures['overhead']:.1%} of the capacity "
         f"({figures['overhead_counting_evaluation']:.1%} if the evaluation counts "
