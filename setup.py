@@ -50,6 +50,10 @@ setup(
             "ruff>=0.5.0",
             "pytorch-metric-learning>=2.3.0",
             "pillow>=9.0.0",
+            "submitit>=1.5.0",  # the grid's submitit engines are tested in CI
         ],
+        # recipes/run_grid.py --engine submitit-local/slurm/debug
+        "grid": ["submitit>=1.5.0"],
+        "slurm": ["submitit>=1.5.0"],
     },
 )

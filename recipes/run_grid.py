@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """Run a grid of zero-shot SER experiments (pairs x variants x seeds), then tabulate.
 
-Each run is one call of the recipe in its own process (a crash cannot poison
-the next run), writing ``<grid_folder>/<pair>/<variant>/seed<k>/``::
+Each run is one call of the recipe with its command line, writing
+``<grid_folder>/<pair>/<variant>/seed<k>/``::
 
     python recipes/train.py HPARAMS --variant=<v> --seed=<k> \
         --output_folder=<grid_folder>/<pair>/<variant>/seed<k> \
         --source_lang=<s> --target_lang=<t> --noprogressbar [OVERRIDES]
+
+The runs go through a job engine (``--engine``,
+:mod:`zsser_modules.grid_engine`): ``local`` (default) is a standard-library
+process pool of ``--jobs`` workers that each run run after run in-process
+(the recipe's ``__main__``, with its own folder, log and time limit), so
+torch and SpeechBrain are imported once per worker, not once per run;
+``submitit-local``, ``slurm`` and ``debug`` are submitit's executors (one job
+per pair and variant; on SLURM a preempted job is requeued and its runs
+resume).
 
 - Runs with a valid ``results.json`` (for the same pair, variant and seed)
   made with the same settings are skipped; the others are run (the recipe
@@ -17,12 +26,13 @@ the next run), writing ``<grid_folder>/<pair>/<variant>/seed<k>/``::
   the current command's is not touched and is reported, with the keys that
   differ, as a conflict; ``-- --overwrite=True`` retrains it (the recipe
   moves the old run aside).
-- A failed run (non-zero exit, timeout, or no valid ``results.json``) is
+- A failed run (an exception or non-zero exit status, a timeout, its worker
+  dying twice, or no valid ``results.json``) is
   recorded in ``<grid_folder>/failures.json`` with its return code and the
   tail of its log (``<run folder>/grid_log.txt``); the grid goes on. The exit
   status is non-zero only with ``--strict``.
 - ``--jobs N`` runs N runs at once, each with ``OMP_NUM_THREADS`` (and
-  ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``) set to ``--threads``
+  ``MKL_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, torch's threads) set to ``--threads``
   (default: the available cores divided by N). Runs share the prepared
   corpora and settings, so by default the first run (one that prepares every
   corpus) runs alone, and the first run of each (pair, variant) finishes
@@ -57,18 +67,15 @@ Authors
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,6 +84,22 @@ from ruamel.yaml import YAML
 from tqdm import tqdm
 
 from zsser_modules.data_prep.zero_shot import SOURCE_ONLY_VARIANTS, VARIANTS
+from zsser_modules.grid_engine import (
+    COMMAND_NAME,
+    ENGINES,
+    LOG_NAME,
+    RESULTS_NAME,
+    SUBMITIT_FOLDER,
+    THREAD_VARIABLES,
+    Cell,
+    EngineError,
+    Outcome,
+    Run,
+    Unit,
+    execute,
+    make_engine,
+    run_state,
+)
 from zsser_modules.hparams import read_raw_hparams
 from zsser_modules.labels import LANGUAGES
 from zsser_modules.results_table import (
@@ -117,95 +140,9 @@ DEFAULT_RECIPE = REPO_ROOT / "recipes" / "train.py"
 DEFAULT_HPARAMS = str(REPO_ROOT / "hparams" / "{pair}.yaml")
 #: Recipe keys that the grid sets itself (refused among the pass-through overrides).
 RESERVED_KEYS = ("variant", "seed", "output_folder", "source_lang", "target_lang")
-#: Thread-count environment variables set for every run.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-LOG_NAME = "grid_log.txt"
-COMMAND_NAME = "grid_command.json"
 FAILURES_NAME = "failures.json"
-RESULTS_NAME = "results.json"
-TAIL_LINES = 40
 #: Round-trip YAML (keeps HyperPyYAML tags such as !ref) for run identities.
 _YAML = YAML()
-
-
-@dataclass(frozen=True)
-class Run:
-    """One run of the grid: a pair, a variant, a seed and its output folder.
-
-    Example
-    -------
-    >>> run = Run("en", "de", "proposed", 2, Path("grid/en_de/proposed/seed2"))
-    >>> run.pair, run.key
-    ('en_de', 'en_de/proposed/seed2')
-    """
-
-    source: str
-    target: str
-    variant: str
-    seed: int
-    output_folder: Path
-
-    @property
-    def pair(self) -> str:
-        """``"<source>_<target>"``."""
-        return f"{self.source}_{self.target}"
-
-    @property
-    def key(self) -> str:
-        """``"<pair>/<variant>/seed<k>"``, the run's name in logs and failures.json."""
-        return f"{self.pair}/{self.variant}/seed{self.seed}"
-
-    @property
-    def results_file(self) -> Path:
-        """The ``results.json`` the recipe writes."""
-        return self.output_folder / RESULTS_NAME
-
-
-@dataclass
-class Outcome:
-    """What happened to a run: ``ok``, ``failed`` or ``conflict`` (not run).
-
-    Example
-    -------
-    >>> run = Run("en", "de", "proposed", 1, Path("g/en_de/proposed/seed1"))
-    >>> Outcome(run, "failed", returncode=3, reason="exited with code 3").ok
-    False
-    """
-
-    run: Run
-    status: str
-    returncode: int | None = None
-    reason: str = ""
-    duration: float = 0.0
-    log_tail: str = ""
-    command: list[str] = field(default_factory=list)
-    result: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True if the run succeeded."""
-        return self.status == "ok"
-
-    def record(self) -> dict[str, Any]:
-        """The entry of a failed run in failures.json."""
-        run = self.run
-        return {
-            "run": run.key,
-            "pair": run.pair,
-            "source": run.source,
-            "target": run.target,
-            "variant": run.variant,
-            "seed": run.seed,
-            "status": self.status,
-            "returncode": self.returncode,
-            "reason": self.reason,
-            "duration_s": round(self.duration, 1),
-            "time": datetime.now().isoformat(timespec="seconds"),
-            "output_folder": str(run.output_folder),
-            "log_file": str(run.output_folder / LOG_NAME),
-            "command": shlex.join(self.command) if self.command else "",
-            "log_tail": self.log_tail,
-        }
 
 
 # ---- Command line values ------------------------------------------------------
@@ -506,51 +443,6 @@ def recipe_command(
     ]
 
 
-def run_state(run: Run) -> tuple[str, str]:
-    """Whether a run is done, still to do, or blocked by a foreign results.json.
-
-    Arguments
-    ---------
-    run : Run
-        The run.
-
-    Returns
-    -------
-    state : str
-        ``"done"`` (a valid results.json of this pair, variant and seed),
-        ``"pending"`` (none, or an unusable one: the run is redone) or
-        ``"conflict"`` (a valid results.json of another run: not touched).
-    detail : str
-        Why, for ``pending`` with an unusable file and for ``conflict``.
-
-    Example
-    -------
-    >>> run = Run("en", "de", "proposed", 1, getfixture("tmp_path"))
-    >>> run_state(run)
-    ('pending', '')
-    >>> _ = run.results_file.write_text(json.dumps({"source": "en",
-    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
-    ...     "macro_f1": 0.5}))
-    >>> run_state(run)
-    ('done', '')
-    """
-    if not run.results_file.exists():
-        return "pending", ""
-    try:
-        row = load_result(run.results_file)
-    except InvalidResultError as error:
-        return "pending", f"unusable results.json, running again: {error}"
-    found = (row["source"], row["target"], row["variant"], row["seed"])
-    wanted = (run.source, run.target, run.variant, run.seed)
-    if found != wanted:
-        return "conflict", (
-            f"{run.results_file} holds the results of another run "
-            f"({found[0]}_{found[1]}/{found[2]}/seed{found[3]}); move or delete "
-            f"{run.output_folder} to run {run.key} there."
-        )
-    return "done", ""
-
-
 def changed_settings(run: Run, argv: Sequence[str]) -> str:
     """Why a finished run does not match the recipe arguments ``argv`` ('': it does).
 
@@ -604,8 +496,8 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
 
     For a variant of :data:`zsser_modules.data_prep.zero_shot.SOURCE_ONLY_VARIANTS`
     (baseline1) the identity is the run itself. For the others it is the
-    target, variant and seed, every value of the (standalone) hyperparameter
-    file but ``source_lang``, and the pass-through overrides: the source
+    target, variant and seed, every raw hyperparameter (:func:`raw_hparams`)
+    but ``source_lang`` and the pass-through overrides: the source
     only has to be in the language pool (``languages``), which is one of
     those values. A run whose source is not in its pool (the recipe refuses
     it), or whose pool cannot be read as a list, keeps its own identity.
@@ -639,16 +531,17 @@ def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -
     own = ("run", run.key, str(hparams_file(hparams, run)), tuple(overrides))
     if run.variant in SOURCE_ONLY_VARIANTS:
         return own
+    path = hparams_file(hparams, run)
     try:
-        values = read_raw_hparams(hparams_file(hparams, run))
+        tree = raw_hparams(path)
+        pool = hparam_value(path, "languages", overrides)
     except Exception:  # unreadable: the run itself will report it
         return own
-    pool = _effective_value("languages", values, overrides)
     if not isinstance(pool, list) or run.source not in pool:
         return own  # the recipe refuses a source outside the pool
-    values.pop("source_lang", None)
+    tree.pop("source_lang", None)
     stream = io.StringIO()
-    _YAML.dump(values, stream)
+    _YAML.dump(tree, stream)
     return (
         "experiment",
         stream.getvalue(),
@@ -676,12 +569,68 @@ def _override_value(key: str, overrides: Sequence[str]) -> tuple[bool, Any]:
     return found, value
 
 
-def _effective_value(key: str, values: dict, overrides: Sequence[str]):
-    """A key's value for a run: the overrides, else the file's raw ``values``."""
+def raw_hparams(path: str | os.PathLike) -> dict:
+    """The raw mapping a hyperparameter file gives the recipe (tags kept, unresolved).
+
+    The one place of the grid that knows how hyperparameter files are
+    written: a file is standalone HyperPyYAML, so this is the file's own
+    mapping (:func:`zsser_modules.hparams.read_raw_hparams`).
+
+    Arguments
+    ---------
+    path : str or path-like
+        A file given to the recipe.
+
+    Returns
+    -------
+    dict
+        A new mapping (the caller may change it).
+
+    Raises
+    ------
+    ValueError, OSError
+        If the file cannot be read as a mapping.
+
+    Example
+    -------
+    >>> en_de = Path(__file__).resolve().parents[1] / "hparams" / "en_de.yaml"
+    >>> tree = raw_hparams(en_de)
+    >>> tree["source_lang"], tree["target_lang"], "seed" in tree
+    ('en', 'de', True)
+    """
+    return read_raw_hparams(path)
+
+
+def hparam_value(path: str | os.PathLike, key: str, overrides: Sequence[str] = ()):
+    """A key's raw value for a run: the last override of it, else the file's.
+
+    Arguments
+    ---------
+    path : str or path-like
+        The run's hyperparameter file.
+    key : str
+        A top-level key.
+    overrides : sequence of str
+        The recipe arguments after the file (``--key=value`` or
+        ``--key value``).
+
+    Returns
+    -------
+    object
+        The value as YAML gives it (None if the key is absent).
+
+    Example
+    -------
+    >>> en_de = Path(__file__).resolve().parents[1] / "hparams" / "en_de.yaml"
+    >>> hparam_value(en_de, "languages")
+    ['en', 'zh', 'de', 'fr', 'ur']
+    >>> hparam_value(en_de, "languages", ["--languages=[en, de]"])
+    ['en', 'de']
+    """
     found, value = _override_value(key, overrides)
     if found:
         return value
-    return values.get(key)
+    return raw_hparams(path).get(key)
 
 
 def find_repeats(
@@ -878,171 +827,6 @@ def run_order(
 # ---- Execution ----------------------------------------------------------------
 
 
-class _Processes:
-    """The live run processes, so that an interrupt can stop them all."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._live: set = set()
-        self.stopping = False
-
-    def add(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._live.add(proc)
-
-    def discard(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._live.discard(proc)
-
-    def stop_all(self) -> None:
-        self.stopping = True
-        with self._lock:
-            live = list(self._live)
-        for proc in live:
-            _stop(proc)
-
-
-def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Stop a run process and its children (its own process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGTERM)
-        else:
-            proc.terminate()
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-        proc.wait()
-    except ProcessLookupError:
-        pass
-
-
-def _tail(path: Path, offset: int, n_lines: int = TAIL_LINES) -> str:
-    """The last lines written to ``path`` after ``offset``."""
-    with open(path, "rb") as stream:
-        stream.seek(offset)
-        text = stream.read().decode("utf-8", errors="replace")
-    return "\n".join(text.rstrip().splitlines()[-n_lines:])
-
-
-def execute_run(
-    run: Run,
-    command: Sequence[str],
-    env: dict[str, str] | None = None,
-    timeout: float | None = None,
-    processes: _Processes | None = None,
-) -> Outcome:
-    """Run one recipe process; log to ``<run folder>/grid_log.txt``; check results.
-
-    Arguments
-    ---------
-    run : Run
-        The run (its folder is created).
-    command : sequence of str
-        The command (:func:`recipe_command`).
-    env : dict, optional
-        Environment of the process (default: this one).
-    timeout : float, optional
-        Seconds after which the run is stopped and counted as failed.
-    processes : _Processes, optional
-        Registry of live processes (for interrupts).
-
-    Returns
-    -------
-    Outcome
-        ``ok`` if the process exits with 0 and leaves a valid results.json of
-        this run, else ``failed`` with the reason and the log tail.
-
-    Example
-    -------
-    >>> run = Run("en", "de", "proposed", 1, getfixture("tmp_path") / "r")
-    >>> out = execute_run(run, [sys.executable, "-c", "print('boom'); exit(3)"])
-    >>> out.status, out.returncode, out.log_tail
-    ('failed', 3, 'boom')
-    """
-    run.output_folder.mkdir(parents=True, exist_ok=True)
-    started = datetime.now().isoformat(timespec="seconds")
-    record = {"command": list(command), "started": started}
-    (run.output_folder / COMMAND_NAME).write_text(json.dumps(record, indent=2) + "\n")
-    log_path = run.output_folder / LOG_NAME
-    timed_out = False
-    with open(log_path, "ab") as log:
-        log.write(f"\n===== {started} run_grid: {shlex.join(command)}\n".encode())
-        log.flush()
-        offset = log.tell()
-        clock = time.monotonic()
-        proc = subprocess.Popen(
-            list(command),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        if processes is not None:
-            processes.add(proc)
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop(proc)
-            returncode = proc.returncode
-        finally:
-            if processes is not None:
-                processes.discard(proc)
-        duration = time.monotonic() - clock
-    outcome = Outcome(
-        run, "failed", returncode, duration=duration, command=list(command)
-    )
-    if timed_out:
-        outcome.reason = f"stopped after the --timeout of {timeout:g} s"
-    elif processes is not None and processes.stopping:
-        outcome.reason = "interrupted"
-    elif returncode != 0:
-        outcome.reason = f"exited with code {returncode}"
-        if run_state(run)[0] == "done":
-            outcome.reason += (
-                " after writing a valid results.json (kept: the run counts as "
-                "done in later calls; delete its folder to redo it)"
-            )
-    else:
-        state, detail = run_state(run)
-        if state == "done":
-            outcome.status = "ok"
-            outcome.result = load_result(run.results_file)
-        else:
-            outcome.reason = "exited with code 0 but left no valid results.json" + (
-                f" ({detail})" if detail else ""
-            )
-    if not outcome.ok:
-        outcome.log_tail = _tail(log_path, offset)
-    return outcome
-
-
-def _execute_safely(
-    run: Run,
-    command: Sequence[str],
-    env: dict[str, str] | None,
-    timeout: float | None,
-    processes: _Processes,
-) -> Outcome:
-    """:func:`execute_run`, with an error of the runner itself as a failed run."""
-    try:
-        return execute_run(run, command, env, timeout, processes)
-    except Exception as error:  # e.g. the folder cannot be written
-        return Outcome(
-            run,
-            "failed",
-            reason=f"could not run: {type(error).__name__}: {error}",
-            command=list(command),
-        )
-
-
 def update_failures(
     path: Path, outcomes: Sequence[Outcome], planned: Sequence[Run]
 ) -> list[dict]:
@@ -1122,17 +906,99 @@ def _describe(outcome: Outcome) -> str:
     )
 
 
+def plan_units(
+    pending: Sequence[Run],
+    commands: dict[str, list[str]],
+    engine: str = "local",
+    warmup: bool = True,
+    done_groups: set | None = None,
+    timeout: float | None = None,
+    threads: int | None = None,
+) -> tuple[list[Unit], dict[str, set]]:
+    """Group the pending runs into the engine's units of work, with their order.
+
+    ``local`` (a pool of long-lived workers): one unit per run, in
+    :func:`run_order`. The submitit engines (a process per job): one unit per
+    (pair, variant) with its seeds in order, so that a job pays the start-up
+    once for several runs and no two jobs build the same setting; with
+    ``warmup`` the first run of :func:`run_order` is a unit of its own that
+    the others wait for (it prepares the corpora and the feature cache).
+
+    Arguments
+    ---------
+    pending : sequence of Run
+        Runs to do, in plan order.
+    commands : dict
+        ``run.key -> command`` (:func:`recipe_command`).
+    engine : str
+        An engine of :data:`zsser_modules.grid_engine.ENGINES`.
+    warmup : bool
+        See :func:`run_order`.
+    done_groups : set, optional
+        (pair, variant) groups with a finished run.
+    timeout : float, optional
+        Per-run time limit in seconds.
+    threads : int, optional
+        Threads per run.
+
+    Returns
+    -------
+    units : list of Unit
+        In start order.
+    waits_for : dict
+        ``unit.name -> set of unit names`` to finish first.
+
+    Example
+    -------
+    >>> runs = plan_runs("g", ["en_de"], ["baseline1", "proposed"], [1, 2])
+    >>> cmds = {run.key: ["python", "train.py", "h.yaml"] for run in runs}
+    >>> units, waits = plan_units(runs, cmds, "slurm")
+    >>> [[cell.run.key for cell in unit.cells] for unit in units]
+    [['en_de/proposed/seed1'], ['en_de/baseline1/seed1', 'en_de/baseline1/seed2'], ['en_de/proposed/seed2']]
+    >>> waits[units[2].name]
+    {'en_de/proposed/seed1'}
+    """  # noqa: E501
+    order, waits_for = run_order(pending, done_groups or set(), warmup)
+
+    def cell(run: Run) -> Cell:
+        command = commands[run.key]
+        return Cell(run, command[1], tuple(command[2:]), timeout, threads)
+
+    if engine == "local":
+        return [Unit(run.key, [cell(run)]) for run in order], waits_for
+    units: list[Unit] = []
+    first = order[0].key if warmup and len(order) > 1 else None
+    groups: dict[tuple, Unit] = {}
+    for run in order:
+        if run.key == first:
+            units.append(Unit(run.key, [cell(run)]))
+            continue
+        group = (run.pair, run.variant)
+        if group not in groups:
+            groups[group] = Unit(f"{run.pair}/{run.variant}", [])
+            units.append(groups[group])
+        groups[group].cells.append(cell(run))
+    for unit in units:  # seeds in order within a job
+        unit.cells.sort(key=lambda c: c.run.seed)
+    waits = {unit.name: {first} for unit in units if first and unit.name != first}
+    return units, waits
+
+
 def run_all(
     pending: Sequence[Run],
     commands: dict[str, list[str]],
     jobs: int = 1,
-    env: dict[str, str] | None = None,
     timeout: float | None = None,
     warmup: bool = True,
     done_groups: set | None = None,
     progress: bool = True,
+    engine: str = "local",
+    threads: int | None = None,
+    engine_options: dict[str, Any] | None = None,
+    submitit_folder: str | os.PathLike = SUBMITIT_FOLDER,
+    outcomes: list[Outcome] | None = None,
 ) -> list[Outcome]:
-    """Run the pending runs, ``jobs`` at a time, in :func:`run_order`.
+    """Run the pending runs on an engine, ``jobs`` at a time.
 
     Arguments
     ---------
@@ -1141,9 +1007,7 @@ def run_all(
     commands : dict
         ``run.key -> command``.
     jobs : int
-        Runs at once.
-    env : dict, optional
-        Environment of every run.
+        Runs (``local``) or jobs at once.
     timeout : float, optional
         Per-run time limit in seconds.
     warmup : bool
@@ -1152,64 +1016,56 @@ def run_all(
         (pair, variant) groups that already have a finished run.
     progress : bool
         Show a tqdm bar over the runs (with ETA).
+    engine : str
+        ``local``, ``submitit-local``, ``slurm`` or ``debug``.
+    threads : int, optional
+        Threads per run.
+    engine_options : dict, optional
+        More arguments of :func:`zsser_modules.grid_engine.make_engine`
+        (``cells_per_worker``, ``slurm``).
+    submitit_folder : str or path-like
+        Folder of submitit's job files.
+    outcomes : list, optional
+        The list the outcomes are appended to as they arrive (it keeps them
+        on an interrupt).
 
     Returns
     -------
     list of Outcome
-        In completion order. On KeyboardInterrupt the live runs are stopped
-        and the interrupt is raised again.
+        ``outcomes``, in completion order. On KeyboardInterrupt the live runs
+        are stopped and the interrupt is raised again.
 
     Example
     -------
     >>> run = Run("en", "de", "proposed", 1, getfixture("tmp_path") / "r")
-    >>> cmd = {run.key: [sys.executable, "-c", "exit(1)"]}
+    >>> script = getfixture("tmp_path") / "fail.py"
+    >>> _ = script.write_text("raise SystemExit(1)")
+    >>> cmd = {run.key: [sys.executable, str(script)]}
     >>> [o.status for o in run_all([run], cmd, progress=False)]
     ... # doctest: +ELLIPSIS
     FAILED  en_de/proposed/seed1  exited with code 1 ...
     ['failed']
     """
-    order, waits_for = run_order(pending, done_groups or set(), warmup)
-    processes = _Processes()
-    outcomes: list[Outcome] = []
-    finished: set = set()
-    bar = tqdm(total=len(order), unit="run", desc="grid", disable=not progress)
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-    running: dict = {}
+    units, waits_for = plan_units(
+        pending, commands, engine, warmup, done_groups, timeout, threads
+    )
+    runner = make_engine(
+        engine, jobs, submitit_folder, threads=threads, **(engine_options or {})
+    )
+    outcomes = [] if outcomes is None else outcomes
+    bar = tqdm(total=len(pending), unit="run", desc="grid", disable=not progress)
+
+    def arrived(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        bar.update(1)
+        n_failed = sum(not o.ok for o in outcomes)
+        bar.set_postfix(ok=len(outcomes) - n_failed, failed=n_failed)
+        tqdm.write(_describe(outcome))
+
     try:
-        while order or running:
-            for run in list(order):
-                if len(running) >= jobs:
-                    break
-                if waits_for[run.key] <= finished:
-                    order.remove(run)
-                    future = pool.submit(
-                        _execute_safely,
-                        run,
-                        commands[run.key],
-                        env,
-                        timeout,
-                        processes,
-                    )
-                    running[future] = run
-            if not running:  # cannot happen: a run only waits for earlier ones
-                raise RuntimeError("run_grid: no run can start; please report this.")
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                run = running.pop(future)
-                outcome = future.result()
-                outcomes.append(outcome)
-                finished.add(run.key)
-                bar.update(1)
-                n_failed = sum(not o.ok for o in outcomes)
-                bar.set_postfix(ok=len(outcomes) - n_failed, failed=n_failed)
-                tqdm.write(_describe(outcome))
-    except BaseException:
-        processes.stop_all()
-        pool.shutdown(wait=True, cancel_futures=True)
+        execute(units, waits_for, runner, on_outcome=arrived)
+    finally:
         bar.close()
-        raise
-    pool.shutdown(wait=True)
-    bar.close()
     return outcomes
 
 
@@ -1220,7 +1076,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python recipes/run_grid.py",
         description="Run recipes/train.py over language pairs x variants x seeds "
-        "(one process per run, skipping finished runs), then write the results "
+        "(on a job engine: local processes, or SLURM through submitit; skipping "
+        "finished runs), then write the results "
         "table. Arguments after '--' go to every run.",
         epilog="Example: python recipes/run_grid.py --grid-folder results/grid "
         "--jobs 2 -- --encoder=fbank --esd_folder=/data/ESD ...",
@@ -1266,19 +1123,75 @@ def _parser() -> argparse.ArgumentParser:
         default=str(DEFAULT_RECIPE),
         help="training script run for each run (default: recipes/train.py)",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="runs at once (default: 1)")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="how runs are run: local (default: a pool of --jobs worker processes "
+        "of this machine, each running run after run in-process), "
+        "submitit-local (submitit's LocalExecutor, one process per job), slurm "
+        "(submitit's SlurmExecutor, one job per pair and variant, see --slurm-*) "
+        "or debug (submitit's DebugExecutor: in this process, one run after "
+        "the other); submitit engines need `pip install submitit`",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs (local) or jobs at once; with slurm the job array's "
+        "parallelism (default: 1)",
+    )
+    parser.add_argument(
+        "--cells-per-worker",
+        type=int,
+        default=None,
+        help="local engine: runs a worker process does before a fresh one "
+        "replaces it (default: no limit)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
         help="threads per run, set as OMP_NUM_THREADS, MKL_NUM_THREADS and "
-        "OPENBLAS_NUM_THREADS (default: available cores // jobs)",
+        "OPENBLAS_NUM_THREADS and torch.set_num_threads; with slurm also the "
+        "CPUs per job (default: available cores // jobs; slurm: 4)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         default=None,
         help="stop a run after this many seconds and record it as failed",
+    )
+    slurm = parser.add_argument_group("SLURM (--engine slurm)")
+    slurm.add_argument("--slurm-partition", help="partition (default: the cluster's)")
+    slurm.add_argument(
+        "--slurm-time",
+        type=int,
+        default=720,
+        help="time limit of a job in minutes; a job stopped by it or by "
+        "preemption is requeued and its runs resume (default: 720)",
+    )
+    slurm.add_argument(
+        "--slurm-gpus", type=int, default=1, help="GPUs per job (default: 1)"
+    )
+    slurm.add_argument(
+        "--slurm-mem-gb", type=float, default=32, help="memory per job (default: 32)"
+    )
+    slurm.add_argument(
+        "--slurm-option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other sbatch option, e.g. account=myproject or qos=high (repeatable)",
+    )
+    slurm.add_argument(
+        "--slurm-setup",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="shell line run in the job before Python, e.g. 'module load "
+        "cuda' (repeatable)",
     )
     parser.add_argument(
         "--no-warmup",
@@ -1337,6 +1250,65 @@ def _check_files(parser, hparams: str, recipe: Path, runs: Sequence[Run]) -> Non
         )
 
 
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine settings of the command line (see ``make_engine``)."""
+    options: dict[str, Any] = {}
+    if args.engine == "local":
+        options["cells_per_worker"] = args.cells_per_worker
+    if args.engine == "slurm":
+        options["slurm"] = {
+            "partition": args.slurm_partition,
+            "time_min": args.slurm_time,
+            "gpus": args.slurm_gpus,
+            "mem_gb": args.slurm_mem_gb,
+            "options": dict(args.slurm_option),
+            "setup": list(args.slurm_setup),
+        }
+    return options
+
+
+@contextlib.contextmanager
+def _thread_variables(threads: int) -> Iterator[None]:
+    """Set the thread variables for the workers and jobs started meanwhile."""
+    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (a batch system stopping the grid) like Ctrl-C meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE (an sbatch option without its dashes, e.g. "
+            f"account=myproject), found {text!r}"
+        )
+    return key, value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the grid from the command line (see ``--help``).
 
@@ -1372,6 +1344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         parser.error("--jobs and --threads must be at least 1.")
+    if args.cells_per_worker is not None and args.cells_per_worker < 1:
+        parser.error("--cells-per-worker must be at least 1.")
     if args.hparams_dir:
         hparams = str(Path(args.hparams_dir).expanduser().resolve() / "{pair}.yaml")
     else:
@@ -1448,30 +1422,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{state[states[run.key][0]]:<9} {run.key}: {what}")
         return 0
 
-    threads = args.threads or max(1, available_cores() // args.jobs)
-    env = {**os.environ, **{var: str(threads) for var in THREAD_VARIABLES}}
-    env["PYTHONUNBUFFERED"] = "1"
+    if args.engine == "slurm":  # cores of the cluster's nodes, not of this one
+        threads = args.threads or 4
+    else:
+        threads = args.threads or max(1, available_cores() // args.jobs)
     if pending:
         print(
-            f"Running {len(pending)} run(s), {args.jobs} at a time, "
-            f"{threads} thread(s) each."
+            f"Running {len(pending)} run(s) with the {args.engine} engine, "
+            f"{args.jobs} at a time, {threads} thread(s) each."
         )
     interrupted = False
     outcomes: list[Outcome] = []
     try:
-        outcomes = run_all(
-            pending,
-            commands,
-            jobs=args.jobs,
-            env=env,
-            timeout=args.timeout,
-            warmup=not args.no_warmup and args.jobs > 1,
-            done_groups={(run.pair, run.variant) for run in done},
-            progress=not args.no_progressbar,
-        )
+        with _thread_variables(threads), _sigterm_interrupts():
+            run_all(
+                pending,
+                commands,
+                jobs=args.jobs,
+                timeout=args.timeout,
+                warmup=not args.no_warmup and args.jobs > 1,
+                done_groups={(run.pair, run.variant) for run in done},
+                progress=not args.no_progressbar,
+                engine=args.engine,
+                threads=threads,
+                engine_options=_engine_options(args),
+                submitit_folder=grid_folder / SUBMITIT_FOLDER,
+                outcomes=outcomes,
+            )
     except KeyboardInterrupt:
         interrupted = True
         print("Interrupted: the running runs were stopped.", file=sys.stderr)
+    except EngineError as error:  # e.g. submitit missing, not on a SLURM cluster
+        parser.error(str(error))
     n_ok = sum(o.ok for o in outcomes)
     if not interrupted:
         outcomes += [

@@ -27,7 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # traceback), --no_results_variants=a,b (exit 0 without results.json),
 # --crash_after_results_variants=a,b (exit 5 after writing results.json),
 # --sleep=S, --events=FILE (append "start <key>"/"end <key>"),
-# --barrier_dir=D --barrier_n=N (wait until N runs are inside at once).
+# --barrier_dir=D --barrier_n=N (wait until N runs are inside at once),
+# --die_variants=a,b (the process dies at once: os._exit, no cleanup).
 FAKE_RECIPE = textwrap.dedent(
     """
     import json, os, sys, time
@@ -63,6 +64,8 @@ FAKE_RECIPE = textwrap.dedent(
                 sys.exit(4)
             time.sleep(0.02)
     time.sleep(float(opts.get("sleep", 0)))
+    if variant in opts.get("die_variants", "").split(","):
+        os._exit(9)
     if variant in opts.get("fail_variants", "").split(","):
         print("Traceback (most recent call last):")
         print(f"RuntimeError: boom in {key}", flush=True)
@@ -78,7 +81,7 @@ FAKE_RECIPE = textwrap.dedent(
             "variant": variant, "seed": seed, "uar": uar, "macro_f1": uar - 0.02,
             "n_test": 100, "per_class_recall": {}, "confusion_matrix": [],
             "hparams": hparams, "argv": sys.argv[1:],
-            "threads": os.environ.get("OMP_NUM_THREADS"),
+            "threads": os.environ.get("OMP_NUM_THREADS"), "pid": os.getpid(),
         }))
     event("end")
     if variant in opts.get("crash_after_results_variants", "").split(","):
@@ -800,3 +803,151 @@ def test_a_run_finished_with_other_settings_is_a_conflict_naming_the_keys(
     assert "supcon_weight: 0.3 -> 0.6" in out and "--overwrite=True" in out
     out = dry_run("--lr=0.002", "--supcon_weight=0.6", "--overwrite=True")
     assert "0 done, 1 to run" in out
+
+
+# ---- Engines -------------------------------------------------------------------
+# The local engine (standard library) runs in every CI; the submitit engines
+# run where submitit is installed (the dev and grid extras).
+
+
+def test_local_workers_run_many_runs_each_in_their_own_process(fake):
+    import os
+
+    assert grid(fake, "--strict", seeds="1") == 0
+    pids = {
+        results_of(fake, f"{pair}/{variant}/seed1")["pid"]
+        for pair in ("en_de", "zh_fr")
+        for variant in ("baseline1", "proposed")
+    }
+    assert len(pids) == 1 and os.getpid() not in pids  # one worker, not us
+
+
+def test_a_dead_worker_loses_only_its_run(fake, capsys):
+    # proposed kills its worker process: it is tried twice, then recorded;
+    # the runs around it (same worker before, new workers after) all finish.
+    args = ("--jobs", "1")
+    assert grid(fake, *args, seeds="1", overrides=["--die_variants=proposed"]) == 0
+    records = failures_of(fake)
+    assert [r["run"] for r in records] == [
+        "en_de/proposed/seed1",
+        "zh_fr/proposed/seed1",
+    ]
+    assert all("worker process or job ended" in r["reason"] for r in records)
+    assert all("fake recipe" in r["log_tail"] for r in records)
+    log = (fake["grid"] / "en_de/proposed/seed1" / run_grid.LOG_NAME).read_text()
+    assert log.count("===== ") == 2  # two attempts
+    for pair in ("en_de", "zh_fr"):
+        assert results_of(fake, f"{pair}/baseline1/seed1")["variant"] == "baseline1"
+    # fixed: a rerun trains only the failed runs and clears failures.json
+    capsys.readouterr()
+    assert grid(fake, *args, seeds="1") == 0
+    assert "2 done, 2 to run" in capsys.readouterr().out
+    assert failures_of(fake) == []
+
+
+@pytest.fixture
+def submitit():
+    return pytest.importorskip("submitit")
+
+
+def test_debug_engine_runs_skips_and_survives_failures(fake, submitit, capsys):
+    args = ("--engine", "debug")
+    assert grid(fake, *args, overrides=["--fail_variants=proposed"]) == 0
+    assert sorted(r["run"] for r in failures_of(fake)) == [
+        f"{pair}/proposed/seed{seed}" for pair in ("en_de", "zh_fr") for seed in (1, 2)
+    ]
+    assert results_of(fake, "zh_fr/baseline1/seed2")["variant"] == "baseline1"
+    capsys.readouterr()
+    assert grid(fake, *args) == 0  # fixed: only the failed runs run again
+    assert "4 done, 4 to run" in capsys.readouterr().out
+    assert failures_of(fake) == []
+    assert grid(fake, *args) == 0
+    assert "8 done, 0 to run" in capsys.readouterr().out
+
+
+def test_submitit_local_jobs_run_the_seeds_of_a_cell_in_one_process(
+    fake, submitit, tmp_path
+):
+    status = grid(
+        fake, "--engine", "submitit-local", "--jobs", "2", "--no-warmup", "--strict",
+        pairs="en_de",
+    )  # fmt: skip
+    assert status == 0
+    pid = {
+        (variant, seed): results_of(fake, f"en_de/{variant}/seed{seed}")["pid"]
+        for variant in ("baseline1", "proposed")
+        for seed in (1, 2)
+    }
+    assert pid["baseline1", 1] == pid["baseline1", 2]
+    assert pid["proposed", 1] == pid["proposed", 2] != pid["baseline1", 1]
+    assert list((fake["grid"] / ".submitit").iterdir())  # submitit's job files
+
+
+def test_slurm_options_reach_the_sbatch_script_and_the_jobs_run_the_runs(
+    fake, submitit, monkeypatch
+):
+    """Submits to a mocked SLURM (submitit's own test helper), then plays the node."""
+    test_slurm = pytest.importorskip("submitit.slurm.test_slurm")
+    submitted = {}
+
+    def submit_and_play_the_nodes(units, waits_for, engine, on_outcome):
+        jobs = engine.submit(units)
+        submitted.update(engine=engine, units=units, jobs=jobs)
+        for job in jobs:  # what `python -m submitit.core._submit` does on a node
+            for outcome in job.submission().result():
+                on_outcome(outcome)
+        return []
+
+    monkeypatch.setattr(run_grid, "execute", submit_and_play_the_nodes)
+    with test_slurm.mocked_slurm():
+        status = grid(
+            fake, "--engine", "slurm", "--jobs", "3", "--threads", "8",
+            "--no-warmup", "--strict", "--slurm-partition", "gpu",
+            "--slurm-time", "90", "--slurm-gpus", "2", "--slurm-mem-gb", "16",
+            "--slurm-option", "account=proj", "--slurm-setup", "module load cuda",
+            pairs="en_de",
+        )  # fmt: skip
+    assert status == 0
+    units = submitted["units"]
+    assert [[c.run.key for c in unit.cells] for unit in units] == [
+        ["en_de/baseline1/seed1", "en_de/baseline1/seed2"],
+        ["en_de/proposed/seed1", "en_de/proposed/seed2"],
+    ]
+    (script,) = (fake["grid"] / ".submitit").rglob("*submission.sh")
+    text = script.read_text()
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=90",
+        "#SBATCH --gpus-per-node=2",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --mem=16GB",
+        "#SBATCH --account=proj",
+        "#SBATCH --array=0-1%2",  # two jobs, at most min(--jobs, 2) at once
+        "#SBATCH --signal=USR2@",  # preemption/timeout: requeue (CellBatch.checkpoint)
+        "module load cuda",
+    ):
+        assert line in text, line
+    assert submitted["engine"].executor._executor.parameters["array_parallelism"] == 3
+    for variant in ("baseline1", "proposed"):
+        assert results_of(fake, f"en_de/{variant}/seed2")["threads"] == "8"
+
+
+def test_a_requeued_batch_keeps_only_the_unfinished_runs(fake, submitit):
+    from zsser_modules.grid_engine import Cell, CellBatch
+
+    runs = run_grid.plan_runs(fake["grid"], ["en_de"], ["proposed"], [1, 2])
+    cells = [Cell(run, str(fake["recipe"]), ()) for run in runs]
+    batch = CellBatch(cells)
+    batch.finished.add(runs[0].key)  # the job was stopped during seed 2
+    requeued = batch.checkpoint()
+    assert [c.run.key for c in requeued.function.cells] == [runs[1].key]
+
+
+def test_submitit_engines_without_submitit_are_explained(fake, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import fails
+    with pytest.raises(SystemExit) as error:
+        grid(fake, "--engine", "submitit-local")
+    assert error.value.code == 2
+    assert "pip install submitit" in capsys.readouterr().err
