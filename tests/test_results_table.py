@@ -387,3 +387,61 @@ def test_diagnostics_section_from_results_json(tmp_path):
     assert "| baseline1 |" not in text.split("## Representation diagnostics")[1]
     without = rt.collect_results(tmp_path / "en_de" / "baseline1")
     assert rt.diagnostics_markdown(without) == ""
+
+
+def test_speaker_norm_and_tuned_runs_get_their_own_rows_and_comparisons(tmp_path):
+    # Two grid folders under one root: default runs and speaker-normalised
+    # ones (proposed also with tuned weights); same pair, variant and seed.
+    for seed, (b2, prop) in enumerate([(0.40, 0.42), (0.44, 0.43)], start=1):
+        write_result(tmp_path / "default", "en_de", "baseline2", seed, b2)
+        write_result(tmp_path / "default", "en_de", "proposed", seed, prop)
+        for variant, uar in (("baseline2", b2 + 0.10), ("proposed", prop + 0.12)):
+            write_result(
+                tmp_path / "norm",
+                "en_de",
+                variant,
+                seed,
+                uar,
+                speaker_norm="per_speaker",
+                tuned_weights=None,
+            )
+        write_result(
+            tmp_path / "tuned",
+            "en_de",
+            "proposed",
+            seed,
+            prop + 0.01,
+            speaker_norm="none",
+            tuned_weights={"file": "tuned.yaml"},
+        )
+    df = rt.collect_results(tmp_path)
+    assert sorted(set(df["variant"])) == [
+        "baseline2",
+        "baseline2 +spk-norm",
+        "proposed",
+        "proposed (tuned)",
+        "proposed +spk-norm",
+    ]
+    assert rt.order_variants(df["variant"]) == [
+        "baseline2",
+        "baseline2 +spk-norm",
+        "proposed",
+        "proposed (tuned)",
+        "proposed +spk-norm",
+    ]
+    paths = rt.write_tables(df, tmp_path / "out", figure=False)
+    comparisons = pd.read_csv(paths["comparisons"])
+    uar = comparisons[
+        (comparisons["metric"] == "uar") & (comparisons["pair"] == "en_de")
+    ]
+    delta = uar.set_index(["variant", "reference"])["delta_mean"]
+    assert delta[("baseline2 +spk-norm", "baseline2")] == pytest.approx(0.10)
+    assert delta[("proposed +spk-norm", "proposed")] == pytest.approx(0.12)
+    assert delta[("proposed +spk-norm", "baseline2 +spk-norm")] == pytest.approx(
+        np.mean([0.52 + 0.02 - 0.50, 0.43 + 0.12 - 0.54])
+    )
+    assert delta[("proposed (tuned)", "baseline2")] == pytest.approx(
+        np.mean([0.43 - 0.40, 0.44 - 0.44])
+    )
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "| proposed +spk-norm |" in markdown

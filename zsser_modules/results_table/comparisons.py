@@ -6,19 +6,20 @@ Authors
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from zsser_modules.results_table.markdown import EMPTY_CELL, pair_label
-from zsser_modules.results_table.runs import METRICS
+from zsser_modules.results_table.runs import METRICS, TUNED_SUFFIX, base_variant
 from zsser_modules.results_table.summary import (
     AVG,
     _check_runs,
     _mean_std,
     _per_seed_average,
     order_pairs,
+    order_variants,
 )
 
 #: Comparisons written by :func:`write_tables`: (variant, reference) pairs.
@@ -28,6 +29,48 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("proposed", "no_supcon"),
     ("proposed", "no_spkadv"),
 )
+
+
+def comparisons_for(found: Iterable[str]) -> list[tuple[str, str]]:
+    """The comparisons of a table: :data:`COMPARISONS`, and those of its marked rows.
+
+    A marked row (``row_label``) is compared with its unmarked variant
+    (what speaker normalisation or tuning adds), and a marked ``proposed``
+    with ``baseline2`` carrying the same speaker normalisation (tuning does
+    not apply to ``baseline2``: it has no SupCon or adversary weight).
+
+    Arguments
+    ---------
+    found : iterable of str
+        Row labels with runs.
+
+    Returns
+    -------
+    list of (str, str)
+        (variant, reference) pairs whose rows both have runs.
+
+    Example
+    -------
+    >>> comparisons_for(["baseline2", "proposed", "baseline2 +spk-norm",
+    ...                  "proposed +spk-norm", "proposed (tuned)"])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('proposed', 'baseline2'), ('baseline2 +spk-norm', 'baseline2'),
+     ('proposed (tuned)', 'proposed'), ('proposed (tuned)', 'baseline2'),
+     ('proposed +spk-norm', 'proposed'), ('proposed +spk-norm', 'baseline2 +spk-norm')]
+    """
+    found = set(found)
+    pairs = [pair for pair in COMPARISONS if set(pair) <= found]
+    for label in order_variants(found):
+        base = base_variant(label)
+        if label == base:
+            continue
+        extra = [(label, base)]
+        if base == "proposed":
+            extra.append(
+                (label, "baseline2" + label[len(base) :].replace(TUNED_SUFFIX, ""))
+            )
+        pairs += [pair for pair in extra if set(pair) <= found and pair not in pairs]
+    return pairs
 
 
 #: Columns of :func:`compare_variants`.

@@ -15,9 +15,9 @@ import pandas as pd
 from zsser_modules.results_table.runs import DIAGNOSTICS, METRICS
 from zsser_modules.results_table.summary import (
     AVG,
-    ORACLE_VARIANTS,
     SUMMARY_COLUMNS,
     _mean_std,
+    is_oracle,
     order_variants,
 )
 
@@ -226,7 +226,7 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
     best = {}
     for column in columns:
         means = cells.xs(column, level="pair")[f"{metric}_mean"]
-        means = means[[v not in ORACLE_VARIANTS for v in means.index]].dropna()
+        means = means[[not is_oracle(v) for v in means.index]].dropna()
         if len(means) > 1:
             best[column] = round(100 * means.max(), 1)
     lines = [
@@ -241,7 +241,7 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
             cell = cells.loc[(variant, column)]
             mean = float(cell[f"{metric}_mean"])
             bold = (
-                variant not in ORACLE_VARIANTS
+                not is_oracle(variant)
                 and column in best
                 and np.isfinite(mean)
                 and round(100 * mean, 1) == best[column]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from zsser_modules.results_table.markdown import pair_label
 from zsser_modules.results_table.runs import METRICS, PathLike, run_notes
-from zsser_modules.results_table.summary import ORACLE_VARIANTS, summarize
+from zsser_modules.results_table.summary import is_oracle, summarize
 
 #: Fixed bar colour of each variant in :func:`plot_variants`.
 VARIANT_COLORS = {
@@ -111,7 +111,7 @@ def plot_variants(
                 yerr=100 * np.nan_to_num(stds),
                 capsize=2,
                 color=colors[variant],
-                hatch="//" if variant in ORACLE_VARIANTS else None,
+                hatch="//" if is_oracle(variant) else None,
                 edgecolor="black",
                 linewidth=0.4,
                 label=variant,

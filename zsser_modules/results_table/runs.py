@@ -77,6 +77,62 @@ REQUIRED_KEYS: tuple[str, ...] = (
 )
 
 
+#: Suffix of the row of a run with per-speaker normalised features.
+SPEAKER_NORM_SUFFIX = " +spk-norm"
+#: Suffix of the row of a run whose loss weights came from a tuning study.
+TUNED_SUFFIX = " (tuned)"
+
+
+def row_label(data: dict[str, Any]) -> str:
+    """The table row of a run: its variant, marked by the settings that make a row.
+
+    Runs of one variant with and without speaker normalisation
+    (``speaker_norm``), or with default and tuned loss weights
+    (``tuned_weights``, ``recipes/tune.py``), are different methods and get
+    different rows: ``"<variant>[ +spk-norm][ (tuned)]"``. Other settings
+    (encoder, sampling, ...) are one per grid folder and stay out of the label.
+
+    Arguments
+    ---------
+    data : dict
+        A results.json (its ``variant``, ``speaker_norm``, ``tuned_weights``).
+
+    Returns
+    -------
+    str
+        The row label.
+
+    Example
+    -------
+    >>> row_label({"variant": "proposed"})
+    'proposed'
+    >>> row_label({"variant": "proposed", "speaker_norm": "per_speaker",
+    ...            "tuned_weights": {"file": "tuned.yaml"}})
+    'proposed +spk-norm (tuned)'
+    >>> row_label({"variant": "baseline2", "speaker_norm": "none",
+    ...            "tuned_weights": None})
+    'baseline2'
+    """
+    label = data["variant"]
+    norm = data.get("speaker_norm")
+    if isinstance(norm, str) and norm not in ("", "none"):
+        label += SPEAKER_NORM_SUFFIX if norm == "per_speaker" else f" +{norm}"
+    if data.get("tuned_weights"):
+        label += TUNED_SUFFIX
+    return label
+
+
+def base_variant(label: str) -> str:
+    """The variant of a row label (:func:`row_label`).
+
+    Example
+    -------
+    >>> base_variant("upper_bound +spk-norm"), base_variant("baseline2")
+    ('upper_bound', 'baseline2')
+    """
+    return label.split(" ", 1)[0]
+
+
 #: Key of a results.json that repeats another run's identical experiment
 #: (written by ``recipes/run_grid.py``; its value is that run's key,
 #: ``"<pair>/<variant>/seed<k>"``).
@@ -104,7 +160,9 @@ def load_result(path: PathLike) -> dict[str, Any]:
     Returns
     -------
     dict
-        The keys of :data:`RUN_COLUMNS`: ``pair`` is ``"<source>_<target>"``,
+        The keys of :data:`RUN_COLUMNS`: ``variant`` is the row label
+        (:func:`row_label`: the variant, marked ``+spk-norm`` and ``(tuned)``
+        where those apply), ``pair`` is ``"<source>_<target>"``,
         ``seed`` an int, ``uar`` and ``macro_f1`` floats in [0, 1], ``n_test``
         an int (or None), ``encoder`` a str (or None), ``path`` the file,
         ``same_as`` the run whose identical experiment this result repeats
@@ -157,6 +215,7 @@ def load_result(path: PathLike) -> dict[str, Any]:
                 f"{path}: {key!r} must be a non-empty string, found {data[key]!r}."
             )
         row[key] = data[key]
+    row["variant"] = row_label(data)
     seed = data["seed"]
     if (
         isinstance(seed, bool)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from zsser_modules.labels import LANGUAGES
-from zsser_modules.results_table.runs import METRICS
+from zsser_modules.results_table.runs import METRICS, base_variant
 
 #: Name of the last column: the average over the pairs.
 AVG = "Avg."
@@ -86,6 +86,9 @@ def order_pairs(found: Iterable[str], given: Sequence[str] | None = None) -> lis
 def order_variants(found: Iterable[str], given: Sequence[str] | None = None) -> list:
     """Row order of the variants: :data:`VARIANT_ORDER`, unknown names last.
 
+    A marked row (``"proposed +spk-norm"``, :func:`~.runs.row_label`)
+    follows its variant.
+
     Arguments
     ---------
     found : iterable of str
@@ -102,10 +105,29 @@ def order_variants(found: Iterable[str], given: Sequence[str] | None = None) -> 
     -------
     >>> order_variants(["proposed", "upper_bound", "baseline1", "mine"])
     ['baseline1', 'proposed', 'upper_bound', 'mine']
+    >>> order_variants(["proposed +spk-norm", "baseline2", "proposed"])
+    ['baseline2', 'proposed', 'proposed +spk-norm']
     """
     names = set(found) | set(given or ())
-    known = [name for name in VARIANT_ORDER if name in names]
-    return known + sorted(names - set(VARIANT_ORDER))
+
+    def rank(name: str) -> tuple:
+        base = base_variant(name)
+        known = base in VARIANT_ORDER
+        index = VARIANT_ORDER.index(base) if known else len(VARIANT_ORDER)
+        return (index, base if not known else "", name != base, name)
+
+    return sorted(names, key=rank)
+
+
+def is_oracle(label: str) -> bool:
+    """Whether a row sees the target in training (:data:`ORACLE_VARIANTS`).
+
+    Example
+    -------
+    >>> is_oracle("upper_bound +spk-norm"), is_oracle("proposed")
+    (True, False)
+    """
+    return base_variant(label) in ORACLE_VARIANTS
 
 
 def _check_runs(df: pd.DataFrame) -> None:

@@ -14,8 +14,8 @@ import pandas as pd
 
 from zsser_modules.results_table.comparisons import (
     COMPARISON_COLUMNS,
-    COMPARISONS,
     compare_variants,
+    comparisons_for,
     comparisons_markdown,
 )
 from zsser_modules.results_table.markdown import (
@@ -111,7 +111,7 @@ def write_tables(
         cell, :func:`summarize`), ``summary_wide`` (``summary_wide.csv``, one
         row per variant, :func:`to_wide`), ``missing`` (``missing_runs.csv``),
         ``comparisons`` (``comparisons.csv``: :func:`compare_variants` for
-        :data:`COMPARISONS` whose variants have runs, both metrics) and
+        :func:`comparisons_for` of the rows with runs, both metrics) and
         ``figure`` (``variants.png``, if ``figure``).
 
     Example
@@ -141,8 +141,7 @@ def write_tables(
     order = [p for p in summary["pair"].drop_duplicates() if p != AVG]
     comparisons = [
         compare_variants(df, variant, reference, metric, pairs=order)
-        for variant, reference in COMPARISONS
-        if {variant, reference} <= found
+        for variant, reference in comparisons_for(found)
         for metric in METRICS
     ]
     comparisons = (
