@@ -50,6 +50,9 @@ setup(
             "ruff>=0.5.0",
             "pytorch-metric-learning>=2.3.0",
             "pillow>=9.0.0",
+            "optuna>=4.0.0",  # recipes/tune.py (its tests)
         ],
+        # recipes/tune.py: zero-shot-safe tuning of the loss weights
+        "tune": ["optuna>=4.0.0"],
     },
 )

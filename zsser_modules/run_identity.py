@@ -39,6 +39,7 @@ import speechbrain as sb
 from hyperpyyaml import resolve_references
 
 from zsser_modules.hparams import resolve_layered_hparams
+from zsser_modules.tuning import tuned_overrides
 
 #: Where the files of a run go: never part of its identity.
 PATH_KEYS = (
@@ -63,6 +64,9 @@ PATH_KEYS = (
     "cafe_folder",
     "urdu_folder",
     "meld_folder",
+    # A tuned-weights file (recipes/tune.py): its values for the run's target
+    # are applied as overrides below, so the identity holds the values.
+    "tuned_weights",
 )
 #: Settings of speed and resources that do not change the numbers.
 SPEED_KEYS = (
@@ -249,6 +253,7 @@ class RunIdentity:
         RunIdentity
         """
         base_file, merged = resolve_layered_hparams(hparams_file, overrides)
+        merged = tuned_overrides(base_file, merged)  # --tuned_weights=<file>
         with open(base_file, encoding="utf-8") as fin:
             resolved = resolve_references(fin, merged).getvalue()
         tree = _plain(ruamel.yaml.YAML().load(resolved) or {})
