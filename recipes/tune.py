@@ -50,6 +50,7 @@ if str(REPO_ROOT) not in sys.path:  # `python recipes/tune.py` from anywhere
 from data_prep.zero_shot import SettingError, training_languages  # noqa: E402
 from zsser_modules.hparams import resolve_layered_hparams  # noqa: E402
 from zsser_modules.tuning import (  # noqa: E402
+    MATCHED_KEYS,
     TUNABLE,
     _resolved_tree,
     write_entry,
@@ -205,6 +206,9 @@ class Tuning:
             "seed": args.seed,
             "startup_trials": args.startup_trials,
             "search_space": self.space,
+            # what the weights must match in a run that takes them (checked
+            # by zsser_modules.tuning.tuned_overrides)
+            "setting": {key: tree.get(key) for key in MATCHED_KEYS},
             "recipe_overrides": self.extra,
         }
         key = _short_hash(self.settings)
@@ -278,16 +282,13 @@ class Tuning:
         # A stale trial (its process died) is failed, and a copy with the
         # same values is queued (Optuna >= 5: RetryHeartbeatStaleTrialCallback,
         # before: RetryFailedTrialCallback).
-        if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
-            retry = {
-                "heartbeat_stale_trial_callback": (
-                    storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
-                )
-            }
-        else:  # pragma: no cover - Optuna 4
-            retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(3)}
         with warnings.catch_warnings():  # heartbeats are "experimental"
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+                retry = storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                retry = {"heartbeat_stale_trial_callback": retry}
+            else:  # pragma: no cover - Optuna 4
+                retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(3)}
             storage = storages.RDBStorage(
                 self.storage_url,
                 heartbeat_interval=max(1, self.args.grace_period // 3),

@@ -106,6 +106,7 @@ def test_tuning_never_loads_the_target_language(prep, tmp_path, monkeypatch):
     assert objective["n_complete_trials"] == 2
     assert objective["best_mean"] >= objective["defaults_mean"]
     assert entry["study"]["sampler"] == "TPESampler" and entry["study"]["seed"] == 1234
+    assert entry["study"]["setting"]["encoder"] == "fbank_stats"
     # Every fold's setting holds the pool only, and tests on its held-out language.
     for results in (tmp_path).rglob("runs/*/*/results.json"):
         data = json.loads(results.read_text())
@@ -122,7 +123,13 @@ def test_tuned_yaml_round_trips_into_the_recipe(prep, tmp_path, capsys):
         "cross_lingual_weight": 3.0,
     }
     write_entry(tuned, "de", values, ["en", "zh", "fr", "ur"], study={"seed": 7})
-    write_entry(tuned, "fr", {"supcon_weight": 0.9}, ["en", "zh", "de", "ur"])
+    write_entry(
+        tuned,
+        "fr",
+        {"supcon_weight": 0.9},
+        ["en", "zh", "de", "ur"],
+        study={"setting": {"encoder": "whisper", "speaker_norm": "none"}},
+    )
     common = [
         DEMO,
         f"--prep_folder={prep}",
@@ -165,6 +172,7 @@ def test_tuned_yaml_round_trips_into_the_recipe(prep, tmp_path, capsys):
     for extra, message in (
         (["--supcon_weight=0.1"], "drop one of them"),
         (["--target_lang=ur"], "no entry for target_lang='ur'"),
+        (["--target_lang=fr"], "tuned with encoder='whisper'"),
     ):
         capsys.readouterr()
         with pytest.raises(SystemExit) as stop:

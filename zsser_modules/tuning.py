@@ -47,6 +47,9 @@ TUNABLE: dict[str, dict[str, Any]] = {
     "temperature": {"low": 0.05, "high": 0.5, "log": True, "term": "supcon"},
     "cross_lingual_weight": {"low": 1.0, "high": 4.0, "log": False, "term": "supcon"},
 }
+#: Settings of the study that a run taking its weights must share (an
+#: entry tuned on filterbank statistics does not serve Whisper features).
+MATCHED_KEYS: tuple[str, ...] = ("encoder", "ssl_source", "speaker_norm")
 #: The hyperparameter naming the file.
 KEY = "tuned_weights"
 
@@ -229,6 +232,20 @@ def tuned_overrides(hparams_file: PathLike, overrides: str | None) -> str | None
             f"--target {target} --tuned-file {path}."
         )
     values = data[target]["values"]
+    tuned_on = (data[target].get("study") or {}).get("setting") or {}
+    differ = {
+        key: (value, tree.get(key))
+        for key, value in tuned_on.items()
+        if key in MATCHED_KEYS and value != tree.get(key)
+    }
+    if differ:
+        raise TunedWeightsError(
+            f"tuned_weights: the entry {target!r} of '{path}' was tuned with "
+            + ", ".join(f"{k}={v[0]!r}" for k, v in differ.items())
+            + " but this run has "
+            + ", ".join(f"{k}={v[1]!r}" for k, v in differ.items())
+            + ": tune this setting into another file (recipes/tune.py --tuned-file)."
+        )
     mapping = ruamel.yaml.YAML().load(overrides or "") or {}
     clashes = {
         key: (mapping[key], value)
