@@ -51,9 +51,12 @@ setup(
             "pytorch-metric-learning>=2.3.0",
             "pillow>=9.0.0",
             "submitit>=1.5.0",  # the grid's submitit engines are tested in CI
+            "optuna>=4.0.0",  # recipes/tune.py (its tests)
         ],
         # recipes/run_grid.py --engine submitit-local/slurm/debug
         "grid": ["submitit>=1.5.0"],
         "slurm": ["submitit>=1.5.0"],
+        # recipes/tune.py: zero-shot-safe tuning of the loss weights
+        "tune": ["optuna>=4.0.0"],
     },
 )

@@ -105,6 +105,7 @@ from zsser_modules.speaker_norm import (
     normalize_datasets,
 )
 from zsser_modules.tsne import plot_tsne
+from zsser_modules.tuning import TunedWeightsError, tuned_overrides, tuned_record
 
 logger = get_logger(__name__)
 
@@ -729,6 +730,9 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "speaker_norm_speakers": hparams.get("speaker_norm_speakers"),
         "training_languages": train_langs,
         "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
+        "temperature": hparams["temperature"],
+        "cross_lingual_weight": hparams["cross_lingual_weight"],
+        "tuned_weights": hparams["tuned_weights_record"],  # None: the YAML's
         "n_train": len(datasets["train"]),
         "n_valid": len(datasets["valid"]),
         "setting": {split: str(path) for split, path in manifests.items()},
@@ -798,6 +802,8 @@ def plot_embeddings(brain, hparams, datasets, manifests):
     validation utterances (at most tsne_per_language of each language).
     """
     n, seed = hparams["tsne_per_language"], hparams["seed"]
+    if not n:  # tsne_per_language: 0, e.g. the tuner's trial runs
+        return
     embeddings, emotions, languages = [], [], []
     for split in ("valid", "test"):
         subset = sample_per_language(datasets[split], manifests[split], n, seed)
@@ -862,8 +868,16 @@ def main(argv=None):
     except (OSError, ValueError) as error:
         print(f"recipes/train.py: {error}", file=sys.stderr)
         sys.exit(2)
+    try:  # --tuned_weights=<file>: its values for this target become overrides
+        overrides = tuned_overrides(hparams_file, overrides)
+    except TunedWeightsError as error:
+        print(f"recipes/train.py: {error}", file=sys.stderr)
+        sys.exit(2)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    hparams["tuned_weights_record"] = tuned_record(
+        hparams["tuned_weights"], hparams["target_lang"]
+    )
     if hparams["torch_num_threads"]:
         torch.set_num_threads(hparams["torch_num_threads"])
     # Bad values are refused before the run folder is touched.

@@ -40,6 +40,7 @@ import speechbrain as sb
 from hyperpyyaml import resolve_references
 
 from zsser_modules.atomic_write import write_json_atomic
+from zsser_modules.tuning import tuned_overrides
 
 #: Where the files of a run go: never part of its identity.
 PATH_KEYS = (
@@ -65,6 +66,9 @@ PATH_KEYS = (
     "cafe_folder",
     "urdu_folder",
     "meld_folder",
+    # A tuned-weights file (recipes/tune.py): its values for the run's target
+    # are applied as overrides below, so the identity holds the values.
+    "tuned_weights",
 )
 #: Settings of speed and resources that do not change the numbers.
 SPEED_KEYS = (
@@ -253,8 +257,9 @@ class RunIdentity:
         -------
         RunIdentity
         """
+        merged = tuned_overrides(hparams_file, overrides)  # --tuned_weights=<file>
         with open(hparams_file, encoding="utf-8") as fin:
-            resolved = resolve_references(fin, overrides or {}).getvalue()
+            resolved = resolve_references(fin, merged or {}).getvalue()
         tree = _plain(ruamel.yaml.YAML().load(resolved) or {})
         excluded = {}
         for key in EXCLUDED_KEYS:

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Zero-shot-safe tuning of the loss weights: leave-one-language-out, Optuna.
+
+For a target language T, the runs of a variant train on a pool of languages
+(``zsser_modules.data_prep.zero_shot.training_languages``: for proposed
+en->de on the five languages, en, zh, fr, ur). This command tunes ``supcon_weight``,
+``adv_weight``, ``temperature`` and ``cross_lingual_weight`` (the keys of the
+loss terms the variant trains, ``zsser_modules.tuning.TUNABLE``) on that pool
+alone: each pool language H in turn plays the unseen target (fold H trains
+on the pool minus H, selects its epoch on their validation speakers, and is
+tested on all of H), and a trial's score is the mean over folds of the
+held-out language's UAR (or macro-F1). T is not in any fold's language list,
+so no fold prepares, reads or caches any utterance of T.
+
+Every pair with the same target shares the pool (en->de and zh->de train on
+en, zh, fr, ur), so the result is one entry per target, written into a YAML
+file that the recipe takes::
+
+    python recipes/tune.py hparams/demo.yaml --target de --n-trials 12 \
+        --epochs 6 -- --prep_folder=results/demo/data
+    python recipes/train.py hparams/demo.yaml \
+        --tuned_weights=results/demo/tuning/tuned_weights.yaml
+
+Optuna's TPE sampler (seeded), SQLite storage in the study folder: the same
+command resumes a preempted study (finished fold runs are reused, a trial
+cut short is retried with the same values once its heartbeat is stale) and
+a larger ``--n-trials`` extends it. One process per study.
+
+Authors
+ * zsser contributors 2026
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import speechbrain as sb
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `python recipes/tune.py` from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+from zsser_modules.data_prep.zero_shot import SettingError, training_languages  # noqa: E402
+from zsser_modules.tuning import (  # noqa: E402
+    MATCHED_KEYS,
+    TUNABLE,
+    _resolved_tree,
+    write_entry,
+)
+
+#: Recipe keys the tuner sets for every fold run (not allowed after ``--``).
+RESERVED = (
+    "source_lang",
+    "target_lang",
+    "variant",
+    "output_folder",
+    "settings_folder",
+    "number_of_epochs",
+    "seed",
+    "tuned_weights",
+    *TUNABLE,
+)
+#: Default grace period (seconds): a trial whose process died (no heartbeat
+#: for that long) is failed and retried with the same values.
+GRACE_S = 60
+
+
+def _short_hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recipes/tune.py",
+        description="Tune the loss weights of a setting by leave-one-language-out "
+        "over its training languages (the target never used), with Optuna. "
+        "Arguments after `--` go to every fold run of recipes/train.py.",
+    )
+    parser.add_argument("hparams", help="hyperparameter file, e.g. hparams/demo.yaml")
+    parser.add_argument("--target", required=True, help="target language (never used)")
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="source language (default: the file's source_lang, or the first "
+        "pool language); only baseline1 depends on it",
+    )
+    parser.add_argument("--variant", default="proposed", help="default: proposed")
+    parser.add_argument("--n-trials", type=int, default=12, help="completed trials")
+    parser.add_argument(
+        "--epochs", type=int, default=6, help="number_of_epochs of each fold run"
+    )
+    parser.add_argument(
+        "--folds",
+        default=None,
+        help="held-out pool languages, comma-separated (default: every one)",
+    )
+    parser.add_argument(
+        "--metric", choices=("uar", "macro_f1"), default="uar", help="default: uar"
+    )
+    parser.add_argument("--seed", type=int, default=1234, help="sampler and run seed")
+    parser.add_argument(
+        "--startup-trials",
+        type=int,
+        default=4,
+        help="random trials before TPE models the results (default 4; the "
+        "first trial is always the file's own weights)",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=int,
+        default=GRACE_S,
+        help="seconds without heartbeat after which a trial whose process died "
+        f"is retried with the same values (default {GRACE_S})",
+    )
+    parser.add_argument(
+        "--study-root",
+        default=None,
+        help="folder of the studies (default: <results_root>/tuning)",
+    )
+    parser.add_argument(
+        "--tuned-file",
+        default=None,
+        help="tuned-weights YAML to write this target's entry into (default: "
+        "<study-root>/tuned_weights.yaml)",
+    )
+    return parser
+
+
+def _split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in argv:
+        cut = argv.index("--")
+        return argv[:cut], argv[cut + 1 :]
+    return argv, []
+
+
+def _fail(message: str) -> int:
+    print(f"recipes/tune.py: {message}", file=sys.stderr)
+    return 2
+
+
+class Tuning:
+    """A leave-one-language-out study of one target (see the module docstring)."""
+
+    def __init__(self, args: argparse.Namespace, extra: list[str]):
+        self.args = args
+        self.extra = list(extra)
+        hparams_file, _, overrides = sb.parse_arguments([args.hparams, *extra])
+        tree = _resolved_tree(hparams_file, overrides)
+        self.tree = tree
+        target, variant = args.target, args.variant
+        languages = list(tree["languages"])
+        if target not in languages:
+            raise ValueError(
+                f"--target {target} is not in languages={languages}; add it to "
+                "the pool (e.g. -- --languages=[...])."
+            )
+        source = args.source or tree.get("source_lang")
+        if source in (None, target) or source not in languages:
+            source = next(lang for lang in languages if lang != target)
+        pool = training_languages(source, target, variant, languages)
+        self.terms = _variant_terms(variant)
+        self.space = {k: v for k, v in TUNABLE.items() if v["term"] in self.terms}
+        if not self.space:
+            raise ValueError(
+                f"variant {variant} trains no auxiliary loss: nothing to tune (the "
+                "tuned keys serve no_supcon, no_spkadv and proposed)."
+            )
+        if target in pool:
+            raise ValueError(
+                f"variant {variant} trains on the target {target}: tuning it "
+                "without the target is impossible."
+            )
+        if len(pool) < 2:
+            raise ValueError(
+                f"the training pool {pool} has one language: leave-one-language-"
+                "out needs two or more (add languages, or another variant)."
+            )
+        folds = args.folds.split(",") if args.folds else list(pool)
+        outside = [lang for lang in folds if lang not in pool]
+        if outside:
+            raise ValueError(
+                f"--folds {outside} are not training languages of this setting "
+                f"(pool {pool}; the target {target} is never a fold)."
+            )
+        self.target, self.source, self.variant = target, source, variant
+        self.pool, self.folds = pool, folds
+        self.defaults = {key: float(tree[key]) for key in self.space}
+        self.settings = {
+            "hparams": str(Path(args.hparams).resolve()),
+            "target": target,
+            "variant": variant,
+            "pool": pool,
+            "folds": folds,
+            "epochs_per_trial": args.epochs,
+            "metric": args.metric,
+            "seed": args.seed,
+            "startup_trials": args.startup_trials,
+            "search_space": self.space,
+            # what the weights must match in a run that takes them (checked
+            # by zsser_modules.tuning.tuned_overrides)
+            "setting": {key: tree.get(key) for key in MATCHED_KEYS},
+            "recipe_overrides": self.extra,
+        }
+        key = _short_hash(self.settings)
+        root = Path(args.study_root or Path(tree["results_root"]) / "tuning")
+        self.folder = root / f"pool-{'.'.join(sorted(pool))}" / f"{variant}-{key}"
+        self.study_name = f"{target}-{variant}-{key}"
+        self.storage_url = f"sqlite:///{(self.folder / 'study.db').resolve()}"
+        self.tuned_file = Path(args.tuned_file or root / "tuned_weights.yaml")
+
+    def fold_folder(self, params: dict[str, float], held_out: str) -> Path:
+        """Output folder of a fold run (keyed by the values: a retry reuses it)."""
+        return self.folder / "runs" / _short_hash(params) / held_out
+
+    def fold_argv(self, params: dict[str, float], held_out: str) -> list[str]:
+        """Command line of recipes/train.py for one fold of one trial."""
+        source = self.source if self.source != held_out else None
+        if source is None:
+            source = next(lang for lang in self.pool if lang != held_out)
+        folder = self.fold_folder(params, held_out)
+        return [
+            self.args.hparams,
+            *[a for a in self.extra if not a.startswith("--languages")],
+            f"--languages=[{','.join(self.pool)}]",
+            f"--source_lang={source}",
+            f"--target_lang={held_out}",
+            f"--variant={self.variant}",
+            f"--seed={self.args.seed}",
+            f"--number_of_epochs={self.args.epochs}",
+            f"--output_folder={folder}",
+            f"--settings_folder={self.folder / 'settings'}",
+            "--diagnostics=False",
+            "--tsne_per_language=0",
+            "--noprogressbar",
+            *(f"--{key}={value!r}" for key, value in params.items()),
+        ]
+
+    def run_fold(self, params: dict[str, float], held_out: str) -> dict:
+        """Train and test one fold (reused if that run finished); its results."""
+        from recipes import train
+
+        train.main(self.fold_argv(params, held_out))
+        results = self.fold_folder(params, held_out) / "results.json"
+        return json.loads(results.read_text(encoding="utf-8"))
+
+    def objective(self, trial) -> float:
+        """Mean over folds of the held-out language's metric."""
+        params = {
+            key: trial.suggest_float(key, spec["low"], spec["high"], log=spec["log"])
+            for key, spec in self.space.items()
+        }
+        scores = {}
+        for held_out in self.folds:
+            results = self.run_fold(params, held_out)
+            assert (
+                results["target"] == held_out
+                and self.target not in (results["training_languages"])
+            ), "a fold must hold out a pool language and never see the target"
+            scores[held_out] = float(results[self.args.metric])
+        trial.set_user_attr("per_fold", scores)
+        return sum(scores.values()) / len(scores)
+
+    def study(self):
+        """The Optuna study (created, or loaded to resume)."""
+        import optuna
+        from optuna import storages
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "settings.json").write_text(
+            json.dumps(self.settings, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        # A stale trial (its process died) is failed, and a copy with the
+        # same values is queued (Optuna >= 5: RetryHeartbeatStaleTrialCallback,
+        # before: RetryFailedTrialCallback).
+        with warnings.catch_warnings():  # heartbeats are "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+                retry = storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                retry = {"heartbeat_stale_trial_callback": retry}
+            else:  # pragma: no cover - Optuna 4
+                retry = {"failed_trial_callback": storages.RetryFailedTrialCallback(3)}
+            storage = storages.RDBStorage(
+                self.storage_url,
+                heartbeat_interval=max(1, self.args.grace_period // 3),
+                grace_period=self.args.grace_period,
+                **retry,
+            )
+        sampler = optuna.samplers.TPESampler(
+            seed=self.args.seed, n_startup_trials=self.args.startup_trials
+        )
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=storage,
+            sampler=sampler,
+            direction="maximize",
+            load_if_exists=True,
+        )
+        if not study.trials:  # trial 0: the weights of the hyperparameter file
+            study.enqueue_trial(self.defaults, user_attrs={"defaults": True})
+        return study
+
+    def run(self) -> dict:
+        """Complete ``n_trials`` trials, write the best values; return the entry."""
+        import optuna
+
+        study = self.study()
+        start = time.time()
+        done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+        print(
+            f"Tuning {', '.join(self.space)} for target {self.target} (variant "
+            f"{self.variant}): leave-one-language-out over the training pool "
+            f"{self.pool}, folds {self.folds}; {self.target} is never used. Every "
+            f"pair with target {self.target} shares this pool and this result. "
+            f"Study {self.folder} ({done}/{self.args.n_trials} trials done)."
+        )
+        while done < self.args.n_trials:
+            study.optimize(self.objective, n_trials=1)
+            done = sum(
+                t.state == optuna.trial.TrialState.COMPLETE for t in study.trials
+            )
+        best = study.best_trial
+        default = [
+            t
+            for t in study.trials
+            if t.user_attrs.get("defaults") and t.value is not None
+        ]
+        objective = {
+            "metric": self.args.metric,
+            "best_mean": best.value,
+            "best_per_fold": best.user_attrs.get("per_fold"),
+            "best_trial": best.number,
+            "defaults": self.defaults,
+            "defaults_mean": default[0].value if default else None,
+            "n_complete_trials": done,
+        }
+        study_record = {
+            "library": f"optuna {optuna.__version__}",
+            "sampler": "TPESampler",
+            "name": self.study_name,
+            "storage": self.storage_url,
+            "folder": str(self.folder.resolve()),
+            **self.settings,
+        }
+        write_entry(
+            self.tuned_file,
+            self.target,
+            best.params,
+            self.pool,
+            objective=objective,
+            study=study_record,
+        )
+        print(
+            f"Best mean held-out {self.args.metric} {best.value:.4f} (trial "
+            f"{best.number}; the file's own weights: "
+            f"{objective['defaults_mean'] if default else float('nan'):.4f}) with "
+            f"{best.params}. Wrote entry '{self.target}' of {self.tuned_file} "
+            f"({time.time() - start:.0f} s this call). Use it with: "
+            f"python recipes/train.py {self.args.hparams} "
+            f"--tuned_weights={self.tuned_file}"
+        )
+        return {"values": best.params, "pool": self.pool, "objective": objective}
+
+
+def _variant_terms(variant: str) -> tuple[str, ...]:
+    from recipes.train import VARIANT_LOSSES
+
+    if variant not in VARIANT_LOSSES:
+        raise ValueError(
+            f"--variant must be one of {sorted(VARIANT_LOSSES)}, got {variant!r}."
+        )
+    return VARIANT_LOSSES[variant]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (see ``--help``); returns the exit code."""
+    own, extra = _split_argv(list(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_args(own)
+    reserved = [
+        a for a in extra if a.startswith("--") and a[2:].split("=")[0] in RESERVED
+    ]
+    if reserved:
+        return _fail(
+            f"{reserved} after `--` are set by the tuner for every fold run; use "
+            "its own options (--target, --variant, --epochs, --seed, ...)."
+        )
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return _fail("needs Optuna: pip install -e .[tune] (or pip install optuna).")
+    try:
+        tuning = Tuning(args, extra)
+    except (ValueError, SettingError) as error:
+        return _fail(str(error))
+    tuning.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
