@@ -49,9 +49,10 @@ def compare(files) -> tuple[int, int, float]:
 def main(folder: str) -> None:
     """Print the comparison for a folder of wavs and converted copies."""
     files = sorted(Path(folder).rglob("*.wav"))
+    n, same, worst = compare(files)
+    rate = sf.info(str(files[0])).samplerate
     print(
-        "as stored (%d Hz): files %d, bit-identical %d, max abs diff %.3g"
-        % (sf.info(str(files[0])).samplerate, *compare(files))
+        f"as stored ({rate} Hz): files {n}, identical {same}, max abs diff {worst:.3g}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for rate, channels in [(44100, 2), (48000, 1), (22050, 1), (8000, 1)]:
@@ -64,9 +65,10 @@ def main(folder: str) -> None:
                 out = Path(tmp) / f"{rate}_{channels}_{i}.wav"
                 sf.write(str(out), torch.stack(stack, 1).numpy(), rate, "PCM_16")
                 converted.append(out)
+            n, same, worst = compare(converted)
             print(
-                "%d Hz, %d channel(s): files %d, bit-identical %d, max abs diff %.3g"
-                % (rate, channels, *compare(converted))
+                f"{rate} Hz, {channels} channel(s): files {n}, identical {same}, "
+                f"max abs diff {worst:.3g}"
             )
 
 
