@@ -18,7 +18,12 @@ from speechbrain.inference.interfaces import foreign_class
 from data_prep.common import read_manifest
 from recipes import train
 from zsser_modules.audio import read_audio
-from zsser_modules.inference import EmotionRecognizer, find_inference_folder, main
+from zsser_modules.inference import (
+    EmotionRecognizer,
+    build_module,
+    find_inference_folder,
+    main,
+)
 from zsser_modules.labels import EMOTIONS
 
 pytestmark = pytest.mark.slow
@@ -58,9 +63,14 @@ def test_inference_matches_the_trained_model(tmp_path_factory):
     results = json.loads((folder / "results.json").read_text())
     hparams = vars(brain.hparams)
     datasets, _ = train.dataio_prep(hparams, results["setting"])
-    # The run trained on cached SSL features; the exported model computes them
-    # live, with its own copy of the (local) SSL model.
+    # The run trained on cached SSL features (read back here for brain.embed);
+    # the exported model computes them live, with its copy of the local model.
     assert brain.hparams.encoder_is_cached
+    encoder = build_module(hparams["ssl_encoder"])
+    counts = train.cache_encoder_features(
+        hparams, encoder, datasets, {"noprogressbar": True}
+    )
+    assert counts["computed"] == 0 and counts["reused"] > 0
     test_df = read_manifest(results["setting"]["test"]).set_index("ID")
     utt_id = test_df.index[0]
     one_utterance = FilteredSortedDynamicItemDataset(datasets["test"], [utt_id])

@@ -1773,10 +1773,11 @@ class EmotionRecognizer(Pretrained):
         EmotionRecognizer
             The loaded recognizer.
         """
-        this = sys.modules[__name__]
+        this = sys.modules.get(__name__)  # None if loaded by file path
         name = Path(INTERFACE_FILE).stem
         previous = sys.modules.get(name)
-        sys.modules[name] = this
+        if this is not None:
+            sys.modules[name] = this
         _LOADING.append(
             str(Path(source).absolute()) if Path(str(source)).is_dir() else str(source)
         )
@@ -1784,9 +1785,9 @@ class EmotionRecognizer(Pretrained):
             return super().from_hparams(source, *args, **kwargs)
         finally:
             _LOADING.pop()
-            if previous is None:
+            if this is not None and previous is None:
                 sys.modules.pop(name, None)
-            else:
+            elif this is not None:
                 sys.modules[name] = previous
 
     @property
