@@ -10,7 +10,6 @@ The Whisper case is in tests/test_whisper.py.
 """
 
 import functools
-import json
 from pathlib import Path
 
 import pytest
@@ -170,9 +169,3 @@ def test_a_missing_model_file_is_named(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="'no_such_file.txt' of the exported"):
         custom_interface.model_file("no_such_file.txt")
-
-
-def test_results_of_a_run_name_the_exported_files(tmp_path_factory):
-    _, run = fbank_stats_run(tmp_path_factory)
-    results = json.loads((run / "results.json").read_text())
-    assert results["encoder"] == "fbank_stats"
