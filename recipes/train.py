@@ -993,6 +993,7 @@ def main(argv=None):
             if speaker_norm is not None
             else modules,
             hparams["emotions"],
+            features=("speaker_norm",) if speaker_norm is not None else (),
             sample_rate=hparams["sample_rate"],
             weights_from_source=(encoder,) if frozen else (),
             metadata={

@@ -1,4 +1,11 @@
-"""Tests of zsser_modules.audio.read_audio (the one audio loader)."""
+"""Tests of zsser_modules.audio.read_audio (the one audio loader).
+
+It is SpeechBrain's loading and ``AudioNormalizer``
+(``zsser_modules.custom_interface.load_audio``), the path of the exported
+``EmotionRecognizer`` too. ``legacy_read_audio`` is the project's former
+loader (soundfile, mean of the channels, then torchaudio resampling): the
+tests bound the difference.
+"""
 
 import numpy as np
 import pytest
@@ -7,7 +14,17 @@ import torch
 import torchaudio
 from encoder_utils import write_tone
 
-from zsser_modules.audio import audio_pipeline, get_resampler, read_audio
+from zsser_modules.audio import audio_normalizer, audio_pipeline, read_audio
+
+
+def legacy_read_audio(path, target_sr=16000):
+    """The project's loader before SpeechBrain's AudioNormalizer (reference)."""
+    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype="float32")
+    wav = torch.from_numpy(np.ascontiguousarray(mono))
+    if sr != target_sr:
+        wav = torchaudio.transforms.Resample(sr, target_sr)(wav)
+    return wav
 
 
 def test_mono_16k_is_returned_unchanged(tmp_path):
@@ -45,9 +62,70 @@ def test_other_rates_and_targets(tmp_path, rate):
     assert read_audio(path, target_sr=8000).shape == (8000,)
 
 
-def test_resampler_is_cached_per_rate_pair():
-    assert get_resampler(44100, 16000) is get_resampler(44100, 16000)
-    assert get_resampler(44100, 16000) is not get_resampler(48000, 16000)
+def test_normalizer_is_speechbrains_and_cached_per_rate():
+    from speechbrain.dataio.preprocess import AudioNormalizer
+
+    assert isinstance(audio_normalizer(16000), AudioNormalizer)
+    assert audio_normalizer(16000) is audio_normalizer(16000)
+    assert audio_normalizer(16000) is not audio_normalizer(8000)
+
+
+@pytest.mark.parametrize(
+    "rate, channels", [(16000, 1), (16000, 2), (8000, 1), (22050, 1), (44100, 2)]
+)
+def test_same_samples_as_the_former_loader(tmp_path, rate, channels):
+    """16 kHz mono: bit-identical; resampled or stereo: float rounding only."""
+    path = write_tone(
+        tmp_path / "e.wav", seconds=1.0, sample_rate=rate, channels=channels
+    )
+    new, old = read_audio(path), legacy_read_audio(path)
+    assert new.shape == old.shape and new.dtype == old.dtype
+    if rate == 16000 and channels == 1:
+        assert torch.equal(new, old)
+    else:
+        assert (new - old).abs().max() < 1e-6
+
+
+def test_training_pipeline_and_exported_model_read_the_same_tensor(tmp_path):
+    """The recipe's dynamic item and EmotionRecognizer give identical samples."""
+    import functools
+
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.lobes.models.VanillaNN import VanillaNN
+    from speechbrain.nnet.linear import Linear
+
+    from zsser_modules.encoders import FbankStatsEncoder
+    from zsser_modules.inference import (
+        EmotionRecognizer,
+        build_module,
+        export_inference,
+    )
+
+    encoder = build_module(functools.partial(FbankStatsEncoder, n_mels=20))
+    modules = {
+        "fbank_stats": encoder,
+        "embedding": build_module(VanillaNN, input_shape=[None, 120], dnn_neurons=8),
+        "emo_classifier": build_module(Linear, input_size=8, n_neurons=4),
+    }
+    export_inference(
+        tmp_path / "model",
+        "fbank_stats",
+        modules,
+        ["a", "b", "c", "d"],
+        weights_from_source=["fbank_stats"],
+    )
+    recognizer = EmotionRecognizer.from_hparams(source=str(tmp_path / "model"))
+    for rate, channels in [(16000, 1), (44100, 2), (48000, 1), (8000, 2)]:
+        path = write_tone(
+            tmp_path / f"{rate}_{channels}.wav",
+            seconds=0.7,
+            sample_rate=rate,
+            channels=channels,
+        )
+        data = DynamicItemDataset({"u": {"wav": str(path)}})
+        data.add_dynamic_item(audio_pipeline())
+        data.set_output_keys(["sig"])
+        assert torch.equal(data[0]["sig"], recognizer.load_audio(path))
 
 
 def test_missing_file_error_names_the_path(tmp_path):

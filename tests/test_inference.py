@@ -18,7 +18,12 @@ from speechbrain.inference.interfaces import foreign_class
 from recipes import train
 from zsser_modules.audio import read_audio
 from zsser_modules.data_prep.manifest import read_manifest
-from zsser_modules.inference import EmotionRecognizer, find_inference_folder, main
+from zsser_modules.inference import (
+    EmotionRecognizer,
+    build_module,
+    find_inference_folder,
+    main,
+)
 from zsser_modules.labels import EMOTIONS
 
 pytestmark = pytest.mark.slow
@@ -27,7 +32,8 @@ pytestmark = pytest.mark.slow
 def check_prediction(prediction, batch_size=1):
     out_prob, score, index, text_lab = prediction
     assert out_prob.shape == (batch_size, len(EMOTIONS))
-    assert torch.allclose(out_prob.sum(-1), torch.ones(batch_size))
+    # log-probabilities, as SpeechBrain's classifiers
+    assert torch.allclose(out_prob.exp().sum(-1), torch.ones(batch_size))
     assert torch.equal(score, out_prob.max(-1).values)
     assert [EMOTIONS[i] for i in index.tolist()] == text_lab
     assert set(text_lab) <= set(EMOTIONS)
@@ -57,11 +63,12 @@ def test_inference_matches_the_trained_model(tmp_path_factory):
     results = json.loads((folder / "results.json").read_text())
     hparams = vars(brain.hparams)
     datasets, _ = train.dataio_prep(hparams, results["setting"])
-    # The run trained on cached SSL features: the exported (live) SSL model
-    # has the same cache key, so its features are read back, not recomputed.
+    # The run trained on cached SSL features (read back here for brain.embed);
+    # the exported model computes them live, with its copy of the local model.
     assert brain.hparams.encoder_is_cached
+    encoder = build_module(hparams["ssl_encoder"])
     counts = train.cache_encoder_features(
-        hparams, recognizer.mods.ssl, datasets, {"noprogressbar": True}
+        hparams, encoder, datasets, {"noprogressbar": True}
     )
     assert counts["computed"] == 0 and counts["reused"] > 0
     test_df = read_manifest(results["setting"]["test"]).set_index("ID")
@@ -72,14 +79,15 @@ def test_inference_matches_the_trained_model(tmp_path_factory):
 
     wav_path = test_df.loc[utt_id, "wav"]
     assert torch.allclose(recognizer.encode_batch(read_audio(wav_path)), emb, atol=1e-5)
-    assert torch.allclose(recognizer.classify_file(wav_path)[0], probs, atol=1e-5)
+    log_probs = recognizer.classify_file(wav_path)[0]
+    assert torch.allclose(log_probs.exp(), probs, atol=1e-5)
 
 
 def test_foreign_class_loading(tmp_path_factory, tmp_path, stereo_44k):
     _, folder = ssl_run(tmp_path_factory)
     recognizer = foreign_class(
         source=str(folder / "inference"),
-        pymodule_file="custom.py",
+        pymodule_file="custom_interface.py",
         classname="EmotionRecognizer",
         savedir=str(tmp_path),
     )

@@ -79,7 +79,12 @@ def check_run_outputs(folder, source, target, variant):
         assert (checkpoint / "counter.ckpt").is_file()
         assert (checkpoint / "embedding.ckpt").is_file()
     inference = folder / "inference"
-    for name in ("hyperparams.yaml", "custom.py", "embedding.ckpt"):
+    for name in (
+        "hyperparams.yaml",
+        "custom_interface.py",
+        "label_encoder.txt",
+        "embedding.ckpt",
+    ):
         assert (inference / name).is_file()
     speakers = (folder / "save" / "speaker_encoder.txt").read_text()
     train_speakers = sorted(set(read_manifest(results["setting"]["train"])["spk_id"]))

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import REPO_ROOT
+from isolation_utils import assert_same_predictions, classify_without_project
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.data_pipeline import provides, takes
 
@@ -215,6 +216,16 @@ def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
     )
     torch.testing.assert_close(exported.mean, feats.mean(0), rtol=1e-4, atol=1e-4)
     assert not torch.equal(exported.mean, before)
+
+    # Without the project (foreign_class, project hidden), the exported
+    # speaker-normalised model predicts what the project's recognizer does
+    # (the normaliser sits between the encoder and the heads).
+    reloaded = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
+    assert reloaded.chain.index("speaker_norm") == 1
+    isolated = classify_without_project(
+        folder / "inference", wavs[:2], tmp_path / "iso"
+    )
+    assert_same_predictions(isolated, reloaded, wavs[:2])
 
     # zsser-classify --one-speaker works here, and is refused for a plain model.
     csv = tmp_path / "pred.csv"

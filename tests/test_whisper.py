@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 from encoder_utils import TINY_HIDDEN, TINY_LAYERS, make_tiny_ssl, make_tiny_whisper
+from isolation_utils import assert_same_predictions, classify_without_project
 from recipe_utils import recipe_args, run_recipe, session_fixture
 
 from zsser_modules.encoders import SSLLayerPooling, WhisperLayerPooling
@@ -216,6 +217,11 @@ def test_whisper_recipe_trains_exports_and_classifies(tmp_path_factory, tmp_path
     assert classify(args) == 0
     rows = list(csv.DictReader(open(output)))
     assert rows[0]["emotion"] == labels[0] and rows[0]["warning"] == ""
+    # The same folder in an interpreter without this project (foreign_class).
+    isolated = classify_without_project(
+        folder / "inference", [wav], tmp_path / "isolated"
+    )
+    assert_same_predictions(isolated, recognizer, [wav])
 
 
 @pytest.mark.slow

@@ -2,7 +2,9 @@
 
 Data preparation never converts audio: every consumer reads the original file
 through :func:`read_audio`, which returns a mono float32 waveform at the
-requested rate. Using one function everywhere guarantees that the features
+requested rate with SpeechBrain's own loading and ``AudioNormalizer``
+(defined once in :mod:`zsser_modules.custom_interface`, the file an exported
+model carries). Using one function everywhere guarantees that the features
 seen at training time and at inference time come from identical samples.
 
 Authors
@@ -11,55 +13,28 @@ Authors
 
 from __future__ import annotations
 
-import functools
 import os
-from pathlib import Path
 from typing import Callable, Union
 
-import numpy as np
-import soundfile as sf
 import torch
-import torchaudio
+
+from zsser_modules.custom_interface import audio_normalizer, load_audio
+
+__all__ = ["audio_normalizer", "audio_pipeline", "load_audio", "read_audio"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-@functools.lru_cache(maxsize=16)
-def get_resampler(orig_sr: int, target_sr: int) -> torchaudio.transforms.Resample:
-    """Return a resampler for one rate pair, built once per process.
-
-    ``torchaudio.transforms.Resample`` precomputes its windowed-sinc kernel;
-    caching it per ``(orig_sr, target_sr)`` avoids rebuilding the kernel for
-    every file of a corpus recorded at 48 kHz.
-
-    Arguments
-    ---------
-    orig_sr : int
-        Sampling rate of the input signal.
-    target_sr : int
-        Sampling rate of the output signal.
-
-    Returns
-    -------
-    torchaudio.transforms.Resample
-        The cached resampler (do not modify it).
-
-    Example
-    -------
-    >>> get_resampler(48000, 16000) is get_resampler(48000, 16000)
-    True
-    >>> get_resampler(48000, 16000)(torch.zeros(4800)).shape
-    torch.Size([1600])
-    """
-    return torchaudio.transforms.Resample(orig_freq=orig_sr, new_freq=target_sr)
 
 
 def read_audio(path: PathLike, target_sr: int = 16000) -> torch.Tensor:
     """Read an audio file as a mono float32 waveform at ``target_sr``.
 
-    Steps: soundfile read (any format and rate soundfile supports) -> mono
-    by averaging the channels -> resampling with a cached
-    ``torchaudio.transforms.Resample`` when the file rate differs.
+    SpeechBrain's loading and normalisation (``speechbrain.dataio.audio_io``
+    + ``AudioNormalizer``, as ``Pretrained.load_audio``), through
+    :func:`zsser_modules.custom_interface.load_audio`, the function the
+    exported :class:`EmotionRecognizer` reads its input files with: training
+    and inference see identical samples. A 16 kHz mono file is returned
+    unchanged; other rates are resampled (cached torchaudio resampler), then
+    the channels averaged.
 
     Arguments
     ---------
@@ -91,31 +66,7 @@ def read_audio(path: PathLike, target_sr: int = 16000) -> torch.Tensor:
     (torch.Size([1600]), torch.float32)
     >>> import shutil; shutil.rmtree(tmp)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Audio file not found (or not a regular file): '{path}'. Check "
-            "the 'wav' column of the manifest (it must hold absolute paths to "
-            "existing files) or re-run data preparation if the corpus moved."
-        )
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except RuntimeError as err:  # soundfile.LibsndfileError is a RuntimeError
-        raise ValueError(
-            f"Could not decode audio file '{path}' ({err}). Expected a format "
-            "that soundfile/libsndfile reads (wav, flac, ogg, ...); convert it "
-            "or remove it from the manifest."
-        ) from err
-    if data.shape[0] == 0:
-        raise ValueError(
-            f"Audio file '{path}' holds no samples. Remove it from the manifest "
-            "(data preparation should skip empty files)."
-        )
-    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype="float32")
-    wav = torch.from_numpy(np.ascontiguousarray(mono))
-    if sr != target_sr:
-        wav = get_resampler(int(sr), int(target_sr))(wav)
-    return wav
+    return load_audio(path, sample_rate=int(target_sr))
 
 
 def audio_pipeline(

@@ -1,14 +1,21 @@
 r"""Pretrained emotion recognizer: export after training, load, classify files.
 
-The recipe ends by exporting ``<output_folder>/inference/``:
+The recipe ends by exporting ``<output_folder>/inference/``
+(:func:`export_inference`), a folder that loads wherever SpeechBrain, torch
+and transformers are installed, without this project:
 
 - ``hyperparams.yaml``: the inference model (encoder -> embedding MLP ->
   emotion classifier), written from the very constructor calls the recipe
-  made (:func:`build_module`), the emotion list in index order, and a few
-  facts about the training run;
-- ``<module>.ckpt``: the weights of the best checkpoint (a frozen SSL model is
-  not copied: it is reloaded from its ``source``);
-- ``custom.py``: a one-line module for ``speechbrain.inference.foreign_class``.
+  made (:func:`build_module`), the emotion list, the audio normaliser and a
+  few facts about the training run; no absolute path;
+- ``custom_interface.py``: a verbatim copy of
+  :mod:`zsser_modules.custom_interface` (encoders, audio loading,
+  :class:`EmotionRecognizer`), the one definition the project uses too;
+- ``label_encoder.txt``: SpeechBrain's ``CategoricalEncoder`` file;
+- ``<module>.ckpt``: the weights of the best checkpoint. A frozen pretrained
+  encoder is not copied: it is named by hub id and pinned commit
+  (``revision``) and downloaded at that commit; one from a local folder is
+  copied in as ``<module>_model/``.
 
 Load it in SpeechBrain's usual ways::
 
@@ -16,10 +23,12 @@ Load it in SpeechBrain's usual ways::
     recognizer = EmotionRecognizer.from_hparams(source="results/.../inference")
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
 
-or ``foreign_class(source=..., pymodule_file="custom.py",
-classname="EmotionRecognizer")``. Audio is read with
-:func:`zsser_modules.audio.read_audio`, exactly as in training: any sample
-rate, mono or multi-channel.
+or, anywhere, ``foreign_class(source=..., pymodule_file="custom_interface.py",
+classname="EmotionRecognizer")``. ``out_prob`` holds log-probabilities (as
+SpeechBrain's classifiers). Audio is read with
+:func:`zsser_modules.custom_interface.load_audio` (SpeechBrain's
+``AudioNormalizer``), exactly as in training: any sample rate, mono or
+multi-channel.
 
 Command line (files, or every audio file under folders: every format the
 installed soundfile reads, mp3 included)::
@@ -52,6 +61,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -59,9 +69,19 @@ from typing import Any, Callable, Union
 
 import soundfile
 import torch
-from speechbrain.inference.interfaces import Pretrained
 
-from zsser_modules.audio import read_audio
+from zsser_modules import custom_interface
+from zsser_modules.custom_interface import (
+    ENCODER_MODULES,  # noqa: F401  (re-exported: recipes/train.py)
+    HEAD_MODULES,  # noqa: F401
+    INTERFACE_FILE,
+    MODEL_FILE_PATTERNS,
+    EmotionRecognizer,
+    count_non_finite,
+    hub_origin,
+    model_chain,
+)
+from zsser_modules.labels import build_label_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -118,27 +138,6 @@ def audio_suffixes() -> tuple[str, ...]:
 AUDIO_SUFFIXES: tuple[str, ...] = audio_suffixes()
 
 
-def count_non_finite(wavs: torch.Tensor) -> int:
-    """Number of NaN or infinite samples.
-
-    Arguments
-    ---------
-    wavs : torch.Tensor
-        Waveform(s), any shape.
-
-    Returns
-    -------
-    int
-        How many samples are not finite.
-
-    Example
-    -------
-    >>> count_non_finite(torch.tensor([0.1, float("nan"), float("inf")]))
-    2
-    """
-    return int((~torch.isfinite(wavs)).sum())
-
-
 def clip_warning(
     wav: torch.Tensor,
     sample_rate: int,
@@ -185,18 +184,10 @@ def clip_warning(
 #: Name of the attribute where :func:`build_module` records a constructor call.
 SPEC_ATTRIBUTE = "_zsser_constructor"
 
-#: Module names of the inference model, in forward order, per encoder type.
-ENCODER_MODULES: dict[str, tuple[str, ...]] = {
-    "ssl": ("ssl", "layer_sum"),
-    "whisper": ("whisper", "layer_sum"),
-    "fbank": ("fbank",),
-    "fbank_stats": ("fbank_stats",),
-}
-HEAD_MODULES: tuple[str, ...] = ("embedding", "emo_classifier")
-#: Optional module between the encoder and the heads: a
-#: ``zsser_modules.speaker_norm.SpeakerNorm`` holding the training data's
-#: global feature statistics (runs with ``speaker_norm: per_speaker``).
-SPEAKER_NORM_MODULE = "speaker_norm"
+#: Module name of the exported interface (``custom_interface.py``).
+INTERFACE_MODULE = Path(INTERFACE_FILE).stem
+#: The exported label encoder (SpeechBrain's ``CategoricalEncoder`` format).
+LABEL_FILE = "label_encoder.txt"
 #: Encoders loaded from a pretrained checkpoint (``ssl_source``): their
 #: weights are reloaded from the source when frozen, fine-tuned with lr_ssl.
 PRETRAINED_ENCODERS: tuple[str, ...] = ("ssl", "whisper")
@@ -247,10 +238,16 @@ def build_module(
             f"build_module expects a class or a partial of one, got {target!r}."
         )
     module = target(**bound, **kwargs)
+    recorded = {**bound, **kwargs}
+    # What the module resolved while loading and an export must pin (the
+    # commit hash of a pretrained encoder from the hub: ``revision``).
+    export_arguments = getattr(module, "export_arguments", None)
+    if callable(export_arguments):
+        recorded.update(export_arguments())
     setattr(
         module,
         SPEC_ATTRIBUTE,
-        (f"{target.__module__}.{target.__qualname__}", {**bound, **kwargs}),
+        (f"{target.__module__}.{target.__qualname__}", recorded),
     )
     return module
 
@@ -314,28 +311,107 @@ def spec_only(module: torch.nn.Module) -> torch.nn.Module:
     return stub
 
 
+class _Yaml(str):
+    """A YAML expression written as it is (a tag), not as a JSON value."""
+
+
 def _yaml_value(value: Any, where: str) -> str:
     """Write a plain value (number, string, bool, None, list) as inline YAML."""
+    if isinstance(value, _Yaml):
+        return str(value)
     if isinstance(value, Path):
         value = str(value)
     if isinstance(value, tuple):
         value = list(value)
     try:
-        return json.dumps(value)
+        text = json.dumps(value)
     except TypeError:
         raise ValueError(
             f"Cannot export {where}={value!r} ({type(value).__name__}) to YAML: "
             "only numbers, strings, booleans, null and lists can be exported. "
             "Leave this argument at its default in the YAML constructor."
         ) from None
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and os.path.isabs(item) and Path(item).exists():
+            raise ValueError(
+                f"Cannot export {where}={item!r}: an absolute path of this "
+                "machine would not exist where the model is loaded. Leave this "
+                "argument at its default, or make it a pretrained `source`."
+            )
+    return text
 
 
-def _portable(key: str, value: Any) -> Any:
-    """Make an existing relative ``source``/``save_path`` absolute (cwd-proof)."""
-    if key in ("source", "save_path") and isinstance(value, (str, Path)):
-        if Path(value).exists() and not Path(value).is_absolute():
-            return str(Path(value).resolve())
-    return value
+def _interface_target(target: str, where: str) -> str:
+    """Class path in the exported YAML: ``custom_interface.X`` for our classes."""
+    package = f"{custom_interface.__name__}."
+    if target.startswith(package):
+        return f"{INTERFACE_MODULE}.{target[len(package) :]}"
+    if target.split(".")[0] == __name__.split(".")[0]:
+        raise ValueError(
+            f"Cannot export {where}: its class {target} is defined outside "
+            f"{custom_interface.__name__}, and the exported folder must load "
+            "without this project. Define (move) the class in "
+            "zsser_modules/custom_interface.py."
+        )
+    return target
+
+
+def _copy_model_folder(source: Path, destination: Path) -> list[str]:
+    """Copy (hard-link if possible) what a pretrained model folder loads from."""
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    for patterns in MODEL_FILE_PATTERNS:
+        files = sorted({f for pattern in patterns for f in source.glob(pattern)})
+        if any(f.match(patterns[-1]) for f in files):
+            break
+    for file in files:
+        try:
+            os.link(file, destination / file.name)
+        except OSError:  # another file system, or no hard links
+            shutil.copy2(file, destination / file.name)
+    return [file.name for file in files]
+
+
+def _pretrained_source(
+    name: str, kwargs: dict[str, Any], folder: Path
+) -> tuple[dict[str, Any], list[str]]:
+    """Portable ``source``/``revision`` of a pretrained encoder; comment lines.
+
+    A hub id is kept with the commit hash it was loaded at (``revision``,
+    recorded by :func:`build_module`); a Hugging Face cache snapshot folder
+    becomes its hub id and commit; any other local folder is copied into the
+    exported folder as ``<name>_model/`` (hard links when possible) and named
+    relatively through ``custom_interface.model_file``.
+    """
+    kwargs = dict(kwargs)
+    kwargs.pop("save_path", None)  # the loading machine's default HF cache
+    source = str(kwargs["source"])
+    revision = kwargs.pop("revision", None)
+    if Path(source).is_dir():
+        origin = hub_origin(Path(source).absolute())
+        if origin is None:
+            copied = folder / f"{name}_model"
+            _copy_model_folder(Path(source), copied)
+            kwargs["source"] = _Yaml(
+                f'!apply:{INTERFACE_MODULE}.model_file ["{copied.name}"]'
+            )
+            return kwargs, [
+                f"# {name}: trained from a local folder, copied here as "
+                f"{copied.name}/ (frozen weights included)."
+            ]
+        source, revision = origin
+    kwargs["source"] = source
+    if revision is None:
+        return kwargs, [
+            f"# {name}: hub model {source}, revision NOT pinned (unknown at "
+            "export): it loads the newest."
+        ]
+    kwargs["revision"] = revision
+    return kwargs, [
+        f"# {name}: hub model {source} at commit {revision}; frozen weights "
+        "are not stored here, they are downloaded from the hub at that commit."
+    ]
 
 
 def export_inference(
@@ -346,8 +422,25 @@ def export_inference(
     sample_rate: int = 16000,
     weights_from_source: Sequence[str] = (),
     metadata: Mapping[str, Any] | None = None,
+    features: Sequence[str] = (),
 ) -> Path:
-    """Write an inference folder loadable by :class:`EmotionRecognizer`.
+    """Write a model folder that loads anywhere SpeechBrain does.
+
+    The folder holds ``hyperparams.yaml`` (the modules rebuilt from the very
+    constructor calls the recipe made, :func:`build_module`; classes of this
+    project named ``custom_interface.<class>``), ``custom_interface.py``
+    (a verbatim copy of :mod:`zsser_modules.custom_interface`: the encoders,
+    the audio loading and :class:`EmotionRecognizer`, importing only
+    SpeechBrain, torch and transformers), ``label_encoder.txt``
+    (SpeechBrain's ``CategoricalEncoder`` format) and ``<module>.ckpt``
+    weights. No absolute path is written. A pretrained encoder from the hub
+    is named by its hub id and the commit it was loaded at; a frozen one is
+    not stored (``weights_from_source``) but downloaded at that commit. A
+    pretrained encoder from a local folder is copied into the folder (hard
+    links when possible). Load it with :class:`EmotionRecognizer`'s
+    ``from_hparams`` or, without this project, with
+    ``foreign_class(source=folder, pymodule_file="custom_interface.py",
+    classname="EmotionRecognizer")``.
 
     Arguments
     ---------
@@ -358,10 +451,8 @@ def export_inference(
         ``ENCODER_MODULES``).
     modules : mapping
         Name -> module made by :func:`build_module`, with the trained weights.
-        Must hold the encoder modules of ``encoder`` plus ``embedding`` and
-        ``emo_classifier``, and ``speaker_norm`` (a ``SpeakerNorm``) for a
-        model trained on speaker-normalised features; other entries are
-        ignored.
+        Must hold the modules of ``model_chain(encoder, features)``; other
+        entries are ignored.
     classes : sequence of str
         Emotion names in index order.
     sample_rate : int
@@ -371,6 +462,10 @@ def export_inference(
         them (e.g. ``("ssl",)`` for a frozen SSL model).
     metadata : mapping, optional
         Plain facts about the training run, stored under ``trained_on``.
+    features : sequence of str
+        Modules applied to the encoder output before the heads (tensor in,
+        tensor out, e.g. a normalisation with stored statistics); their
+        classes must be defined in :mod:`zsser_modules.custom_interface`.
 
     Returns
     -------
@@ -380,31 +475,29 @@ def export_inference(
     Example
     -------
     >>> import tempfile
-    >>> from zsser_modules.encoders import FbankEncoder
-    >>> fbank = build_module(functools.partial(FbankEncoder, n_mels=20,
-    ...     channels=[16, 16, 16, 16, 48], emb_dim=8, attention_channels=8,
-    ...     se_channels=8))
+    >>> from zsser_modules.encoders import FbankStatsEncoder
     >>> from speechbrain.lobes.models.VanillaNN import VanillaNN
     >>> from speechbrain.nnet.linear import Linear
-    >>> modules = {"fbank": fbank,
-    ...     "embedding": build_module(VanillaNN, input_shape=[None, 8],
+    >>> modules = {"fbank_stats": build_module(FbankStatsEncoder, n_mels=20),
+    ...     "embedding": build_module(VanillaNN, input_shape=[None, 120],
     ...                               dnn_blocks=1, dnn_neurons=6),
     ...     "emo_classifier": build_module(Linear, input_size=6, n_neurons=4)}
     >>> folder = Path(tempfile.mkdtemp()) / "inference"
-    >>> export_inference(folder, "fbank", modules,
-    ...                  ["neutral", "happy", "angry", "sad"]).name
+    >>> export_inference(folder, "fbank_stats", modules,
+    ...                  ["neutral", "happy", "angry", "sad"],
+    ...                  weights_from_source=["fbank_stats"]).name
     'hyperparams.yaml'
     >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
-    ['custom.py', 'embedding.ckpt', 'emo_classifier.ckpt', 'fbank.ckpt',
-     'hyperparams.yaml']
+    ['custom_interface.py', 'embedding.ckpt', 'emo_classifier.ckpt',
+     'hyperparams.yaml', 'label_encoder.txt']
+    >>> rec = EmotionRecognizer.from_hparams(source=str(folder))
+    >>> out_prob, score, index, text_lab = rec.classify_batch(torch.randn(2, 16000))
+    >>> out_prob.shape, bool(torch.allclose(out_prob.exp().sum(-1), torch.ones(2)))
+    (torch.Size([2, 4]), True)
+    >>> text_lab[0] in ("neutral", "happy", "angry", "sad")
+    True
     """
-    if encoder not in ENCODER_MODULES:
-        raise ValueError(
-            f"encoder must be one of {sorted(ENCODER_MODULES)}, got {encoder!r}."
-        )
-    names = ENCODER_MODULES[encoder] + HEAD_MODULES
-    if SPEAKER_NORM_MODULE in modules:  # speaker_norm: per_speaker
-        names = ENCODER_MODULES[encoder] + (SPEAKER_NORM_MODULE,) + HEAD_MODULES
+    names = model_chain(encoder, features)
     missing = [name for name in names if name not in modules]
     if missing:
         raise ValueError(
@@ -414,26 +507,38 @@ def export_inference(
     folder.mkdir(parents=True, exist_ok=True)
 
     lines = [
-        "# Emotion recognizer exported by recipes/train.py (best checkpoint).",
-        "# Load: zsser_modules.inference.EmotionRecognizer.from_hparams(",
-        "#           source=<this folder>)",
-        f"# Model: {' -> '.join(names)} -> softmax over `emotions`.",
+        "# Emotion recognizer exported by the zero-shot SER recipe (best",
+        "# checkpoint). Loads where SpeechBrain, torch and transformers are",
+        "# installed, without the recipe:",
+        "#   from speechbrain.inference.interfaces import foreign_class",
+        "#   rec = foreign_class(source=<this folder>, classname='EmotionRecognizer',",
+        "#                       pymodule_file='custom_interface.py')",
+        "#   out_prob, score, index, text_lab = rec.classify_file('speech.wav')",
+        "# out_prob: log-probabilities over `emotions` (label_encoder.txt).",
+        f"# Model: {' -> '.join(names)} -> log-softmax.",
         "",
         f"encoder: {_yaml_value(encoder, 'encoder')}",
         f"sample_rate: {int(sample_rate)}",
         f"emotions: {_yaml_value(list(classes), 'emotions')}",
-        "label_encoder: !apply:zsser_modules.labels.build_label_encoder "
-        "[!ref <emotions>]",
+        f"model_chain: {_yaml_value(names, 'model_chain')}",
+        "",
+        "# Audio files: SpeechBrain's loading, mono mix, resampled (as in training)",
+        "audio_normalizer: !new:speechbrain.dataio.preprocess.AudioNormalizer",
+        "    sample_rate: !ref <sample_rate>",
+        "",
+        "label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder",
     ]
     if metadata:
-        lines.append("trained_on:")
+        lines += ["", "trained_on:"]
         for key, value in metadata.items():
             lines.append(f"    {key}: {_yaml_value(value, key)}")
     for name in names:
         target, kwargs = constructor_spec(modules[name])
-        lines += ["", f"{name}: !new:{target}"]
+        comments: list[str] = []
+        if "source" in kwargs:  # a pretrained encoder (SSL, Whisper)
+            kwargs, comments = _pretrained_source(name, kwargs, folder)
+        lines += ["", *comments, f"{name}: !new:{_interface_target(target, name)}"]
         for key, value in kwargs.items():
-            value = _portable(key, value)
             lines.append(f"    {key}: {_yaml_value(value, f'{name}.{key}')}")
     lines += ["", "modules:"]
     lines += [f"    {name}: !ref <{name}>" for name in names]
@@ -441,231 +546,20 @@ def export_inference(
     lines += ["", "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer"]
     lines += ["    loadables:"]
     lines += [f"        {name}: !ref <{name}>" for name in saved]
+    lines += ["        label_encoder: !ref <label_encoder>"]
+    lines += ["    paths:"]
+    lines += [
+        f'        label_encoder: !apply:{INTERFACE_MODULE}.model_file ["{LABEL_FILE}"]'
+    ]
     hparams_file = folder / "hyperparams.yaml"
     hparams_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     for name in saved:
         torch.save(modules[name].state_dict(), folder / f"{name}.ckpt")
-    (folder / "custom.py").write_text(
-        '"""Entry point for speechbrain.inference.foreign_class."""\n\n'
-        "from zsser_modules.inference import EmotionRecognizer  # noqa: F401\n",
-        encoding="utf-8",
-    )
+    build_label_encoder(list(classes)).save(folder / LABEL_FILE)
+    shutil.copyfile(custom_interface.__file__, folder / INTERFACE_FILE)
+    (folder / "custom.py").unlink(missing_ok=True)  # written by older exports
     return hparams_file
-
-
-class EmotionRecognizer(Pretrained):
-    """Classify the emotion of utterances with a model exported by the recipe.
-
-    The model is ``encoder -> embedding MLP -> emotion classifier``; the
-    emotion probabilities are the softmax of the classifier output. Audio
-    files are read with :func:`zsser_modules.audio.read_audio` (mono mix,
-    resampled to ``sample_rate``), the function used in training.
-
-    Return format of :meth:`classify_batch` and :meth:`classify_file` (the
-    tuple of SpeechBrain's ``EncoderClassifier``, but with probabilities
-    rather than log-probabilities):
-
-    - ``out_prob``: tensor [batch, n_emotions], probabilities summing to 1,
-      columns in the order of ``hparams.emotions``;
-    - ``score``: tensor [batch], the probability of the predicted emotion;
-    - ``index``: tensor [batch], the index of the predicted emotion;
-    - ``text_lab``: list of the predicted emotion names.
-
-    Arguments
-    ---------
-    *args, **kwargs
-        See ``speechbrain.inference.interfaces.Pretrained``; use
-        :meth:`from_hparams` (``source`` = the exported folder).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> from zsser_modules.encoders import FbankEncoder
-    >>> from speechbrain.lobes.models.VanillaNN import VanillaNN
-    >>> from speechbrain.nnet.linear import Linear
-    >>> fbank = build_module(functools.partial(FbankEncoder, n_mels=20,
-    ...     channels=[16, 16, 16, 16, 48], emb_dim=8, attention_channels=8,
-    ...     se_channels=8))
-    >>> modules = {"fbank": fbank,
-    ...     "embedding": build_module(VanillaNN, input_shape=[None, 8],
-    ...                               dnn_blocks=1, dnn_neurons=6),
-    ...     "emo_classifier": build_module(Linear, input_size=6, n_neurons=4)}
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = export_inference(folder, "fbank", modules,
-    ...                      ["neutral", "happy", "angry", "sad"])
-    >>> recognizer = EmotionRecognizer.from_hparams(source=str(folder))
-    >>> out_prob, score, index, text_lab = recognizer.classify_batch(
-    ...     torch.randn(2, 16000), torch.tensor([1.0, 0.7]))
-    >>> out_prob.shape, bool(torch.allclose(out_prob.sum(-1), torch.ones(2)))
-    (torch.Size([2, 4]), True)
-    >>> text_lab[0] in ("neutral", "happy", "angry", "sad")
-    True
-    """
-
-    HPARAMS_NEEDED = ["encoder", "sample_rate", "emotions", "label_encoder"]
-    MODULES_NEEDED = list(HEAD_MODULES)
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        encoder = self.hparams.encoder
-        if encoder not in ENCODER_MODULES:
-            raise ValueError(
-                f"hyperparams.yaml: encoder must be one of {sorted(ENCODER_MODULES)}, "
-                f"got {encoder!r}."
-            )
-        missing = [name for name in ENCODER_MODULES[encoder] if name not in self.mods]
-        if missing:
-            raise ValueError(
-                f"hyperparams.yaml: encoder {encoder!r} needs the modules {missing}."
-            )
-
-    @property
-    def emotions(self) -> list[str]:
-        """The emotion names, in the column order of ``out_prob``."""
-        return list(self.hparams.emotions)
-
-    def encode_batch(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Compute the utterance embeddings (the space of the t-SNE figure).
-
-        Arguments
-        ---------
-        wavs : torch.Tensor
-            Waveforms [batch, time] (or [time]) at ``hparams.sample_rate``,
-            right-padded.
-        wav_lens : torch.Tensor, optional
-            Relative lengths [batch] (1.0 = longest). Default: all 1.
-
-        Returns
-        -------
-        torch.Tensor
-            Embeddings [batch, emb_dim].
-
-        Raises
-        ------
-        ValueError
-            If a waveform holds non-finite samples (never a NaN output).
-        """
-        if wavs.dim() == 1:
-            wavs = wavs.unsqueeze(0)
-        bad = [count_non_finite(row) for row in wavs]
-        if any(bad):
-            rows = {i: n for i, n in enumerate(bad) if n}
-            raise ValueError(
-                f"Refused: non-finite samples (NaN or Inf) in the waveforms "
-                f"(row: count) {rows}. Expected finite audio; check the file or "
-                "the processing that produced it."
-            )
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0])
-        wavs = wavs.float().to(self.device)
-        wav_lens = wav_lens.float().to(self.device)
-        with torch.no_grad():
-            encoded = self.encode_features(wavs, wav_lens)
-            if SPEAKER_NORM_MODULE in self.mods:
-                encoded = self.mods[SPEAKER_NORM_MODULE](encoded)
-            if "layer_sum" in ENCODER_MODULES[self.hparams.encoder]:
-                encoded = self.mods.layer_sum(encoded)
-            return self.mods.embedding(encoded)
-
-    def encode_features(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The encoder's output (before any speaker normalisation), no autograd."""
-        if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0])
-        with torch.no_grad():
-            return self.mods[self.hparams.encoder](
-                wavs.float().to(self.device), wav_lens.float().to(self.device)
-            )
-
-    @property
-    def speaker_normalized(self) -> bool:
-        """Whether the model was trained on speaker-normalised features."""
-        return SPEAKER_NORM_MODULE in self.mods
-
-    def set_speaker_files(self, paths: Sequence[PathLike]) -> None:
-        """Normalise with the statistics of these files, taken as one speaker.
-
-        For a model trained with ``speaker_norm: per_speaker`` only: its
-        exported statistics (the training data's, all speakers pooled) are
-        replaced by the element-wise mean and std of these files' encoder
-        features, as the recipe does for every speaker of every split. Reload
-        the model to go back to the exported statistics.
-
-        Arguments
-        ---------
-        paths : sequence of path-like
-            Audio files of one speaker (the more, the closer to training).
-        """
-        if not self.speaker_normalized:
-            raise ValueError(
-                "This model was trained without speaker normalisation "
-                "(speaker_norm: none): there are no speaker statistics to set."
-            )
-        rate = int(self.hparams.sample_rate)
-        self.mods[SPEAKER_NORM_MODULE].fit(
-            self.encode_features(read_audio(path, target_sr=rate)[None])[0].cpu()
-            for path in paths
-        )
-        self.mods[SPEAKER_NORM_MODULE].to(self.device)
-
-    def classify_batch(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-        """Classify a batch of waveforms.
-
-        Arguments
-        ---------
-        wavs : torch.Tensor
-            Waveforms [batch, time] (or [time]) at ``hparams.sample_rate``.
-        wav_lens : torch.Tensor, optional
-            Relative lengths [batch]. Default: all 1.
-
-        Returns
-        -------
-        out_prob : torch.Tensor
-            Emotion probabilities [batch, n_emotions].
-        score : torch.Tensor
-            Probability of the predicted emotion [batch].
-        index : torch.Tensor
-            Index of the predicted emotion [batch].
-        text_lab : list of str
-            Predicted emotion names.
-        """
-        emb = self.encode_batch(wavs, wav_lens)
-        with torch.no_grad():
-            out_prob = torch.softmax(self.mods.emo_classifier(emb), dim=-1)
-        score, index = torch.max(out_prob, dim=-1)
-        text_lab = self.hparams.label_encoder.decode_torch(index)
-        return out_prob, score, index, text_lab
-
-    def classify_file(
-        self, path: PathLike
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-        """Classify one audio file (any rate, mono or multi-channel).
-
-        Arguments
-        ---------
-        path : str or os.PathLike
-            Audio file readable by soundfile (wav, flac, ogg, ...).
-
-        Returns
-        -------
-        tuple
-            ``(out_prob, score, index, text_lab)`` for a batch of one, as in
-            :meth:`classify_batch`.
-        """
-        wav = read_audio(path, target_sr=int(self.hparams.sample_rate))
-        return self.classify_batch(wav.unsqueeze(0), torch.ones(1))
-
-    def forward(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-        """Same as :meth:`classify_batch`."""
-        return self.classify_batch(wavs, wav_lens)
 
 
 def find_inference_folder(run_folder: PathLike) -> Path:
@@ -679,21 +573,25 @@ def find_inference_folder(run_folder: PathLike) -> Path:
     Returns
     -------
     pathlib.Path
-        The folder holding the exported ``hyperparams.yaml`` and ``custom.py``.
+        The folder holding the exported ``hyperparams.yaml`` (and
+        ``custom_interface.py``; ``custom.py`` in exports of older versions).
 
     Example
     -------
     >>> import tempfile
     >>> run = Path(tempfile.mkdtemp())
     >>> (run / "inference").mkdir()
-    >>> for name in ("hyperparams.yaml", "custom.py"):
+    >>> for name in ("hyperparams.yaml", "custom_interface.py"):
     ...     _ = (run / "inference" / name).write_text("")
     >>> find_inference_folder(run).name
     'inference'
     """
     run_folder = Path(run_folder)
     for folder in (run_folder / "inference", run_folder):
-        if (folder / "hyperparams.yaml").is_file() and (folder / "custom.py").is_file():
+        interface = [folder / name for name in (INTERFACE_FILE, "custom.py")]
+        if (folder / "hyperparams.yaml").is_file() and any(
+            path.is_file() for path in interface
+        ):
             return folder
     raise FileNotFoundError(
         f"No exported model in '{run_folder}': expected "
@@ -781,7 +679,7 @@ def _classify_one(
     """
     rate = int(recognizer.hparams.sample_rate)
     try:
-        wav = read_audio(path, target_sr=rate)
+        wav = recognizer.load_audio(path)
     except (OSError, ValueError, RuntimeError) as err:
         return "", [], f"unreadable: {err}", "unreadable"
     bad = count_non_finite(wav)
@@ -799,7 +697,8 @@ def _classify_one(
         out_prob, _, _, text_lab = recognizer.classify_batch(wav[None], torch.ones(1))
     except (ValueError, RuntimeError) as err:  # e.g. shorter than one frame
         return "", [], f"refused: {err}", "refused"
-    return text_lab[0], [f"{p:.6f}" for p in out_prob[0].tolist()], "", "ok"
+    probabilities = out_prob[0].exp().tolist()  # out_prob: log-probabilities
+    return text_lab[0], [f"{p:.6f}" for p in probabilities], "", "ok"
 
 
 def _error(message: str) -> int:

@@ -26,9 +26,10 @@ Single files at inference have no speaker: the exported model holds a
 :meth:`SpeakerNorm.fit` sets the statistics of a given set of files (e.g. a
 folder of one speaker: ``zsser-classify RUN FOLDER --one-speaker``).
 
-This module needs torch only (the inference side is meant to be copied into
-a self-contained ``custom_interface.py``); :func:`normalize_datasets` wires
-it into SpeechBrain datasets for the recipe.
+The inference side (:class:`SpeakerNorm`, :class:`RunningStats`) is defined in
+:mod:`zsser_modules.custom_interface`, the self-contained file copied into
+every exported model; :func:`normalize_datasets` wires it into SpeechBrain
+datasets for the recipe.
 
 Authors
  * zsser contributors 2026
@@ -36,16 +37,28 @@ Authors
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
+# The inference side lives in the self-contained interface copied into every
+# exported model folder (one definition, re-exported here).
+from zsser_modules.custom_interface import SPEAKER_NORM_EPS as EPS
+from zsser_modules.custom_interface import RunningStats, SpeakerNorm
+
+__all__ = [
+    "EPS",
+    "SPEAKER_NORMS",
+    "RunningStats",
+    "SpeakerNorm",
+    "check_speaker_norm",
+    "normalize_datasets",
+    "speaker_statistics",
+]
+
 #: Values of the ``speaker_norm`` hyperparameter.
 SPEAKER_NORMS: tuple[str, ...] = ("none", "per_speaker")
-#: Floor of a standard deviation (an element constant over a speaker's
-#: utterances, or a speaker with one utterance, maps to 0, not to inf).
-EPS: float = 1e-5
 
 
 def check_speaker_norm(value: str, frozen: bool, cached: bool) -> None:
@@ -87,95 +100,6 @@ def check_speaker_norm(value: str, frozen: bool, cached: bool) -> None:
             "feature cache, but use_feature_cache is False: set "
             "--use_feature_cache=True."
         )
-
-
-class RunningStats:
-    """Element-wise mean and standard deviation of tensors, in one pass (float64).
-
-    Example
-    -------
-    >>> stats = RunningStats()
-    >>> for value in ([1.0, 2.0], [3.0, 2.0]):
-    ...     stats.add(torch.tensor(value))
-    >>> mean, std = stats.result()  # a constant element gets the floor EPS
-    >>> mean.tolist(), std.tolist() == [1.0, torch.tensor(EPS).item()]
-    ([2.0, 2.0], True)
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.total: torch.Tensor | None = None
-        self.squares: torch.Tensor | None = None
-
-    def add(self, feats: torch.Tensor) -> None:
-        """Add one utterance's features (any shape, the same for every call)."""
-        feats = feats.detach().to("cpu", torch.float64)
-        if self.total is None:
-            self.total = torch.zeros_like(feats)
-            self.squares = torch.zeros_like(feats)
-        self.total += feats
-        self.squares += feats * feats
-        self.count += 1
-
-    def result(self, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mean, std)`` as float32 (population std, floored at ``eps``)."""
-        if not self.count:
-            raise ValueError("RunningStats: no feature was added.")
-        mean = self.total / self.count
-        var = (self.squares / self.count - mean * mean).clamp_min(0.0)
-        return mean.float(), var.sqrt().clamp_min(eps).float()
-
-
-class SpeakerNorm(torch.nn.Module):
-    """Standardise features with one set of statistics: ``(x - mean) / std``.
-
-    The statistics are buffers (saved in the module's state dict). The
-    recipe exports it with the global statistics of the training data; a
-    user with several files of one speaker sets theirs with :meth:`fit`.
-
-    Arguments
-    ---------
-    feature_shape : sequence of int
-        Shape of one utterance's features (``[L+1, D]`` or ``[D]``).
-    eps : float
-        Floor of the standard deviation.
-
-    Example
-    -------
-    >>> norm = SpeakerNorm([2])
-    >>> norm.fit([torch.tensor([1.0, 0.0]), torch.tensor([3.0, 0.0])])
-    >>> norm(torch.tensor([[3.0, 0.0]])).tolist()
-    [[1.0, 0.0]]
-    """
-
-    def __init__(self, feature_shape: Sequence[int], eps: float = EPS):
-        super().__init__()
-        self.feature_shape = [int(size) for size in feature_shape]
-        self.eps = float(eps)
-        self.register_buffer("mean", torch.zeros(self.feature_shape))
-        self.register_buffer("std", torch.ones(self.feature_shape))
-
-    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Use these statistics (shape ``feature_shape``)."""
-        for name, value in (("mean", mean), ("std", std)):
-            if list(value.shape) != self.feature_shape:
-                raise ValueError(
-                    f"SpeakerNorm: {name} has shape {list(value.shape)}, expected "
-                    f"{self.feature_shape}."
-                )
-        self.mean.copy_(mean)
-        self.std.copy_(std.clamp_min(self.eps))
-
-    def fit(self, features: Iterable[torch.Tensor]) -> None:
-        """Set the statistics of these utterances' features (e.g. one speaker's)."""
-        stats = RunningStats()
-        for feats in features:
-            stats.add(feats)
-        self.set_statistics(*stats.result(self.eps))
-
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        """Standardise ``feats`` ``[batch, *feature_shape]`` (or one utterance)."""
-        return (feats - self.mean) / self.std
 
 
 def speaker_statistics(
