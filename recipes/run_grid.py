@@ -47,7 +47,11 @@ resume).
   (same training, validation and test manifests, byte for byte). The grid
   runs the first of them (in ``--pairs`` order) and writes the others'
   ``results.json`` from it, with ``"same_experiment_as": "<run key>"``; the
-  table marks those cells with ``†``. ``--no-dedupe`` runs every run.
+  table marks those cells with ``†``. ``--no-dedupe`` runs every run
+  (:mod:`zsser_modules.grid_dedupe`).
+- The runs, their order and the command-line values are planned by
+  :mod:`zsser_modules.grid_plan`; this script is the command line and the
+  orchestration (done, conflicting, failed and copied runs; the table).
 - At the end the results table of everything under the grid folder is
   written (``results.md``, CSV files, ``variants.png``; see
   ``zsser_modules/results_table.py``).
@@ -68,46 +72,52 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from tqdm import tqdm
 
-from zsser_modules.data_prep.zero_shot import SOURCE_ONLY_VARIANTS, VARIANTS
+from zsser_modules.atomic_write import write_json_atomic
+from zsser_modules.grid_dedupe import (
+    find_repeats,
+    is_copied,
+    override_value,
+    repeat_run,
+    stale_copy,
+)
 from zsser_modules.grid_engine import (
     COMMAND_NAME,
     ENGINES,
     LOG_NAME,
-    RESULTS_NAME,
     SUBMITIT_FOLDER,
     THREAD_VARIABLES,
-    Cell,
     EngineError,
     Outcome,
     Run,
-    Unit,
     execute,
     make_engine,
     run_state,
 )
-from zsser_modules.hparams import read_raw_hparams
-from zsser_modules.labels import LANGUAGES
+from zsser_modules.grid_plan import (
+    check_grid_overrides,
+    hparams_file,
+    parse_pairs,
+    parse_seeds,
+    parse_variants,
+    plan_runs,
+    plan_units,
+)
 from zsser_modules.results_table import (
     SAME_AS_KEY,
     VARIANT_ORDER,
-    InvalidResultError,
     collect_results,
-    load_result,
     run_notes,
     summarize,
     to_markdown,
@@ -138,258 +148,10 @@ DEFAULT_RECIPE = REPO_ROOT / "recipes" / "train.py"
 #: ``{target}`` are replaced. A path without placeholders is one file for
 #: every pair (the pair is set by --source_lang/--target_lang).
 DEFAULT_HPARAMS = str(REPO_ROOT / "hparams" / "{pair}.yaml")
-#: Recipe keys that the grid sets itself (refused among the pass-through overrides).
-RESERVED_KEYS = ("variant", "seed", "output_folder", "source_lang", "target_lang")
 FAILURES_NAME = "failures.json"
-#: Round-trip YAML (keeps HyperPyYAML tags such as !ref) for run identities.
-_YAML = YAML()
-
-
-# ---- Command line values ------------------------------------------------------
-
-
-def _items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def parse_pairs(text: str) -> list[str]:
-    """Parse ``"en_de,zh_fr"`` into checked pairs (``"all"``: every ordered pair).
-
-    Arguments
-    ---------
-    text : str
-        Comma-separated ``<source>_<target>`` pairs of ``LANGUAGES``.
-
-    Returns
-    -------
-    list of str
-        The pairs, in the given order, without repeats.
-
-    Raises
-    ------
-    ValueError
-        For a malformed pair, an unknown language or source == target.
-
-    Example
-    -------
-    >>> parse_pairs("en_de, zh_fr,en_de")
-    ['en_de', 'zh_fr']
-    >>> len(parse_pairs("all"))
-    20
-    >>> parse_pairs("en-de")
-    Traceback (most recent call last):
-    ...
-    ValueError: Bad pair 'en-de': expected <source>_<target> with languages from ['en', 'zh', 'de', 'fr', 'ur'] (source != target), e.g. en_de.
-    """  # noqa: E501
-    if text.strip() == "all":
-        return [f"{s}_{t}" for s in LANGUAGES for t in LANGUAGES if s != t]
-    pairs = []
-    for item in _items(text):
-        source, sep, target = item.partition("_")
-        if (
-            not sep
-            or source not in LANGUAGES
-            or target not in LANGUAGES
-            or (source == target)
-        ):
-            raise ValueError(
-                f"Bad pair {item!r}: expected <source>_<target> with languages from "
-                f"{list(LANGUAGES)} (source != target), e.g. en_de."
-            )
-        pairs.append(item)
-    if not pairs:
-        raise ValueError("No pair given: e.g. --pairs en_de,zh_fr.")
-    return list(dict.fromkeys(pairs))
-
-
-def parse_variants(text: str) -> list[str]:
-    """Parse ``"baseline1,proposed"`` into checked variants (``"all"``: all six).
-
-    Arguments
-    ---------
-    text : str
-        Comma-separated variant names.
-
-    Returns
-    -------
-    list of str
-        The variants, in the given order (``"all"``: table order), no repeats.
-
-    Raises
-    ------
-    ValueError
-        For an unknown variant.
-
-    Example
-    -------
-    >>> parse_variants("proposed,baseline1")
-    ['proposed', 'baseline1']
-    >>> parse_variants("all")[0], parse_variants("all")[-1]
-    ('baseline1', 'upper_bound')
-    """
-    if text.strip() == "all":
-        return list(VARIANT_ORDER)
-    variants = _items(text)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        raise ValueError(
-            f"Unknown variant(s) {unknown or text!r}; choose from {list(VARIANTS)} "
-            "(comma-separated) or 'all'."
-        )
-    return list(dict.fromkeys(variants))
-
-
-def parse_seeds(text: str) -> list[int]:
-    """Parse ``"1,2,3"`` (or a range ``"1-3"``) into seeds.
-
-    Arguments
-    ---------
-    text : str
-        Comma-separated integers or ``a-b`` ranges (inclusive).
-
-    Returns
-    -------
-    list of int
-        The seeds, in the given order, without repeats.
-
-    Raises
-    ------
-    ValueError
-        If an item is not an integer or a range.
-
-    Example
-    -------
-    >>> parse_seeds("1,2,3"), parse_seeds("1-3,7")
-    ([1, 2, 3], [1, 2, 3, 7])
-    """
-    seeds = []
-    try:
-        for item in _items(text):
-            first, sep, last = item.partition("-")
-            if sep and first:
-                seeds += list(range(int(first), int(last) + 1))
-            else:
-                seeds.append(int(item))
-    except ValueError:
-        raise ValueError(
-            f"Bad seeds {text!r}: expected comma-separated integers such as 1,2,3 "
-            "or a range such as 1-3."
-        ) from None
-    if not seeds:
-        raise ValueError("No seed given: e.g. --seeds 1,2,3.")
-    return list(dict.fromkeys(seeds))
-
-
-def check_overrides(overrides: Sequence[str]) -> list[str]:
-    """Check the pass-through recipe arguments; refuse the keys the grid sets.
-
-    Arguments
-    ---------
-    overrides : sequence of str
-        Arguments given after ``--`` (``--key=value``, ``--key value`` or run
-        options such as ``--device=cpu``).
-
-    Returns
-    -------
-    list of str
-        ``overrides`` unchanged.
-
-    Raises
-    ------
-    ValueError
-        If an override sets one of :data:`RESERVED_KEYS`.
-
-    Example
-    -------
-    >>> check_overrides(["--encoder=fbank", "--device", "cpu"])
-    ['--encoder=fbank', '--device', 'cpu']
-    >>> check_overrides(["--seed=4"])
-    Traceback (most recent call last):
-    ...
-    ValueError: The grid sets --seed itself; use the grid options --pairs/--variants/--seeds/--grid-folder instead of passing it after '--'.
-    """  # noqa: E501
-    for token in overrides:
-        key = token[2:].split("=", 1)[0] if token.startswith("--") else None
-        if key in RESERVED_KEYS:
-            raise ValueError(
-                f"The grid sets --{key} itself; use the grid options "
-                "--pairs/--variants/--seeds/--grid-folder instead of passing it "
-                "after '--'."
-            )
-    return list(overrides)
 
 
 # ---- Planning -----------------------------------------------------------------
-
-
-def plan_runs(
-    grid_folder: str | os.PathLike,
-    pairs: Sequence[str],
-    variants: Sequence[str],
-    seeds: Sequence[int],
-) -> list[Run]:
-    """List the runs of a grid, seed-major (every cell gets its first seed first).
-
-    Arguments
-    ---------
-    grid_folder : str or path-like
-        Root of the grid; a run goes to ``<grid_folder>/<pair>/<variant>/seed<k>``.
-    pairs : sequence of str
-        ``"<source>_<target>"`` pairs.
-    variants : sequence of str
-        Variants.
-    seeds : sequence of int
-        Seeds.
-
-    Returns
-    -------
-    list of Run
-        For each seed, for each pair, for each variant.
-
-    Example
-    -------
-    >>> runs = plan_runs("grid", ["en_de", "zh_fr"], ["proposed"], [1, 2])
-    >>> [run.key for run in runs]
-    ['en_de/proposed/seed1', 'zh_fr/proposed/seed1', 'en_de/proposed/seed2', 'zh_fr/proposed/seed2']
-    >>> runs[0].output_folder.as_posix()
-    'grid/en_de/proposed/seed1'
-    """  # noqa: E501
-    grid_folder = Path(grid_folder)
-    runs = []
-    for seed in seeds:
-        for pair in pairs:
-            source, _, target = pair.partition("_")
-            for variant in variants:
-                folder = grid_folder / pair / variant / f"seed{seed}"
-                runs.append(Run(source, target, variant, int(seed), folder))
-    return runs
-
-
-def hparams_file(hparams: str, run: Run) -> Path:
-    """The hyperparameter file of a run: ``hparams`` with placeholders filled.
-
-    Arguments
-    ---------
-    hparams : str
-        A path, possibly with ``{pair}``, ``{source}``, ``{target}``.
-    run : Run
-        The run.
-
-    Returns
-    -------
-    pathlib.Path
-        The absolute path of the file.
-
-    Example
-    -------
-    >>> run = Run("en", "de", "proposed", 1, Path("g"))
-    >>> hparams_file("/h/{source}_{target}.yaml", run).as_posix()
-    '/h/en_de.yaml'
-    >>> hparams_file("/h/demo.yaml", run).as_posix()
-    '/h/demo.yaml'
-    """
-    name = hparams.format(pair=run.pair, source=run.source, target=run.target)
-    return Path(os.path.abspath(os.path.expanduser(name)))
 
 
 def recipe_command(
@@ -491,264 +253,6 @@ def changed_settings(run: Run, argv: Sequence[str]) -> str:
     )
 
 
-def experiment_identity(run: Run, hparams: str, overrides: Sequence[str] = ()) -> tuple:
-    """What a run's results depend on: two runs with one identity are one experiment.
-
-    For a variant of :data:`zsser_modules.data_prep.zero_shot.SOURCE_ONLY_VARIANTS`
-    (baseline1) the identity is the run itself. For the others it is the
-    target, variant and seed, every raw hyperparameter (:func:`raw_hparams`)
-    but ``source_lang`` and the pass-through overrides: the source
-    only has to be in the language pool (``languages``), which is one of
-    those values. A run whose source is not in its pool (the recipe refuses
-    it), or whose pool cannot be read as a list, keeps its own identity.
-
-    Arguments
-    ---------
-    run : Run
-        The run.
-    hparams : str
-        Hyperparameter file or pattern (see :func:`hparams_file`).
-    overrides : sequence of str
-        Pass-through arguments of the grid.
-
-    Returns
-    -------
-    tuple
-        Hashable; equal for runs that are the same experiment. A file that
-        cannot be read gives the run's own identity (no sharing).
-
-    Example
-    -------
-    >>> hp = str(Path(__file__).resolve().parents[1] / "hparams" / "{pair}.yaml")
-    >>> def identity(s, t, v): return experiment_identity(Run(s, t, v, 1, Path("g")), hp)
-    >>> identity("en", "de", "proposed") == identity("zh", "de", "proposed")
-    True
-    >>> identity("en", "de", "baseline1") == identity("zh", "de", "baseline1")
-    False
-    >>> identity("en", "de", "proposed") == identity("en", "fr", "proposed")
-    False
-    """  # noqa: E501
-    own = ("run", run.key, str(hparams_file(hparams, run)), tuple(overrides))
-    if run.variant in SOURCE_ONLY_VARIANTS:
-        return own
-    path = hparams_file(hparams, run)
-    try:
-        tree = raw_hparams(path)
-        pool = hparam_value(path, "languages", overrides)
-    except Exception:  # unreadable: the run itself will report it
-        return own
-    if not isinstance(pool, list) or run.source not in pool:
-        return own  # the recipe refuses a source outside the pool
-    tree.pop("source_lang", None)
-    stream = io.StringIO()
-    _YAML.dump(tree, stream)
-    return (
-        "experiment",
-        stream.getvalue(),
-        tuple(overrides),
-        run.target,
-        run.variant,
-        run.seed,
-    )
-
-
-def _override_value(key: str, overrides: Sequence[str]) -> tuple[bool, Any]:
-    """The last ``--key=value`` (or ``--key value``) of the overrides, as YAML."""
-    found, value = False, None
-    for i, token in enumerate(overrides):
-        if token.startswith(f"--{key}="):
-            found, text = True, token.split("=", 1)[1]
-        elif token == f"--{key}" and i + 1 < len(overrides):
-            found, text = True, overrides[i + 1]
-        else:
-            continue
-        try:
-            value = _YAML.load(text)
-        except Exception:
-            value = None
-    return found, value
-
-
-def raw_hparams(path: str | os.PathLike) -> dict:
-    """The raw mapping a hyperparameter file gives the recipe (tags kept, unresolved).
-
-    The one place of the grid that knows how hyperparameter files are
-    written: a file is standalone HyperPyYAML, so this is the file's own
-    mapping (:func:`zsser_modules.hparams.read_raw_hparams`).
-
-    Arguments
-    ---------
-    path : str or path-like
-        A file given to the recipe.
-
-    Returns
-    -------
-    dict
-        A new mapping (the caller may change it).
-
-    Raises
-    ------
-    ValueError, OSError
-        If the file cannot be read as a mapping.
-
-    Example
-    -------
-    >>> en_de = Path(__file__).resolve().parents[1] / "hparams" / "en_de.yaml"
-    >>> tree = raw_hparams(en_de)
-    >>> tree["source_lang"], tree["target_lang"], "seed" in tree
-    ('en', 'de', True)
-    """
-    return read_raw_hparams(path)
-
-
-def hparam_value(path: str | os.PathLike, key: str, overrides: Sequence[str] = ()):
-    """A key's raw value for a run: the last override of it, else the file's.
-
-    Arguments
-    ---------
-    path : str or path-like
-        The run's hyperparameter file.
-    key : str
-        A top-level key.
-    overrides : sequence of str
-        The recipe arguments after the file (``--key=value`` or
-        ``--key value``).
-
-    Returns
-    -------
-    object
-        The value as YAML gives it (None if the key is absent).
-
-    Example
-    -------
-    >>> en_de = Path(__file__).resolve().parents[1] / "hparams" / "en_de.yaml"
-    >>> hparam_value(en_de, "languages")
-    ['en', 'zh', 'de', 'fr', 'ur']
-    >>> hparam_value(en_de, "languages", ["--languages=[en, de]"])
-    ['en', 'de']
-    """
-    found, value = _override_value(key, overrides)
-    if found:
-        return value
-    return raw_hparams(path).get(key)
-
-
-def find_repeats(
-    runs: Sequence[Run],
-    hparams: str,
-    overrides: Sequence[str] = (),
-    exclude: Iterable[str] = (),
-) -> dict[str, Run]:
-    """Map each run that repeats an earlier run's experiment to that run.
-
-    Arguments
-    ---------
-    runs : sequence of Run
-        The runs, in plan order (the first of an experiment is the one run).
-    hparams : str
-        Hyperparameter file or pattern.
-    overrides : sequence of str
-        Pass-through arguments of the grid.
-    exclude : iterable of str
-        Keys of runs that take no part (e.g. folders holding another run's
-        results): they are neither an original nor a repeat.
-
-    Returns
-    -------
-    dict
-        ``run.key -> Run`` whose results it shares (runs of their own are
-        not in it).
-
-    Example
-    -------
-    >>> hp = str(Path(__file__).resolve().parents[1] / "hparams" / "{pair}.yaml")
-    >>> runs = plan_runs("g", ["en_de", "zh_de"], ["baseline1", "proposed"], [1])
-    >>> {key: run.key for key, run in find_repeats(runs, hp).items()}
-    {'zh_de/proposed/seed1': 'en_de/proposed/seed1'}
-    """
-    first: dict[tuple, Run] = {}
-    repeats = {}
-    excluded = set(exclude)
-    for run in runs:
-        if run.key in excluded:
-            continue
-        identity = experiment_identity(run, hparams, overrides)
-        if identity in first:
-            repeats[run.key] = first[identity]
-        else:
-            first[identity] = run
-    return repeats
-
-
-def write_repeated_result(
-    run: Run, original: Run, command: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """Write ``run``'s results.json from the identical experiment ``original``.
-
-    The metrics, confusion matrix and setting paths are the original's; the
-    source is the run's own, and :data:`SAME_AS_KEY` names the run that was
-    trained (the original, or the run the original itself was taken from).
-    The original's run identity describes the original's settings (its own
-    source), so it is kept as ``same_experiment_run_identity``, not as the
-    copy's ``run_identity``.
-
-    Arguments
-    ---------
-    run : Run
-        The run that repeats ``original`` (its folder is created).
-    original : Run
-        The run of the same experiment; it must have a valid results.json.
-    command : sequence of str, optional
-        ``run``'s own command line, recorded in its ``grid_command.json`` so
-        that a later call with other overrides reports the copy as changed.
-
-    Returns
-    -------
-    dict
-        The run's row of the run table (:func:`load_result`).
-
-    Raises
-    ------
-    InvalidResultError
-        If ``original`` has no valid results.json.
-
-    Example
-    -------
-    >>> tmp = getfixture("tmp_path")
-    >>> a = Run("en", "de", "proposed", 1, tmp / "en_de")
-    >>> b = Run("zh", "de", "proposed", 1, tmp / "zh_de")
-    >>> a.output_folder.mkdir()
-    >>> _ = a.results_file.write_text(json.dumps({"source": "en",
-    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
-    ...     "macro_f1": 0.4, "run_identity": "0123456789ab"}))
-    >>> row = write_repeated_result(b, a)
-    >>> row["pair"], row["uar"], row["same_as"]
-    ('zh_de', 0.5, 'en_de/proposed/seed1')
-    >>> copied = json.loads(b.results_file.read_text())
-    >>> "run_identity" in copied, copied["same_experiment_run_identity"]
-    (False, '0123456789ab')
-    """
-    load_result(original.results_file)  # refuse an unusable original
-    data = json.loads(original.results_file.read_text(encoding="utf-8"))
-    data["source"] = run.source
-    if IDENTITY_KEY in data:
-        data["same_experiment_run_identity"] = data.pop(IDENTITY_KEY)
-    if not data.get(SAME_AS_KEY):  # else: keep the run that was trained
-        data[SAME_AS_KEY] = original.key
-        data["same_experiment_folder"] = str(original.output_folder)
-    run.output_folder.mkdir(parents=True, exist_ok=True)
-    record = {
-        SAME_AS_KEY: data[SAME_AS_KEY],
-        "command": list(command) if command else [],
-        "written": datetime.now().isoformat(timespec="seconds"),
-    }
-    (run.output_folder / COMMAND_NAME).write_text(json.dumps(record, indent=2) + "\n")
-    tmp = run.results_file.with_name(RESULTS_NAME + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, run.results_file)
-    return load_result(run.results_file)
-
-
 def available_cores() -> int:
     """CPU cores this process may use.
 
@@ -766,62 +270,6 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def run_order(
-    pending: Sequence[Run], done_groups: set, warmup: bool = True
-) -> tuple[list[Run], dict[str, set]]:
-    """Start order of the pending runs and what each must wait for.
-
-    With ``warmup``: the first pending run that is not ``baseline1`` (it
-    prepares every corpus of the language pool) goes first and every other
-    run waits for it; and within each (pair, variant) not already run, the
-    other seeds wait for the first one (it builds the shared setting).
-
-    Arguments
-    ---------
-    pending : sequence of Run
-        Runs to do, in plan order.
-    done_groups : set
-        (pair, variant) groups with a finished run (their setting exists).
-    warmup : bool
-        Apply the two rules above; False: no waiting at all.
-
-    Returns
-    -------
-    order : list of Run
-        The runs in start order.
-    waits_for : dict
-        ``run.key -> set of run keys`` that must finish first (success or not).
-
-    Example
-    -------
-    >>> runs = plan_runs("g", ["en_de"], ["baseline1", "proposed"], [1, 2])
-    >>> order, waits = run_order(runs, done_groups=set())
-    >>> [run.key for run in order]
-    ['en_de/proposed/seed1', 'en_de/baseline1/seed1', 'en_de/baseline1/seed2', 'en_de/proposed/seed2']
-    >>> sorted(waits["en_de/baseline1/seed2"])
-    ['en_de/baseline1/seed1', 'en_de/proposed/seed1']
-    """  # noqa: E501
-    order = list(pending)
-    waits_for: dict[str, set] = {run.key: set() for run in order}
-    if not warmup or len(order) < 2:
-        return order, waits_for
-    first = next((run for run in order if run.variant != "baseline1"), order[0])
-    order.remove(first)
-    order.insert(0, first)
-    first_of_group: dict[tuple, str] = {}
-    for run in order:
-        group = (run.pair, run.variant)
-        if run is not first:
-            waits_for[run.key].add(first.key)
-        if group in done_groups:
-            continue
-        if group in first_of_group:
-            waits_for[run.key].add(first_of_group[group])
-        else:
-            first_of_group[group] = run.key
-    return order, waits_for
 
 
 # ---- Execution ----------------------------------------------------------------
@@ -874,9 +322,7 @@ def update_failures(
     records += [outcome.record() for outcome in outcomes if not outcome.ok]
     records.sort(key=lambda r: str(r.get("run")))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, records, ensure_ascii=False)
     return records
 
 
@@ -906,84 +352,6 @@ def _describe(outcome: Outcome) -> str:
     )
 
 
-def plan_units(
-    pending: Sequence[Run],
-    commands: dict[str, list[str]],
-    engine: str = "local",
-    warmup: bool = True,
-    done_groups: set | None = None,
-    timeout: float | None = None,
-    threads: int | None = None,
-) -> tuple[list[Unit], dict[str, set]]:
-    """Group the pending runs into the engine's units of work, with their order.
-
-    ``local`` (a pool of long-lived workers): one unit per run, in
-    :func:`run_order`. The submitit engines (a process per job): one unit per
-    (pair, variant) with its seeds in order, so that a job pays the start-up
-    once for several runs and no two jobs build the same setting; with
-    ``warmup`` the first run of :func:`run_order` is a unit of its own that
-    the others wait for (it prepares the corpora and the feature cache).
-
-    Arguments
-    ---------
-    pending : sequence of Run
-        Runs to do, in plan order.
-    commands : dict
-        ``run.key -> command`` (:func:`recipe_command`).
-    engine : str
-        An engine of :data:`zsser_modules.grid_engine.ENGINES`.
-    warmup : bool
-        See :func:`run_order`.
-    done_groups : set, optional
-        (pair, variant) groups with a finished run.
-    timeout : float, optional
-        Per-run time limit in seconds.
-    threads : int, optional
-        Threads per run.
-
-    Returns
-    -------
-    units : list of Unit
-        In start order.
-    waits_for : dict
-        ``unit.name -> set of unit names`` to finish first.
-
-    Example
-    -------
-    >>> runs = plan_runs("g", ["en_de"], ["baseline1", "proposed"], [1, 2])
-    >>> cmds = {run.key: ["python", "train.py", "h.yaml"] for run in runs}
-    >>> units, waits = plan_units(runs, cmds, "slurm")
-    >>> [[cell.run.key for cell in unit.cells] for unit in units]
-    [['en_de/proposed/seed1'], ['en_de/baseline1/seed1', 'en_de/baseline1/seed2'], ['en_de/proposed/seed2']]
-    >>> waits[units[2].name]
-    {'en_de/proposed/seed1'}
-    """  # noqa: E501
-    order, waits_for = run_order(pending, done_groups or set(), warmup)
-
-    def cell(run: Run) -> Cell:
-        command = commands[run.key]
-        return Cell(run, command[1], tuple(command[2:]), timeout, threads)
-
-    if engine == "local":
-        return [Unit(run.key, [cell(run)]) for run in order], waits_for
-    units: list[Unit] = []
-    first = order[0].key if warmup and len(order) > 1 else None
-    groups: dict[tuple, Unit] = {}
-    for run in order:
-        if run.key == first:
-            units.append(Unit(run.key, [cell(run)]))
-            continue
-        group = (run.pair, run.variant)
-        if group not in groups:
-            groups[group] = Unit(f"{run.pair}/{run.variant}", [])
-            units.append(groups[group])
-        groups[group].cells.append(cell(run))
-    for unit in units:  # seeds in order within a job
-        unit.cells.sort(key=lambda c: c.run.seed)
-    waits = {unit.name: {first} for unit in units if first and unit.name != first}
-    return units, waits
-
-
 def run_all(
     pending: Sequence[Run],
     commands: dict[str, list[str]],
@@ -1011,7 +379,7 @@ def run_all(
     timeout : float, optional
         Per-run time limit in seconds.
     warmup : bool
-        See :func:`run_order`.
+        See :func:`zsser_modules.grid_plan.run_order`.
     done_groups : set, optional
         (pair, variant) groups that already have a finished run.
     progress : bool
@@ -1339,7 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs = parse_pairs(args.pairs)
         variants = parse_variants(args.variants)
         seeds = parse_seeds(args.seeds)
-        overrides = check_overrides(overrides)
+        overrides = check_grid_overrides(overrides)
     except ValueError as error:
         parser.error(str(error))
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
@@ -1359,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.key: recipe_command(run, hparams, recipe, overrides) for run in runs
     }
     states = {run.key: run_state(run) for run in runs}
-    overwrite = _override_value("overwrite", overrides)[1] is True
+    overwrite = override_value("overwrite", overrides)[1] is True
     for run in runs:  # finished with other settings?
         if states[run.key][0] == "done":
             changed = changed_settings(run, commands[run.key][2:])
@@ -1374,10 +742,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else find_repeats(runs, hparams, overrides, exclude=in_conflict)
     )
     for run in runs:  # results taken from an identical run: still right?
-        if states[run.key][0] == "done" and _copied(run):
+        if states[run.key][0] == "done" and is_copied(run):
             if args.no_dedupe:
                 states[run.key] = ("pending", "--no-dedupe: trained this time")
-            elif run.key in repeats and _stale_copy(run, repeats[run.key]):
+            elif run.key in repeats and stale_copy(run, repeats[run.key]):
                 states[run.key] = ("pending", "its original changed: taken again")
     pending = [
         run
@@ -1455,10 +823,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as error:  # e.g. submitit missing, not on a SLURM cluster
         parser.error(str(error))
     n_ok = sum(o.ok for o in outcomes)
-    if not interrupted:
-        outcomes += [
-            repeat_run(run, repeats[run.key], commands[run.key]) for run in to_repeat
-        ]
+    for run in [] if interrupted else to_repeat:
+        outcomes.append(repeat_run(run, repeats[run.key], commands[run.key]))
+        tqdm.write(_describe(outcomes[-1]))
     failures_path = grid_folder / FAILURES_NAME
     failed = [o for o in outcomes if not o.ok] + conflicts
     attempted = done + [o.run for o in outcomes] + [o.run for o in conflicts]
@@ -1489,80 +856,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"NOTE: {note}.")
         print(f"Tables: {paths['markdown']} (+ CSV files and {paths['figure'].name}).")
     return status
-
-
-def _copied(run: Run) -> bool:
-    """Whether a run's results.json was taken from an identical run."""
-    try:
-        data = json.loads(run.results_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and bool(data.get(SAME_AS_KEY))
-
-
-def _stale_copy(run: Run, original: Run) -> bool:
-    """Whether a copied result no longer matches its original (or it has none)."""
-    if run_state(original)[0] != "done":
-        return True  # the original is to be (re)trained: copy again after it
-    copy, source = load_result(run.results_file), load_result(original.results_file)
-    return any(copy[key] != source[key] for key in ("uar", "macro_f1", "n_test"))
-
-
-def repeat_run(
-    run: Run, original: Run, command: Sequence[str] | None = None
-) -> Outcome:
-    """Give ``run`` the results of the identical experiment ``original``.
-
-    Arguments
-    ---------
-    run : Run
-        A run found by :func:`find_repeats`.
-    original : Run
-        The run of the same experiment that was trained.
-    command : sequence of str, optional
-        ``run``'s own command line (recorded, see
-        :func:`write_repeated_result`).
-
-    Returns
-    -------
-    Outcome
-        ``ok`` (reason: the original's key) once its results.json is
-        written; ``failed`` if the original has no valid results of its own.
-
-    Example
-    -------
-    >>> tmp = getfixture("tmp_path") / "repeat_run"
-    >>> a = Run("en", "de", "proposed", 1, tmp / "en_de")
-    >>> b = Run("zh", "de", "proposed", 1, tmp / "zh_de")
-    >>> repeat_run(b, a).status  # doctest: +ELLIPSIS
-    FAILED  zh_de/proposed/seed1  same experiment as en_de/proposed/seed1, which ...
-    'failed'
-    >>> a.output_folder.mkdir(parents=True)
-    >>> _ = a.results_file.write_text(json.dumps({"source": "en",
-    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
-    ...     "macro_f1": 0.4}))
-    >>> repeat_run(b, a).ok  # doctest: +ELLIPSIS
-    same    zh_de/proposed/seed1  UAR 50.0  F1 40.0  (same experiment as en_de/proposed/seed1)
-    True
-    """  # noqa: E501
-    reason = f"same experiment as {original.key}"
-    state, detail = run_state(original)
-    if state != "done":
-        outcome = Outcome(
-            run,
-            "failed",
-            reason=f"{reason}, which has no valid results.json"
-            + (f" ({detail})" if detail else "")
-            + "; see its entry",
-        )
-    else:
-        try:
-            row = write_repeated_result(run, original, command)
-            outcome = Outcome(run, "ok", reason=reason, result=row)
-        except (OSError, InvalidResultError) as error:
-            outcome = Outcome(run, "failed", reason=f"{reason}: {error}")
-    tqdm.write(_describe(outcome))
-    return outcome
 
 
 def _changed_commands(done: Sequence[Run], commands: dict[str, list[str]]) -> list:

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from recipes import run_grid
+from zsser_modules import grid_dedupe, grid_plan
 from zsser_modules.results_table import VARIANT_ORDER
 from zsser_modules.run_identity import RunIdentity, check_run_folder
 
@@ -619,13 +620,18 @@ def test_default_pairs_cover_every_language_as_source_and_target():
 
 
 def test_docstring_examples(tmp_path):
-    # recipes/ is not collected by the doctest run of the suite: run them here.
-    result = doctest.testmod(
-        run_grid,
-        extraglobs={"getfixture": lambda name: tmp_path},
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-    )
-    assert result.attempted > 15 and result.failed == 0
+    # recipes/ is not collected by the doctest run of the suite: run them here,
+    # with those of the modules the grid's planning and dedupe live in.
+    attempted = 0
+    for module in (run_grid, grid_plan, grid_dedupe):
+        result = doctest.testmod(
+            module,
+            extraglobs={"getfixture": lambda name: tmp_path},
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        )
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted > 50
 
 
 # ---- The real recipe ---------------------------------------------------------

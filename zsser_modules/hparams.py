@@ -6,7 +6,7 @@ plain ``hyperpyyaml.load_hyperpyyaml``. Two helpers read such a file as text,
 without building any object or resolving any reference:
 
 * :func:`read_raw_hparams`: its top-level mapping, tags (``!ref`` ...) kept,
-  e.g. to read a key's value as written (``recipes/run_grid.py``);
+  e.g. to read a key's value as written (``zsser_modules/grid_dedupe.py``);
 * :func:`check_overrides`: refuse command-line overrides of keys the file
   does not define, with the close matches (HyperPyYAML refuses them too, but
   with a traceback listing every key).
