@@ -55,7 +55,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from zsser_modules.results_table import InvalidResultError, load_result
+from zsser_modules.results_table import InvalidResultError, base_variant, load_result
 
 LOG_NAME = "grid_log.txt"
 COMMAND_NAME = "grid_command.json"
@@ -178,6 +178,11 @@ def run_state(run: Run) -> tuple[str, str]:
     ...     "macro_f1": 0.5}))
     >>> run_state(run)
     ('done', '')
+    >>> _ = run.results_file.write_text(json.dumps({"source": "en",
+    ...     "target": "de", "variant": "proposed", "seed": 1, "uar": 0.5,
+    ...     "macro_f1": 0.5, "speaker_norm": "per_speaker"}))
+    >>> run_state(run)
+    ('done', '')
     """
     if not run.results_file.exists():
         return "pending", ""
@@ -185,7 +190,9 @@ def run_state(run: Run) -> tuple[str, str]:
         row = load_result(run.results_file)
     except InvalidResultError as error:
         return "pending", f"unusable results.json, running again: {error}"
-    found = (row["source"], row["target"], row["variant"], row["seed"])
+    # the table's row label marks speaker-normalised and tuned runs
+    # ("proposed +spk-norm"); the run's own variant is its first word
+    found = (row["source"], row["target"], base_variant(row["variant"]), row["seed"])
     wanted = (run.source, run.target, run.variant, run.seed)
     if found != wanted:
         return "conflict", (
