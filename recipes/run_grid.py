@@ -54,7 +54,7 @@ resume).
   orchestration (done, conflicting, failed and copied runs; the table).
 - At the end the results table of everything under the grid folder is
   written (``results.md``, CSV files, ``variants.png``; see
-  ``zsser_modules/results_table.py``).
+  ``zsser_modules/results_table/``).
 
 Examples (from the repository root)::
 
