@@ -3,12 +3,12 @@
 
 Every file a user gives to ``recipes/train.py`` is a standalone HyperPyYAML
 file, as in any SpeechBrain recipe: ``load_hyperpyyaml(open(file))`` gives the
-whole configuration. So that the 21 files cannot drift apart, they are all
+whole configuration. So that the files cannot drift apart, they are all
 written from ``hparams/template/common.yaml``:
 
-* ``hparams/<source>_<target>.yaml`` for every ordered pair of
-  :data:`zsser_modules.labels.LANGUAGES`: the template with ``source_lang``
-  and ``target_lang`` set;
+* ``hparams/<source>_<target>.yaml`` for the paper's nine tasks
+  (:data:`zsser_modules.labels.PAPER_TASKS`): the template with
+  ``source_lang`` and ``target_lang`` set;
 * ``hparams/<name>.yaml`` for every ``hparams/template/<name>.keys.yaml``
   (``demo.keys.yaml``; for a pair, e.g. ``en_de.keys.yaml``, on top of its
   ``source_lang`` and ``target_lang``): the template with that file's keys
@@ -25,6 +25,11 @@ for every file, edit the template; then regenerate::
     python recipes/generate_hparams.py          # write hparams/*.yaml
     python recipes/generate_hparams.py --check  # exit 1 if one is stale
 
+Any other ordered pair of languages (e.g. Urdu as a target, or English from
+ESD with ``--language_corpus={}``) is written on demand, outside ``hparams/``::
+
+    python recipes/generate_hparams.py --pair ur_en --out-dir my_hparams
+
 ``tests/test_hparams.py`` fails while a generated file is out of date.
 
 Authors
@@ -34,13 +39,12 @@ Authors
 from __future__ import annotations
 
 import argparse
-import itertools
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zsser_modules.labels import LANGUAGES
+from zsser_modules.labels import LANGUAGES, PAPER_TASKS
 
 HPARAMS_DIR = Path(__file__).resolve().parents[1] / "hparams"
 #: Folder of the template and of the ``*.keys.yaml`` files.
@@ -51,7 +55,7 @@ TEMPLATE_NAME = "common.yaml"
 KEYS_SUFFIX = ".keys.yaml"
 #: Language and corpus of each language, for the headers of the pair files.
 LANGUAGE_NAMES = {
-    "en": "English (ESD)",
+    "en": "English (MELD)",
     "zh": "Mandarin (ESD)",
     "de": "German (EmoDB)",
     "fr": "French (CaFE)",
@@ -220,16 +224,90 @@ def _notice(keys_file: str = "") -> list[str]:
     ).splitlines()
 
 
+def _is_pair(name: str) -> bool:
+    """Whether ``name`` is ``<source>_<target>`` of two different languages."""
+    source, _, target = name.partition("_")
+    return source in LANGUAGES and target in LANGUAGES and source != target
+
+
+def _pair_order(pair: str) -> tuple[int, ...]:
+    """Paper tasks first, in their order; then other pairs by language order."""
+    if pair in PAPER_TASKS:
+        return (0, PAPER_TASKS.index(pair))
+    source, _, target = pair.partition("_")
+    return (1, LANGUAGES.index(source), LANGUAGES.index(target))
+
+
+def pair_file(template: str, pair: str, keys_file: Path | None = None) -> str:
+    """The text of the hyperparameter file of one language pair.
+
+    Arguments
+    ---------
+    template : str
+        The text of ``hparams/template/common.yaml``.
+    pair : str
+        ``<source>_<target>``, two different languages of ``LANGUAGES``.
+    keys_file : Path, optional
+        A ``<pair>.keys.yaml`` whose keys go on top of the pair's.
+
+    Returns
+    -------
+    str
+        The standalone HyperPyYAML text.
+
+    Raises
+    ------
+    ValueError
+        For a malformed pair or a keys file that sets the pair's languages.
+
+    Example
+    -------
+    >>> text = (HPARAMS_DIR / TEMPLATE_DIR_NAME / TEMPLATE_NAME).read_text()
+    >>> print(pair_file(text, "ur_en").splitlines()[0])
+    # hparams/ur_en.yaml : Urdu (URDU) -> English (MELD)
+    >>> pair_file(text, "en-de")
+    Traceback (most recent call last):
+    ...
+    ValueError: Bad pair 'en-de': expected <source>_<target> of two different languages of ['en', 'zh', 'de', 'fr', 'ur'], e.g. ur_en.
+    """  # noqa: E501
+    if not _is_pair(pair):
+        raise ValueError(
+            f"Bad pair {pair!r}: expected <source>_<target> of two different "
+            f"languages of {list(LANGUAGES)}, e.g. ur_en."
+        )
+    source, _, target = pair.partition("_")
+    name = f"{pair}.yaml"
+    header = [
+        f"# hparams/{name} : {LANGUAGE_NAMES[source]} -> {LANGUAGE_NAMES[target]}"
+    ]
+    if pair not in PAPER_TASKS:
+        header.append(
+            "# Not one of the paper's nine tasks: the paper reports no number for it."
+        )
+    blocks = [
+        KeyBlock("source_lang", [], [f"source_lang: {source}"]),
+        KeyBlock("target_lang", [], [f"target_lang: {target}"]),
+    ]
+    if keys_file is None:
+        return render(template, header + _notice(), blocks)
+    # A pair's own keys (e.g. its languages pool), on top of the pair.
+    own_header, own = parse_keys(keys_file.read_text(encoding="utf-8"), keys_file)
+    clash = [b.key for b in own if b.key in ("source_lang", "target_lang")]
+    if clash:
+        raise ValueError(f"{keys_file} sets {clash}: its name sets them already.")
+    return render(template, header + own_header + _notice(keys_file.name), blocks + own)
+
+
 def generated_files(hparams_dir: Path = HPARAMS_DIR) -> dict[str, str]:
     """The text of every generated file of ``hparams_dir``, by file name.
 
     Example
     -------
     >>> files = generated_files()
-    >>> len(files), "en_de.yaml" in files, "demo.yaml" in files
-    (21, True, True)
+    >>> len(files), "en_de.yaml" in files, "en_ur.yaml" in files, "demo.yaml" in files
+    (10, True, False, True)
     >>> print(files["en_de.yaml"].splitlines()[0])
-    # hparams/en_de.yaml : English (ESD) -> German (EmoDB)
+    # hparams/en_de.yaml : English (MELD) -> German (EmoDB)
     """
     template_dir = Path(hparams_dir) / TEMPLATE_DIR_NAME
     template_file = template_dir / TEMPLATE_NAME
@@ -243,26 +321,12 @@ def generated_files(hparams_dir: Path = HPARAMS_DIR) -> dict[str, str]:
         for path in sorted(template_dir.glob(f"*{KEYS_SUFFIX}"))
     }
     files = {}
-    for source, target in itertools.permutations(LANGUAGES, 2):
-        name = f"{source}_{target}.yaml"
-        header = [
-            f"# hparams/{name} : {LANGUAGE_NAMES[source]} -> {LANGUAGE_NAMES[target]}"
-        ]
-        blocks = [
-            KeyBlock("source_lang", [], [f"source_lang: {source}"]),
-            KeyBlock("target_lang", [], [f"target_lang: {target}"]),
-        ]
-        keys_file = keys_files.pop(name, None)
-        if keys_file is None:
-            files[name] = render(template, header + _notice(), blocks)
-            continue
-        # A pair's own keys (e.g. its languages pool), on top of the pair.
-        own_header, own = parse_keys(keys_file.read_text(encoding="utf-8"), keys_file)
-        clash = [b.key for b in own if b.key in ("source_lang", "target_lang")]
-        if clash:
-            raise ValueError(f"{keys_file} sets {clash}: its name sets them already.")
-        header += own_header + _notice(keys_file.name)
-        files[name] = render(template, header, blocks + own)
+    pairs = set(PAPER_TASKS) | {
+        name[: -len(".yaml")] for name in keys_files if _is_pair(name[: -len(".yaml")])
+    }
+    for pair in sorted(pairs, key=_pair_order):
+        name = f"{pair}.yaml"
+        files[name] = pair_file(template, pair, keys_files.pop(name, None))
     for name, keys_file in keys_files.items():
         header, blocks = parse_keys(keys_file.read_text(encoding="utf-8"), keys_file)
         files[name] = render(template, header + _notice(keys_file.name), blocks)
@@ -308,8 +372,30 @@ def main(argv=None) -> int:
         help="write nothing; exit 1 if a file of hparams/ is not up to date",
     )
     parser.add_argument("--hparams-dir", type=Path, default=HPARAMS_DIR)
+    parser.add_argument(
+        "--pair",
+        nargs="+",
+        metavar="S_T",
+        help="write these pairs' files (e.g. ur_en, a pair outside the paper's "
+        "nine tasks) into --out-dir instead of regenerating hparams/",
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, help="folder of the --pair files (created)"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.pair:
+            if args.out_dir is None:
+                parser.error("--pair needs --out-dir (a folder outside hparams/)")
+            template_dir = args.hparams_dir / TEMPLATE_DIR_NAME
+            template = (template_dir / TEMPLATE_NAME).read_text(encoding="utf-8")
+            args.out_dir.mkdir(parents=True, exist_ok=True)
+            for pair in args.pair:
+                keys = template_dir / f"{pair}{KEYS_SUFFIX}"
+                text = pair_file(template, pair, keys if keys.is_file() else None)
+                (args.out_dir / f"{pair}.yaml").write_text(text, encoding="utf-8")
+                print(f"Wrote {args.out_dir / f'{pair}.yaml'}.")
+            return 0
         if args.check:
             stale = stale_files(args.hparams_dir)
             if stale:

@@ -2,7 +2,6 @@
 with recipes/train.py (SpeechBrain's consistency rules, tests/yaml_consistency.py).
 """
 
-import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from yaml_consistency import check_yaml_vs_script, script_use, yaml_keys
 
 from recipes import generate_hparams
 from zsser_modules.hparams import check_overrides, read_raw_hparams
-from zsser_modules.labels import LANGUAGES
+from zsser_modules.labels import LANGUAGES, PAPER_TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 HPARAMS = REPO / "hparams"
@@ -21,9 +20,25 @@ SCRIPT = REPO / "recipes" / "train.py"
 FILES = sorted(p.name for p in HPARAMS.glob("*.yaml"))
 
 
-def test_one_file_per_pair_and_the_demo():
-    expected = {f"{s}_{t}.yaml" for s, t in itertools.permutations(LANGUAGES, 2)}
+def test_one_file_per_paper_task_and_the_demo():
+    expected = {f"{task}.yaml" for task in PAPER_TASKS}
+    assert len(expected) == 9 and all(not t.endswith("_ur") for t in PAPER_TASKS)
     assert set(FILES) == expected | {"demo.yaml"}
+
+
+def test_other_pairs_are_written_on_demand_outside_hparams(tmp_path):
+    out = tmp_path / "mine"
+    assert (
+        generate_hparams.main(["--pair", "ur_en", "de_en", "--out-dir", str(out)]) == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["de_en.yaml", "ur_en.yaml"]
+    raw = read_raw_hparams(out / "ur_en.yaml")
+    assert (raw["source_lang"], raw["target_lang"]) == ("ur", "en")
+    assert "the paper reports no number for it" in (out / "ur_en.yaml").read_text()
+    assert not (HPARAMS / "ur_en.yaml").exists()
+    with pytest.raises(SystemExit):  # --pair without --out-dir
+        generate_hparams.main(["--pair", "ur_en"])
+    assert generate_hparams.main(["--pair", "ur_ur", "--out-dir", str(out)]) == 2
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -52,17 +67,27 @@ def test_each_file_loads_alone_into_the_full_configuration(name, tmp_path):
     }
 
 
-def test_a_pair_file_holds_the_documented_defaults(tmp_path):
-    with open(HPARAMS / "fr_ur.yaml") as fin:
+@pytest.mark.parametrize("task", PAPER_TASKS)
+def test_a_paper_task_file_holds_the_paper_defaults(task, tmp_path):
+    with open(HPARAMS / f"{task}.yaml") as fin:
         hparams = load_hyperpyyaml(fin, {"results_root": str(tmp_path), "seed": 5})
-    assert hparams["output_folder"] == f"{tmp_path}/fr_ur/ssl/proposed/5"
+    assert hparams["output_folder"] == f"{tmp_path}/{task}/ssl/proposed/5"
     assert hparams["emotions"] == ("neutral", "happy", "angry", "sad")
     assert hparams["variant"] == "proposed" and hparams["encoder"] == "ssl"
     assert hparams["ssl_source"] == "facebook/wav2vec2-xls-r-300m"
-    # The loss defaults documented in docs/recipe.md.
-    assert (hparams["supcon_weight"], hparams["adv_weight"]) == (0.3, 0.1)
+    # The paper's values (Sec. 2.2, 3.3): alpha, beta, lambda; English from
+    # MELD, Urdu auxiliary.
+    assert (hparams["supcon_weight"], hparams["adv_weight"]) == (1.0, 0.3)
+    assert hparams["cross_lingual_weight"] == 2.5
+    assert dict(hparams["language_corpus"]) == {"en": "meld"}
+    assert list(hparams["languages"]) == ["en", "zh", "de", "fr", "ur"]
+    head = hparams["spk_adversary"](n_classes=3)
+    assert [type(m).__name__ for m in head.classifier] == [
+        "Linear", "ReLU", "Dropout", "Linear"
+    ]  # fmt: skip
+    # Ours (docs/recipe.md).
     assert (hparams["temperature"], hparams["base_temperature"]) == (0.1, 0.1)
-    assert hparams["cross_lingual_weight"] == 2.0 and hparams["dann_gamma"] == 10.0
+    assert hparams["dann_gamma"] == 10.0
     assert hparams["adv_skip_confounded"] is True
     assert hparams["lang_adv_weight"] == 0.0
     # The modules block holds the very constructors of the other keys.
@@ -159,13 +184,13 @@ def copy_hparams(tmp_path):
 
 def test_a_template_edit_reaches_every_file_and_check_fails_until_then(tmp_path):
     folder = copy_hparams(tmp_path)
-    assert len(generate_hparams.write_files(folder)) == 21
+    assert len(generate_hparams.write_files(folder)) == 10
     assert generate_hparams.stale_files(folder) == []
     template = folder / "template" / "common.yaml"
     template.write_text(
-        template.read_text().replace("lr: 0.001\n", "lr: 0.002\nnew_key: 7\n")
+        template.read_text().replace("lr: 0.001  # (ours)\n", "lr: 0.002\nnew_key: 7\n")
     )
-    assert len(generate_hparams.stale_files(folder)) == 21
+    assert len(generate_hparams.stale_files(folder)) == 10
     done = subprocess.run(
         [sys.executable, str(REPO / "recipes" / "generate_hparams.py"), "--check"]
         + ["--hparams-dir", str(folder)],
@@ -220,6 +245,7 @@ def test_a_pair_can_have_its_own_keys(tmp_path):
     generate_hparams.write_files(folder)
     text = (folder / "zh_de.yaml").read_text()
     assert text.startswith("# hparams/zh_de.yaml : Mandarin (ESD) -> German (EmoDB)")
+    assert "\n# Not one of the paper's" not in text
     assert "# Own pool." in text and "# no French\nlanguages: [en, zh, de, ur]" in text
     raw = read_raw_hparams(folder / "zh_de.yaml")
     assert raw["source_lang"] == "zh"

@@ -260,13 +260,18 @@ def adversarial_loss(
     return summed / kept.sum().clamp(min=1)
 
 
+#: Hidden-layer activations of :class:`AdversarialClassifier`.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
+
+
 class AdversarialClassifier(nn.Module):
     """A classifier trained adversarially through a gradient reversal layer.
 
-    ``x -> GradientReversal -> [Linear -> LeakyReLU -> Dropout] * n_layers ->
-    Linear -> logits``. Its cross-entropy loss trains the MLP to predict the
-    nuisance attribute (speaker or language) and, through the reversed
-    gradient, trains the encoder that produced ``x`` to make that attribute
+    ``x -> GradientReversal -> [Linear -> ReLU -> Dropout] * n_layers ->
+    Linear -> logits`` (with the defaults: the paper's speaker head, GRL ->
+    Linear -> ReLU -> Dropout -> Linear). Its cross-entropy loss trains the
+    MLP to predict the nuisance attribute (speaker or language) and, through
+    the reversed gradient, trains the encoder that produced ``x`` to make that attribute
     unpredictable. Add ``loss(x, targets)`` to the task loss; no separate
     optimizer or sign flip is needed.
 
@@ -287,6 +292,9 @@ class AdversarialClassifier(nn.Module):
         Number of hidden layers (0 gives a linear classifier).
     dropout : float
         Dropout probability after each hidden layer.
+    activation : str
+        ``"relu"`` (the paper's) or ``"leaky_relu"`` (this recipe's releases
+        before the paper protocol).
     lambda_ : float
         Initial scale of the reversed gradient (see :func:`dann_lambda`).
     ignore_index : int
@@ -318,6 +326,7 @@ class AdversarialClassifier(nn.Module):
         hidden_size: int = 256,
         n_layers: int = 1,
         dropout: float = 0.1,
+        activation: str = "relu",
         lambda_: float = 1.0,
         ignore_index: int = -100,
     ):
@@ -341,6 +350,11 @@ class AdversarialClassifier(nn.Module):
             raise ValueError(
                 f"AdversarialClassifier: dropout must be in [0, 1), got {dropout!r}."
             )
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"AdversarialClassifier: activation must be one of "
+                f"{sorted(ACTIVATIONS)}, got {activation!r}."
+            )
         if 0 <= ignore_index < n_classes:
             raise ValueError(
                 f"AdversarialClassifier: ignore_index={ignore_index} is a valid "
@@ -356,7 +370,7 @@ class AdversarialClassifier(nn.Module):
         for _ in range(int(n_layers)):
             layers += [
                 nn.Linear(size, hidden_size),
-                nn.LeakyReLU(),
+                ACTIVATIONS[activation](),
                 nn.Dropout(dropout),
             ]
             size = hidden_size

@@ -30,6 +30,15 @@ ALL_EMOTIONS: tuple[str, ...] = EMOTIONS + EXTRA_EMOTIONS
 #: ISO 639-1 codes of the languages handled by the recipe, in fixed index order.
 LANGUAGES: tuple[str, ...] = ("en", "zh", "de", "fr", "ur")
 
+#: The paper's nine tasks (``<source>_<target>``, its Table 1): targets German,
+#: French and Mandarin, each from the three other non-Urdu languages; Urdu is
+#: auxiliary in every task, never a target.
+PAPER_TASKS: tuple[str, ...] = (
+    "en_de", "zh_de", "fr_de",
+    "en_fr", "zh_fr", "de_fr",
+    "en_zh", "de_zh", "fr_zh",
+)  # fmt: skip
+
 
 def emotion_classes(keep_all: bool = False) -> tuple[str, ...]:
     """Return the emotion vocabulary used for training and evaluation.
