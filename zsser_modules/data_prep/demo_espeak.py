@@ -224,12 +224,15 @@ class EspeakSynth:
         self.sample_rate = rate
         self.version = (lib.espeak_Info(None) or b"").decode()
         # Breath noise (voices such as f2, f3, Alicia) comes from a random
-        # generator that eSpeak seeds from the clock: seed it ourselves.
+        # generator that eSpeak seeds from the clock: seed it ourselves. The
+        # Klatt synthesiser (variants with a "klatt" line: caleb, Reed,
+        # klatt2, robosoft, ...) draws its noise from the C library's rand(),
+        # whose state is the process's, not the library copy's: seed that too,
+        # or such a voice depends on everything synthesised before it.
         if hasattr(lib, "espeak_ng_SetRandSeed"):
             lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
             lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
-        else:  # pragma: no cover - eSpeak NG < 1.52 uses the C library's rand()
-            ctypes.CDLL(None).srand(int(seed) & 0x7FFFFFFF)
+        ctypes.CDLL(None).srand(int(seed) & 0x7FFFFFFF)
         return self
 
     @staticmethod
