@@ -2,10 +2,11 @@
 
 No real emotional speech corpus can be downloaded on every machine, so the
 recipe ships this generator. It synthesises short neutral-content sentences in
-English, Mandarin, German, French and Urdu (each in its own script) with the
-eSpeak NG formant synthesizer, and renders four "emotions" (neutral, happy,
-angry, sad) **only through rule-based prosody**: speaking rate, mean pitch,
-pitch range, loudness and pauses between words.
+English, Mandarin, German, French and Urdu (each in its own script; English as
+short conversational turns) with the eSpeak NG formant synthesizer, and
+renders four "emotions" (neutral, happy, angry, sad) **only through
+rule-based prosody**: speaking rate, mean pitch, pitch range, loudness and
+pauses between words.
 
 .. warning::
    This is **rule-based synthetic prosody, not acted or natural emotion**.
@@ -14,6 +15,12 @@ pitch range, loudness and pauses between words.
 
 How the corpus is built (all of it seeded, see :func:`prepare_demo`):
 
+- **Corpora**: the default profile mirrors the corpora of the paper: English
+  like MELD (41 speakers, six main ones speaking 83 % of the turns, many
+  minor ones speaking few; MELD's class shares, neutral 57 %, sad the
+  rarest; its official train/dev/test split written into the IDs,
+  ``demo_en_<train|dev|test>_...``), Mandarin like ESD, German like EmoDB,
+  French like CaFE, Urdu like URDU (see ``demo_profiles.PROFILES``).
 - **Speakers**: each language has its own eSpeak voice variants (e.g.
   ``en+f1``, ``de+m4``), never shared between languages, plus a per-speaker
   offset of pitch, rate, pitch range, pause length and recording level.
@@ -42,8 +49,9 @@ Determinism: the same options and seed give byte-identical wavs and
 manifest, in any process. eSpeak NG keeps internal state between utterances
 (pitch flutter phase, gain control) and seeds its breath noise from the
 clock, so each speaker is synthesised by a freshly loaded, private copy of
-the library, with a fixed noise seed and a fixed order of utterances: a
-speaker's audio does not depend on what else is generated.
+the library, with fixed noise seeds (eSpeak's own and the C library's, which
+the Klatt voices use) and a fixed order of utterances: a speaker's audio does
+not depend on what else is generated.
 
 Where each part lives: this module plans and writes the corpus
 (:func:`prepare_demo`) and is its command line; ``demo_profiles`` holds the
@@ -270,11 +278,19 @@ def _readme_text(options: Mapping[str, Any]) -> str:
 
 def _profile_text(options: Mapping[str, Any]) -> str:
     """One line on the speakers and sizes of a corpus's profile."""
-    sizes = ", ".join(
-        f"{lang} {len(spk)} speakers / {sum(sum(c.values()) for c in spk)} utterances"
-        for lang, spk in options["speaker_counts"].items()
-    )
-    return sizes + " (eSpeak voice variants as speakers)"
+    parts = []
+    for lang, spk in options["speaker_counts"].items():
+        text = f"{lang} {len(spk)} speakers / {sum(sum(c.values()) for c in spk)} "
+        text += "utterances"
+        per_split = options.get("split_counts", {}).get(lang)
+        if per_split:
+            n = {
+                split: sum(sum(c.get(split, {}).values()) for c in per_split)
+                for split in MELD_SPLITS
+            }
+            text += " (" + " / ".join(f"{k} {v}" for k, v in n.items()) + ")"
+        parts.append(text)
+    return ", ".join(parts) + " (eSpeak voice variants as speakers)"
 
 
 @exclusive("demo")
@@ -293,8 +309,9 @@ def prepare_demo(
     The corpus is **rule-based synthetic prosody, not acted emotion** (see
     the module docstring). The default profile, ``realistic``, mirrors the
     speakers, relative sizes, class imbalance and speaker-emotion confounding
-    of the real corpora (3,431 utterances, see ``PROFILES`` and
-    :func:`speaker_counts`); ``balanced`` is 5 languages x 5 speakers x 4
+    of the paper's corpora, and MELD's official split for English (3,166
+    utterances, see ``PROFILES``, :func:`speaker_counts` and
+    :func:`split_counts`); ``balanced`` is 5 languages x 5 speakers x 4
     emotions x 20 = 2,000 utterances. Speakers recorded in one emotion only
     are marked ``spk_confounded=1``, as the real preparation does. A rerun
     with the same options (and the same generator and eSpeak NG versions)

@@ -119,7 +119,8 @@ class EspeakSynth:
     automatic gain control) and seeds its breath noise from the clock, so the
     output for a text depends on what was synthesised before, and when. This
     class loads its own copy of the shared library on :meth:`open` (seeding
-    the noise) and unloads it on :meth:`close`: each open/close cycle starts
+    the noise: eSpeak's generator and the C library's ``rand()``, which the
+    Klatt voices use) and unloads it on :meth:`close`: each open/close cycle starts
     from the same state, which makes a fixed sequence of utterances
     byte-reproducible. Two instances never share state.
 
