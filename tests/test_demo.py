@@ -234,7 +234,7 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
 #: Documented in docs/demo.md and zsser_modules/data_prep/demo_profiles.py (PROFILES).
 REALISTIC = {
     # lang: (speakers, utterances, {emotion: utterances}, confounded speakers)
-    "en": (10, 1400, {"neutral": 350, "happy": 350, "angry": 350, "sad": 350}, 0),
+    "en": (41, 1135, {"neutral": 644, "happy": 230, "angry": 161, "sad": 100}, 14),
     "zh": (10, 1400, {"neutral": 350, "happy": 350, "angry": 350, "sad": 350}, 0),
     "de": (10, 179, {"neutral": 43, "happy": 37, "angry": 65, "sad": 34}, 0),
     "fr": (12, 252, {"neutral": 36, "happy": 72, "angry": 72, "sad": 72}, 0),
@@ -247,13 +247,17 @@ def _plan_frame(**options):
 
     from zsser_modules.data_prep.speakers import mark_confounded_speakers
 
-    plan = demo._plan(Path("/x"), demo_profiles.speaker_counts(**options))
+    plan = demo._plan(
+        Path("/x"),
+        demo_profiles.speaker_counts(**options),
+        demo_profiles.split_counts(options.get("profile", "realistic")),
+    )
     return mark_confounded_speakers(pd.DataFrame(plan))
 
 
 def test_realistic_profile_mirrors_the_real_corpora():
     df = _plan_frame()
-    assert len(df) == sum(row[1] for row in REALISTIC.values()) == 3431
+    assert len(df) == sum(row[1] for row in REALISTIC.values()) == 3166
     for lang, (n_spk, n_utt, per_emotion, n_confounded) in REALISTIC.items():
         rows = df[df["lang"] == lang]
         assert rows["spk_id"].nunique() == n_spk, lang
@@ -295,3 +299,137 @@ def test_profile_options_are_checked(tmp_path):
         demo.prepare_demo(tmp_path, profile="realistic", n_speakers=2)
     with pytest.raises(ValueError, match="profile must be one of"):
         demo.prepare_demo(tmp_path, profile="tiny")
+
+
+# ---------------------------------------------------------------------------
+# The English part is shaped like MELD (docs/demo.md)
+# ---------------------------------------------------------------------------
+
+#: MELD's official 4-class rows / 10, rounded half up (docs/demo.md).
+MELD_DEMO = {
+    "train": {"neutral": 471, "happy": 174, "angry": 111, "sad": 68},
+    "dev": {"neutral": 47, "happy": 16, "angry": 15, "sad": 11},
+    "test": {"neutral": 126, "happy": 40, "angry": 35, "sad": 21},
+}
+
+
+def _english_plan():
+    df = _plan_frame()
+    return df[df["lang"] == "en"].copy()
+
+
+def test_english_has_melds_official_split_in_its_ids():
+    en = _english_plan()
+    split = en["ID"].str.extract(r"^demo_en_(train|dev|test)_s\d+_")[0]
+    assert split.notna().all()  # every English ID names its split
+    assert (split == en["split"]).all()
+    counts = en.groupby([split, en["emo"]]).size().unstack().to_dict("index")
+    assert counts == MELD_DEMO
+    sizes = split.value_counts()
+    assert sizes.to_dict() == {"train": 824, "dev": 89, "test": 222}
+    for name, real in zip(("train", "dev", "test"), (8245, 897, 2211)):
+        assert sizes[name] / len(en) == pytest.approx(real / 11353, abs=0.005)
+    # The other languages have no official split and keep their IDs.
+    others = _plan_frame().query("lang != 'en'")
+    assert not others["ID"].str.contains("_(?:train|dev|test)_").any()
+    assert others["split"].isna().all()
+
+
+def test_english_class_shares_are_melds():
+    en = _english_plan()
+    share = en["emo"].value_counts(normalize=True)
+    assert share["neutral"] == pytest.approx(0.57, abs=0.01)
+    assert share.idxmin() == "sad" and share.idxmax() == "neutral"
+    for split in MELD_DEMO:  # sad is the rarest class in every split
+        per_class = en[en["split"] == split]["emo"].value_counts()
+        assert per_class.idxmin() == "sad", split
+
+
+def test_english_speakers_are_skewed_like_melds():
+    en = _english_plan()
+    voices = demo_profiles.SPEAKER_VARIANTS["en"]
+    assert en["spk_id"].nunique() == len(voices) == 41
+    turns = en["spk_id"].value_counts()
+    main = [f"demo_en_s{k}" for k in range(1, 7)]
+    # Six main speakers speak about 83 % of the turns, as MELD's six friends.
+    assert set(turns.index[:6]) == set(main)
+    assert turns[main].sum() / len(en) == pytest.approx(0.826, abs=0.01)
+    minor = turns.drop(main)
+    assert minor.max() < turns[main].min() / 3
+    assert minor.median() <= 3 and (minor <= 2).sum() >= 10
+    # Main speakers speak in every split; minor ones recur across splits
+    # (as in MELD) or speak in one split only, a few in test only.
+    splits = en.groupby("spk_id")["split"].agg(set)
+    assert all(splits[spk] == {"train", "dev", "test"} for spk in main)
+    minor_splits = splits.drop(main)
+    assert (minor_splits.map(len) > 1).sum() >= 3
+    assert (minor_splits == {"test"}).sum() >= 3
+    # Minor speakers with a single emotion are marked, as the real preparation
+    # marks them (the speaker adversary skips them).
+    single = en.groupby("spk_id")["emo"].nunique() == 1
+    marked = en.groupby("spk_id")["spk_confounded"].first()
+    assert (marked == single.astype(int)).all() and single[main].sum() == 0
+
+
+def test_english_turns_are_short_conversational_lines():
+    lines = demo_profiles.CONVERSATION_LINES
+    words = [len(line.split()) for line in lines]
+    acted = [len(s.split()) for s in demo_profiles.SENTENCES["en"]]
+    assert np.median(words) < min(acted) and max(words) <= 12
+    en = _english_plan()
+    assert set(en["text"]) == set(lines)
+    # Every line equally often (to one) in every emotion: the text says
+    # nothing about the emotion.
+    table = en.groupby(["emo", "text"]).size().unstack()
+    assert (table.max(axis=1) - table.min(axis=1) <= 1).all()
+
+
+def test_english_plan_is_deterministic():
+    first = demo_profiles.meld_split_counts(41)
+    assert demo_profiles.meld_split_counts(41) == first
+    a, b = _english_plan(), _english_plan()
+    assert a[["ID", "text", "spk_id"]].equals(b[["ID", "text", "spk_id"]])
+    with pytest.raises(ValueError, match="at least 7 speakers"):
+        demo_profiles.meld_split_counts(6)
+
+
+def test_every_english_voice_is_voiced_and_loads():
+    # whisper/whisperf are left out: unvoiced speech has no pitch to shape.
+    voices = demo_profiles.SPEAKER_VARIANTS["en"]
+    assert not {"whisper", "whisperf"} & set(voices)
+    with demo_espeak.EspeakSynth() as tts:
+        for variant in voices:
+            tts.set_voice(f"en+{variant}")
+
+
+def test_klatt_voices_do_not_depend_on_what_came_before():
+    # The Klatt synthesiser draws noise from the C library's rand(): each
+    # open() seeds it, so a Klatt voice sounds the same whatever preceded it.
+    def say(tts, voice, text):
+        tts.open(seed=3)
+        tts.set_voice(voice)
+        out = tts.synth(text)
+        tts.close()
+        return out.tobytes()
+
+    sentence = "Le train part à sept heures du matin."
+    tts = demo_espeak.EspeakSynth()
+    alone = say(tts, "fr+caleb", sentence)  # Klatt, breath only (demo_fr_s10)
+    say(tts, "en+klatt2", "Where is he? Okay, so we meet at the coffee house.")
+    assert say(tts, "fr+caleb", sentence) == alone
+    assert say(demo_espeak.EspeakSynth(), "fr+caleb", sentence) == alone
+
+
+def test_realistic_english_is_generated_with_short_turns(tmp_path):
+    csv = demo.prepare_demo(tmp_path, languages=["en"], progress=False)
+    df = read_manifest(csv)
+    assert len(df) == REALISTIC["en"][1] and df["spk_id"].nunique() == 41
+    assert df["ID"].str.match(r"demo_en_(train|dev|test)_s\d+_").all()
+    assert 0.3 < df["duration"].min() and df["duration"].max() < 8.0
+    assert df["duration"].median() < 1.8  # the acted sentences: about 2.5 s
+    info = json.loads((tmp_path / "demo_info.json").read_text())
+    assert info["official_splits"] == {"en": {"train": 824, "dev": 89, "test": 222}}
+    assert info["sentences"]["en"] == list(demo_profiles.CONVERSATION_LINES)
+    assert info["demo_version"] == demo.DEMO_VERSION >= 3
+    readme = (tmp_path / "demo_wavs" / "README.txt").read_text()
+    assert "train 824 / dev 89 / test 222" in readme

@@ -2,10 +2,11 @@
 
 No real emotional speech corpus can be downloaded on every machine, so the
 recipe ships this generator. It synthesises short neutral-content sentences in
-English, Mandarin, German, French and Urdu (each in its own script) with the
-eSpeak NG formant synthesizer, and renders four "emotions" (neutral, happy,
-angry, sad) **only through rule-based prosody**: speaking rate, mean pitch,
-pitch range, loudness and pauses between words.
+English, Mandarin, German, French and Urdu (each in its own script; English as
+short conversational turns) with the eSpeak NG formant synthesizer, and
+renders four "emotions" (neutral, happy, angry, sad) **only through
+rule-based prosody**: speaking rate, mean pitch, pitch range, loudness and
+pauses between words.
 
 .. warning::
    This is **rule-based synthetic prosody, not acted or natural emotion**.
@@ -14,6 +15,12 @@ pitch range, loudness and pauses between words.
 
 How the corpus is built (all of it seeded, see :func:`prepare_demo`):
 
+- **Corpora**: the default profile mirrors the corpora of the paper: English
+  like MELD (41 speakers, six main ones speaking 83 % of the turns, many
+  minor ones speaking few; MELD's class shares, neutral 57 %, sad the
+  rarest; its official train/dev/test split written into the IDs,
+  ``demo_en_<train|dev|test>_...``), Mandarin like ESD, German like EmoDB,
+  French like CaFE, Urdu like URDU (see ``demo_profiles.PROFILES``).
 - **Speakers**: each language has its own eSpeak voice variants (e.g.
   ``en+f1``, ``de+m4``), never shared between languages, plus a per-speaker
   offset of pitch, rate, pitch range, pause length and recording level.
@@ -42,8 +49,9 @@ Determinism: the same options and seed give byte-identical wavs and
 manifest, in any process. eSpeak NG keeps internal state between utterances
 (pitch flutter phase, gain control) and seeds its breath noise from the
 clock, so each speaker is synthesised by a freshly loaded, private copy of
-the library, with a fixed noise seed and a fixed order of utterances: a
-speaker's audio does not depend on what else is generated.
+the library, with fixed noise seeds (eSpeak's own and the C library's, which
+the Klatt voices use) and a fixed order of utterances: a speaker's audio does
+not depend on what else is generated.
 
 Where each part lives: this module plans and writes the corpus
 (:func:`prepare_demo`) and is its command line; ``demo_profiles`` holds the
@@ -86,11 +94,14 @@ from zsser_modules.data_prep.demo_espeak import (
     EspeakUnavailableError,
 )
 from zsser_modules.data_prep.demo_profiles import (
+    CONVERSATION_LINES,
     MAX_SPEAKERS,
+    MELD_SPLITS,
     PROFILES,
     SENTENCES,
     SPEAKER_VARIANTS,
     speaker_counts,
+    split_counts,
 )
 from zsser_modules.data_prep.demo_prosody import (
     INTENSITY_RANGE,
@@ -119,7 +130,7 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the audio or manifest produced for the same options changes
 #: (tables, signal processing), so corpora made by older code are rebuilt.
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 
 #: The label written everywhere the corpus or results on it appear.
 SYNTHETIC_NOTICE = (
@@ -178,26 +189,58 @@ def _check_options(
 
 
 def _plan(
-    save_folder: Path, counts: Mapping[str, Sequence[Mapping[str, int]]]
+    save_folder: Path,
+    counts: Mapping[str, Sequence[Mapping[str, int]]],
+    splits: Mapping[str, Sequence[Mapping[str, Mapping[str, int]]]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every utterance to generate, grouped by speaker, in synthesis order."""
+    """Every utterance to generate, grouped by speaker, in synthesis order.
+
+    A language in ``splits`` (official train/dev/test split: the MELD-shaped
+    English) gets IDs ``demo_<lang>_<split>_s<k>_<emotion>_<nnn>`` and the
+    conversational lines, in turn within each emotion (every line equally
+    often, to one, in every emotion); the others get IDs
+    ``demo_<lang>_s<k>_<emotion>_<nnn>`` and the sentences of ``SENTENCES``,
+    every sentence equally often in every emotion.
+    """
+    splits = splits or {}
     items = []
     for lang, speakers in counts.items():
-        n_sentences = len(SENTENCES[lang])
+        n_turn = dict.fromkeys(EMOTIONS, 0)
         for s, per_emotion in enumerate(speakers):
             spk_id = f"demo_{lang}_s{s + 1}"
             folder = save_folder / "demo_wavs" / lang / spk_id
-            for e, emotion in enumerate(EMOTIONS):
-                for k in range(per_emotion.get(emotion, 0)):
-                    uid = f"{spk_id}_{emotion}_{k + 1:03d}"
-                    item = {"ID": uid, "lang": lang, "speaker": s, "spk_id": spk_id}
-                    item.update(
-                        emo=emotion,
-                        # Every sentence equally often in every emotion.
-                        sentence=(k + s + e) % n_sentences,
-                        wav=folder / f"{uid}.wav",
+            if lang in splits:
+                cells = [
+                    (split, emo, n)
+                    for split, per_emo in splits[lang][s].items()
+                    for emo in EMOTIONS
+                    if (n := per_emo.get(emo, 0))
+                ]
+            else:
+                cells = [(None, emo, per_emotion.get(emo, 0)) for emo in EMOTIONS]
+            for split, emotion, n in cells:
+                prefix = f"demo_{lang}_{split}_s{s + 1}" if split else spk_id
+                for k in range(n):
+                    if split:
+                        line = n_turn[emotion] % len(CONVERSATION_LINES)
+                        text = CONVERSATION_LINES[line]
+                    else:
+                        e = EMOTIONS.index(emotion)
+                        text = SENTENCES[lang][(k + s + e) % len(SENTENCES[lang])]
+                    uid = f"{prefix}_{emotion}_{k + 1:03d}"
+                    items.append(
+                        {
+                            "ID": uid,
+                            "lang": lang,
+                            "speaker": s,
+                            "spk_id": spk_id,
+                            "split": split,
+                            "emo": emotion,
+                            "text": text,
+                            "wav": folder / f"{uid}.wav",
+                        }
                     )
-                    items.append(item)
+                    n_turn[emotion] += 1
     return items
 
 
@@ -235,11 +278,19 @@ def _readme_text(options: Mapping[str, Any]) -> str:
 
 def _profile_text(options: Mapping[str, Any]) -> str:
     """One line on the speakers and sizes of a corpus's profile."""
-    sizes = ", ".join(
-        f"{lang} {len(spk)} speakers / {sum(sum(c.values()) for c in spk)} utterances"
-        for lang, spk in options["speaker_counts"].items()
-    )
-    return sizes + " (eSpeak voice variants as speakers)"
+    parts = []
+    for lang, spk in options["speaker_counts"].items():
+        text = f"{lang} {len(spk)} speakers / {sum(sum(c.values()) for c in spk)} "
+        text += "utterances"
+        per_split = options.get("split_counts", {}).get(lang)
+        if per_split:
+            n = {
+                split: sum(sum(c.get(split, {}).values()) for c in per_split)
+                for split in MELD_SPLITS
+            }
+            text += " (" + " / ".join(f"{k} {v}" for k, v in n.items()) + ")"
+        parts.append(text)
+    return ", ".join(parts) + " (eSpeak voice variants as speakers)"
 
 
 @exclusive("demo")
@@ -258,8 +309,9 @@ def prepare_demo(
     The corpus is **rule-based synthetic prosody, not acted emotion** (see
     the module docstring). The default profile, ``realistic``, mirrors the
     speakers, relative sizes, class imbalance and speaker-emotion confounding
-    of the real corpora (3,431 utterances, see ``PROFILES`` and
-    :func:`speaker_counts`); ``balanced`` is 5 languages x 5 speakers x 4
+    of the paper's corpora, and MELD's official split for English (3,166
+    utterances, see ``PROFILES``, :func:`speaker_counts` and
+    :func:`split_counts`); ``balanced`` is 5 languages x 5 speakers x 4
     emotions x 20 = 2,000 utterances. Speakers recorded in one emotion only
     are marked ``spk_confounded=1``, as the real preparation does. A rerun
     with the same options (and the same generator and eSpeak NG versions)
@@ -315,6 +367,7 @@ def prepare_demo(
         profile, languages, n_speakers, n_per_class_per_speaker
     )
     counts = speaker_counts(profile, languages, n_speakers, n_per_class_per_speaker)
+    splits = split_counts(profile, languages)
     noise_snr_db = None if noise_snr_db is None else float(noise_snr_db)
     save_folder = Path(os.path.abspath(os.path.expanduser(str(save_folder))))
     csv_path = save_folder / "demo.csv"
@@ -327,11 +380,12 @@ def prepare_demo(
         "profile": profile,
         "languages": languages,
         "speaker_counts": counts,
+        "split_counts": splits,
         "noise_snr_db": noise_snr_db,
         "seed": int(seed),
         "save_folder": str(save_folder),
     }
-    plan = _plan(save_folder, counts)
+    plan = _plan(save_folder, counts, splits)
     synth = EspeakSynth()
     with synth:
         espeak_version = synth.version
@@ -380,7 +434,17 @@ def prepare_demo(
             for lang in languages
             for s, variant in enumerate(SPEAKER_VARIANTS[lang][: len(counts[lang])])
         },
-        "sentences": {lang: list(SENTENCES[lang]) for lang in languages},
+        "sentences": {
+            lang: list(CONVERSATION_LINES if lang in splits else SENTENCES[lang])
+            for lang in languages
+        },
+        "official_splits": {
+            lang: {
+                split: sum(i["lang"] == lang and i["split"] == split for i in plan)
+                for split in MELD_SPLITS
+            }
+            for lang in splits
+        },
         "prosody_profiles": {
             lang: {emo: asdict(p) for emo, p in PROSODY_PROFILES[lang].items()}
             for lang in languages
@@ -433,9 +497,7 @@ def _generate(
                 current = (lang, s)
             rng = _rng(seed, "utterance", item["ID"])
             prosody, _ = utterance_prosody(lang, item["emo"], speaker, rng)
-            samples = synth.synth(
-                SENTENCES[lang][item["sentence"]], **espeak_settings(prosody)
-            )
+            samples = synth.synth(item["text"], **espeak_settings(prosody))
             audio, limited = render_audio(
                 samples, synth.sample_rate, prosody.gain_db, rng, noise_snr_db
             )

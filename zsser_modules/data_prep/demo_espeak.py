@@ -119,7 +119,8 @@ class EspeakSynth:
     automatic gain control) and seeds its breath noise from the clock, so the
     output for a text depends on what was synthesised before, and when. This
     class loads its own copy of the shared library on :meth:`open` (seeding
-    the noise) and unloads it on :meth:`close`: each open/close cycle starts
+    the noise: eSpeak's generator and the C library's ``rand()``, which the
+    Klatt voices use) and unloads it on :meth:`close`: each open/close cycle starts
     from the same state, which makes a fixed sequence of utterances
     byte-reproducible. Two instances never share state.
 
@@ -224,12 +225,15 @@ class EspeakSynth:
         self.sample_rate = rate
         self.version = (lib.espeak_Info(None) or b"").decode()
         # Breath noise (voices such as f2, f3, Alicia) comes from a random
-        # generator that eSpeak seeds from the clock: seed it ourselves.
+        # generator that eSpeak seeds from the clock: seed it ourselves. The
+        # Klatt synthesiser (variants with a "klatt" line: caleb, Reed,
+        # klatt2, robosoft, ...) draws its noise from the C library's rand(),
+        # whose state is the process's, not the library copy's: seed that too,
+        # or such a voice depends on everything synthesised before it.
         if hasattr(lib, "espeak_ng_SetRandSeed"):
             lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
             lib.espeak_ng_SetRandSeed(int(seed) & 0x7FFFFFFF)
-        else:  # pragma: no cover - eSpeak NG < 1.52 uses the C library's rand()
-            ctypes.CDLL(None).srand(int(seed) & 0x7FFFFFFF)
+        ctypes.CDLL(None).srand(int(seed) & 0x7FFFFFFF)
         return self
 
     @staticmethod
