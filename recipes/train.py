@@ -115,6 +115,7 @@ logger = get_logger(__name__)
 VARIANT_LOSSES = {
     "baseline1": (),
     "baseline2": (),
+    "baseline2_hier": (),  # baseline2 with hierarchical batches (batch_sampler)
     "upper_bound": (),
     "no_supcon": ("spk_adv", "lang_adv"),
     "no_spkadv": ("supcon", "lang_adv"),

@@ -8,6 +8,7 @@ variant         train (minus held-out valid speakers)        test
 ==============  ==========================================  ===================
 baseline1       S                                            all of T
 baseline2       S + every other non-target language          all of T
+baseline2_hier  same as baseline2 (hierarchical batches)     all of T
 proposed        same as baseline2                            all of T
 no_supcon       same as baseline2                            all of T
 no_spkadv       same as baseline2                            all of T
@@ -91,6 +92,7 @@ logger = logging.getLogger(__name__)
 VARIANTS: tuple[str, ...] = (
     "baseline1",
     "baseline2",
+    "baseline2_hier",
     "upper_bound",
     "no_supcon",
     "no_spkadv",
