@@ -504,6 +504,7 @@ def prepare_data(hparams):
             "seed": hparams["split_seed"],
             "valid_ratio": hparams["valid_ratio"],
             "test_ratio": hparams["test_ratio"],
+            "valid_min_per_class": hparams["valid_min_per_class"],
             "languages": used,
             "classes": hparams["emotions"],
         },

@@ -650,9 +650,7 @@ def test_split_seed_twice_is_refused(fake, capsys):
 
 
 @pytest.mark.parametrize("split_seed", ["follow", "5"])
-def test_split_seed_keeps_sharing_within_a_seed_only(
-    fake, layered, split_seed, capsys
-):
+def test_split_seed_keeps_sharing_within_a_seed_only(fake, layered, split_seed, capsys):
     assert (
         grid(
             fake,
