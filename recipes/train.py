@@ -69,7 +69,13 @@ from zsser_modules.data_prep.zero_shot import (
     setting_folder,
     training_languages,
 )
-from zsser_modules.diagnostics import run_diagnostics
+from zsser_modules.diagnostics import (
+    HELD_OUT_UTTERANCES,
+    POST_HOC_LABEL,
+    POST_HOC_UTTERANCES,
+    diagnostic_sets,
+    run_diagnostics,
+)
 from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
 from zsser_modules.feature_cache import (
     FeatureCache,
@@ -750,51 +756,75 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
 def diagnose(brain, hparams, datasets, manifests, frozen):
     """Linear probes of the learned embedding and the raw encoder features.
 
-    On the utterances of the training languages (train and valid splits, at
-    most diagnostics_per_speaker per speaker, seeded): speaker probe on the
-    training speakers (not the confounded ones), language probe and emotion
-    transfer on all (zsser_modules.diagnostics). The raw features are the
-    frozen encoder's output, its pooled layers averaged for SSL/Whisper.
+    On utterances the model never trained on (zsser_modules.diagnostics,
+    diagnostic_sets; at most diagnostics_per_speaker per speaker, seeded):
+    the validation utterances of the training languages (the returned dict),
+    and post hoc, the same plus the target's test utterances (its
+    ``post_hoc`` entry, labelled "post hoc"). The raw features (the frozen
+    encoder's output, its pooled layers averaged for SSL/Whisper) are
+    probed on the same utterances.
     """
     seed, per_speaker = hparams["seed"], hparams["diagnostics_per_speaker"]
-    frames, embeddings, features = [], [], []
-    for split in ("train", "valid"):
-        frame = read_manifest(manifests[split])
-        frame = frame.sample(frac=1.0, random_state=seed)
-        frame = frame.groupby("spk_id", sort=False).head(per_speaker)
-        subset = FilteredSortedDynamicItemDataset(datasets[split], sorted(frame["ID"]))
+    frames = {split: read_manifest(manifests[split]) for split in SPLITS}
+    sets = diagnostic_sets(
+        frames["train"], frames["valid"], frames["test"], per_speaker, seed
+    )
+    trained = set(frames["train"]["ID"])
+    encoded = {}
+    for split in ("valid", "test"):
+        ids = sorted(set(sets["post_hoc"].loc[lambda f: f["split"] == split, "ID"]))
+        subset = FilteredSortedDynamicItemDataset(datasets[split], ids)
         out = brain.representations(subset)
-        ids, emb, raw = out["ids"], out["emb"].numpy(), out["features"].numpy()
-        frames.append(frame.set_index("ID").loc[ids].assign(split=split))
-        embeddings.append(emb)
-        features.append(raw)
-    frame = pd.concat(frames)
+        if set(out["ids"]) & trained:  # diagnostic_sets excludes them
+            raise RuntimeError("diagnostics: a training utterance reached a probe")
+        for i, utt in enumerate(out["ids"]):
+            encoded[utt] = (out["emb"][i].numpy(), out["features"][i].numpy())
     encoder = hparams["encoder"]
     if not frozen:
-        raw, description = None, None
+        description = None
     elif "layer_sum" in ENCODER_MODULES[encoder]:
-        raw = np.concatenate(features)
         description = (
             f"frozen {encoder} encoder ({hparams['ssl_source']}): mean over its "
             "pooled layers (uniform weights, the layer_sum's starting point)"
         )
     else:
-        raw, description = np.concatenate(features), f"frozen {encoder} features"
+        description = f"frozen {encoder} features"
     if description and hparams["speaker_norm"] != "none":
         description += f", standardised per speaker ({hparams['speaker_norm']})"
-    speaker_rows = (frame["split"] == "train") & (
-        frame["spk_confounded"].astype(int) == 0
+    seen = set(frames["train"]["spk_id"])
+    blocks = {}
+    for name, frame in sets.items():
+        ids = frame["ID"].tolist()
+        block = run_diagnostics(
+            np.stack([encoded[utt][0] for utt in ids]),
+            frame["spk_id"].to_numpy(),
+            frame["lang"].to_numpy(),
+            frame["emo"].to_numpy(),
+            raw=np.stack([encoded[utt][1] for utt in ids]) if frozen else None,
+            raw_description=description,
+            speaker_rows=frame["probe_speaker"].to_numpy(),
+            seed=seed,
+        )
+        probed = frame.loc[frame["probe_speaker"], "spk_id"]
+        block["utterances"] = (
+            HELD_OUT_UTTERANCES if name == "held_out" else POST_HOC_UTTERANCES
+        )
+        block["n_speakers_seen_in_training"] = len(set(frame["spk_id"]) & seen)
+        block["n_speaker_probe_speakers_seen_in_training"] = len(set(probed) & seen)
+        block["n_training_utterances"] = 0  # checked above
+        blocks[name] = block
+    post_hoc = blocks["post_hoc"]
+    post_hoc["label"] = POST_HOC_LABEL
+    target = hparams["target_lang"]
+    to_target = {
+        pair: uar
+        for pair, uar in (post_hoc.get("emotion_transfer_pairs") or {}).items()
+        if pair.endswith(f"->{target}")
+    }
+    post_hoc["emotion_transfer_to_target_uar"] = (
+        float(np.mean(list(to_target.values()))) if to_target else None
     )
-    return run_diagnostics(
-        np.concatenate(embeddings),
-        frame["spk_id"].to_numpy(),
-        frame["lang"].to_numpy(),
-        frame["emo"].to_numpy(),
-        raw=raw,
-        raw_description=description,
-        speaker_rows=speaker_rows.to_numpy(),
-        seed=seed,
-    )
+    return {**blocks["held_out"], "post_hoc": post_hoc}
 
 
 def plot_embeddings(brain, hparams, datasets, manifests):
@@ -984,10 +1014,10 @@ def main(argv=None):
         results = write_results(
             brain, hparams, datasets, manifests, train_langs, write=False
         )
-        if hparams["diagnostics"]:  # probes of the representation
-            results["diagnostics"] = diagnose(
-                brain, hparams, datasets, manifests, frozen
-            )
+        if hparams["diagnostics"]:  # probes of the representation (held out)
+            diagnostics = diagnose(brain, hparams, datasets, manifests, frozen)
+            results["diagnostics_post_hoc"] = diagnostics.pop("post_hoc")
+            results["diagnostics"] = diagnostics
         export_inference(
             hparams["inference_folder"],
             hparams["encoder"],
