@@ -44,7 +44,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import speechbrain as sb
 import torch
 import yaml
@@ -772,7 +771,8 @@ def diagnose(brain, hparams, datasets, manifests, frozen):
     trained = set(frames["train"]["ID"])
     encoded = {}
     for split in ("valid", "test"):
-        ids = sorted(set(sets["post_hoc"].loc[lambda f: f["split"] == split, "ID"]))
+        post_hoc = sets["post_hoc"]
+        ids = sorted(set(post_hoc.loc[post_hoc["split"] == split, "ID"]))
         subset = FilteredSortedDynamicItemDataset(datasets[split], ids)
         out = brain.representations(subset)
         if set(out["ids"]) & trained:  # diagnostic_sets excludes them

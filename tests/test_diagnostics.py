@@ -2,7 +2,6 @@
 content is known, and of the recipe's results.json["diagnostics"]."""
 
 import json
-
 from pathlib import Path
 
 import numpy as np

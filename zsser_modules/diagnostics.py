@@ -87,9 +87,13 @@ def diagnostic_sets(
 
     Arguments
     ---------
-    train, valid, test : pandas.DataFrame
-        The run's manifests (``ID``, ``spk_id``, ``lang``, ``emo``,
+    train : pandas.DataFrame
+        The run's training manifest (``ID`` read: never probed).
+    valid : pandas.DataFrame
+        Its validation manifest (``ID``, ``spk_id``, ``lang``, ``emo``,
         ``spk_confounded``).
+    test : pandas.DataFrame
+        Its test manifest (same columns).
     per_speaker : int
         Utterances per speaker at most (seeded sample).
     seed : int
