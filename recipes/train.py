@@ -627,24 +627,40 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
 
 
 def speaker_normalize(hparams, datasets):
-    """Standardise the cached features per speaker (speaker_norm: per_speaker).
+    """Standardise the cached features (speaker_norm: zsser_modules.speaker_norm).
 
-    Every split's speakers use their own statistics, computed in one pass
-    over the feature cache from the features and the ``spk_id`` column only
-    (zsser_modules.speaker_norm). Returns the inference fallback, a
+    per_speaker: every split's speakers use their own statistics, computed
+    in one pass over the feature cache from the features and the ``spk_id``
+    column only (transductive for the test speakers). per_speaker_enrolment:
+    each speaker's statistics from speaker_norm_enrolment of its utterances
+    (drawn with split_seed). training: the training utterances' global
+    statistics for every utterance. Returns the inference fallback, a
     SpeakerNorm holding the global statistics of the training utterances,
     or None with speaker_norm: none (nothing changes).
     """
-    if hparams["speaker_norm"] == "none":
+    mode = hparams["speaker_norm"]
+    if mode == "none":
         return None
-    summary = normalize_datasets(datasets)
+    summary = normalize_datasets(
+        datasets,
+        mode=mode,
+        enrolment=hparams["speaker_norm_enrolment"],
+        enrolment_seed=hparams["split_seed"],
+    )
     hparams["speaker_norm_speakers"] = summary["speakers"]
+    if summary["enrolment"] is not None:
+        hparams["speaker_norm_enrolment_utterances"] = summary["enrolment"]
     mean, std = summary["global"]
     fallback = build_module(SpeakerNorm, feature_shape=list(mean.shape))
     fallback.set_statistics(mean, std)
     logger.info(
-        "Features standardised per speaker, with each speaker's own statistics "
-        f"(speakers per split: {summary['speakers']})."
+        f"Features standardised ({mode}): speakers per split {summary['speakers']}"
+        + (
+            f", enrolment utterances per split {summary['enrolment']}"
+            if summary["enrolment"] is not None
+            else ""
+        )
+        + "."
     )
     return fallback
 
@@ -735,6 +751,14 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "language_sampling": hparams["language_sampling"],
         "speaker_norm": hparams["speaker_norm"],
         "speaker_norm_speakers": hparams.get("speaker_norm_speakers"),
+        # per_speaker_enrolment: k, and the enrolment utterances per split
+        # (those of the test split are scored too)
+        "speaker_norm_enrolment": hparams["speaker_norm_enrolment"]
+        if hparams["speaker_norm"] == "per_speaker_enrolment"
+        else None,
+        "speaker_norm_enrolment_utterances": hparams.get(
+            "speaker_norm_enrolment_utterances"
+        ),
         "training_languages": train_langs,
         "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
         "temperature": hparams["temperature"],
