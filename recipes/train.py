@@ -814,7 +814,7 @@ def diagnose(brain, hparams, datasets, manifests, frozen):
     else:
         description = f"frozen {encoder} features"
     if description and hparams["speaker_norm"] != "none":
-        description += f", standardised per speaker ({hparams['speaker_norm']})"
+        description += f", standardised (speaker_norm: {hparams['speaker_norm']})"
     seen = set(frames["train"]["spk_id"])
     blocks = {}
     for name, frame in sets.items():
