@@ -44,7 +44,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import speechbrain as sb
 import torch
 import yaml
@@ -69,7 +68,13 @@ from zsser_modules.data_prep.zero_shot import (
     setting_folder,
     training_languages,
 )
-from zsser_modules.diagnostics import run_diagnostics
+from zsser_modules.diagnostics import (
+    HELD_OUT_UTTERANCES,
+    POST_HOC_LABEL,
+    POST_HOC_UTTERANCES,
+    diagnostic_sets,
+    run_diagnostics,
+)
 from zsser_modules.distributed import DistributedBrainMixin, mean_across_processes
 from zsser_modules.feature_cache import (
     FeatureCache,
@@ -115,6 +120,7 @@ logger = get_logger(__name__)
 VARIANT_LOSSES = {
     "baseline1": (),
     "baseline2": (),
+    "baseline2_hier": (),  # baseline2 with hierarchical batches (batch_sampler)
     "upper_bound": (),
     "no_supcon": ("spk_adv", "lang_adv"),
     "no_spkadv": ("supcon", "lang_adv"),
@@ -503,6 +509,7 @@ def prepare_data(hparams):
             "seed": hparams["split_seed"],
             "valid_ratio": hparams["valid_ratio"],
             "test_ratio": hparams["test_ratio"],
+            "valid_min_per_class": hparams["valid_min_per_class"],
             "languages": used,
             "classes": hparams["emotions"],
         },
@@ -620,24 +627,40 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
 
 
 def speaker_normalize(hparams, datasets):
-    """Standardise the cached features per speaker (speaker_norm: per_speaker).
+    """Standardise the cached features (speaker_norm: zsser_modules.speaker_norm).
 
-    Every split's speakers use their own statistics, computed in one pass
-    over the feature cache from the features and the ``spk_id`` column only
-    (zsser_modules.speaker_norm). Returns the inference fallback, a
+    per_speaker: every split's speakers use their own statistics, computed
+    in one pass over the feature cache from the features and the ``spk_id``
+    column only (transductive for the test speakers). per_speaker_enrolment:
+    each speaker's statistics from speaker_norm_enrolment of its utterances
+    (drawn with split_seed). training: the training utterances' global
+    statistics for every utterance. Returns the inference fallback, a
     SpeakerNorm holding the global statistics of the training utterances,
     or None with speaker_norm: none (nothing changes).
     """
-    if hparams["speaker_norm"] == "none":
+    mode = hparams["speaker_norm"]
+    if mode == "none":
         return None
-    summary = normalize_datasets(datasets)
+    summary = normalize_datasets(
+        datasets,
+        mode=mode,
+        enrolment=hparams["speaker_norm_enrolment"],
+        enrolment_seed=hparams["split_seed"],
+    )
     hparams["speaker_norm_speakers"] = summary["speakers"]
+    if summary["enrolment"] is not None:
+        hparams["speaker_norm_enrolment_utterances"] = summary["enrolment"]
     mean, std = summary["global"]
     fallback = build_module(SpeakerNorm, feature_shape=list(mean.shape))
     fallback.set_statistics(mean, std)
     logger.info(
-        "Features standardised per speaker, with each speaker's own statistics "
-        f"(speakers per split: {summary['speakers']})."
+        f"Features standardised ({mode}): speakers per split {summary['speakers']}"
+        + (
+            f", enrolment utterances per split {summary['enrolment']}"
+            if summary["enrolment"] is not None
+            else ""
+        )
+        + "."
     )
     return fallback
 
@@ -728,6 +751,14 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "language_sampling": hparams["language_sampling"],
         "speaker_norm": hparams["speaker_norm"],
         "speaker_norm_speakers": hparams.get("speaker_norm_speakers"),
+        # per_speaker_enrolment: k, and the enrolment utterances per split
+        # (those of the test split are scored too)
+        "speaker_norm_enrolment": hparams["speaker_norm_enrolment"]
+        if hparams["speaker_norm"] == "per_speaker_enrolment"
+        else None,
+        "speaker_norm_enrolment_utterances": hparams.get(
+            "speaker_norm_enrolment_utterances"
+        ),
         "training_languages": train_langs,
         "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
         "temperature": hparams["temperature"],
@@ -748,51 +779,76 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
 def diagnose(brain, hparams, datasets, manifests, frozen):
     """Linear probes of the learned embedding and the raw encoder features.
 
-    On the utterances of the training languages (train and valid splits, at
-    most diagnostics_per_speaker per speaker, seeded): speaker probe on the
-    training speakers (not the confounded ones), language probe and emotion
-    transfer on all (zsser_modules.diagnostics). The raw features are the
-    frozen encoder's output, its pooled layers averaged for SSL/Whisper.
+    On utterances the model never trained on (zsser_modules.diagnostics,
+    diagnostic_sets; at most diagnostics_per_speaker per speaker, seeded):
+    the validation utterances of the training languages (the returned dict),
+    and post hoc, the same plus the target's test utterances (its
+    ``post_hoc`` entry, labelled "post hoc"). The raw features (the frozen
+    encoder's output, its pooled layers averaged for SSL/Whisper) are
+    probed on the same utterances.
     """
     seed, per_speaker = hparams["seed"], hparams["diagnostics_per_speaker"]
-    frames, embeddings, features = [], [], []
-    for split in ("train", "valid"):
-        frame = read_manifest(manifests[split])
-        frame = frame.sample(frac=1.0, random_state=seed)
-        frame = frame.groupby("spk_id", sort=False).head(per_speaker)
-        subset = FilteredSortedDynamicItemDataset(datasets[split], sorted(frame["ID"]))
+    frames = {split: read_manifest(manifests[split]) for split in SPLITS}
+    sets = diagnostic_sets(
+        frames["train"], frames["valid"], frames["test"], per_speaker, seed
+    )
+    trained = set(frames["train"]["ID"])
+    encoded = {}
+    for split in ("valid", "test"):
+        post_hoc = sets["post_hoc"]
+        ids = sorted(set(post_hoc.loc[post_hoc["split"] == split, "ID"]))
+        subset = FilteredSortedDynamicItemDataset(datasets[split], ids)
         out = brain.representations(subset)
-        ids, emb, raw = out["ids"], out["emb"].numpy(), out["features"].numpy()
-        frames.append(frame.set_index("ID").loc[ids].assign(split=split))
-        embeddings.append(emb)
-        features.append(raw)
-    frame = pd.concat(frames)
+        if set(out["ids"]) & trained:  # diagnostic_sets excludes them
+            raise RuntimeError("diagnostics: a training utterance reached a probe")
+        for i, utt in enumerate(out["ids"]):
+            encoded[utt] = (out["emb"][i].numpy(), out["features"][i].numpy())
     encoder = hparams["encoder"]
     if not frozen:
-        raw, description = None, None
+        description = None
     elif "layer_sum" in ENCODER_MODULES[encoder]:
-        raw = np.concatenate(features)
         description = (
             f"frozen {encoder} encoder ({hparams['ssl_source']}): mean over its "
             "pooled layers (uniform weights, the layer_sum's starting point)"
         )
     else:
-        raw, description = np.concatenate(features), f"frozen {encoder} features"
+        description = f"frozen {encoder} features"
     if description and hparams["speaker_norm"] != "none":
-        description += f", standardised per speaker ({hparams['speaker_norm']})"
-    speaker_rows = (frame["split"] == "train") & (
-        frame["spk_confounded"].astype(int) == 0
+        description += f", standardised (speaker_norm: {hparams['speaker_norm']})"
+    seen = set(frames["train"]["spk_id"])
+    blocks = {}
+    for name, frame in sets.items():
+        ids = frame["ID"].tolist()
+        block = run_diagnostics(
+            np.stack([encoded[utt][0] for utt in ids]),
+            frame["spk_id"].to_numpy(),
+            frame["lang"].to_numpy(),
+            frame["emo"].to_numpy(),
+            raw=np.stack([encoded[utt][1] for utt in ids]) if frozen else None,
+            raw_description=description,
+            speaker_rows=frame["probe_speaker"].to_numpy(),
+            seed=seed,
+        )
+        probed = frame.loc[frame["probe_speaker"], "spk_id"]
+        block["utterances"] = (
+            HELD_OUT_UTTERANCES if name == "held_out" else POST_HOC_UTTERANCES
+        )
+        block["n_speakers_seen_in_training"] = len(set(frame["spk_id"]) & seen)
+        block["n_speaker_probe_speakers_seen_in_training"] = len(set(probed) & seen)
+        block["n_training_utterances"] = 0  # checked above
+        blocks[name] = block
+    post_hoc = blocks["post_hoc"]
+    post_hoc["label"] = POST_HOC_LABEL
+    target = hparams["target_lang"]
+    to_target = {
+        pair: uar
+        for pair, uar in (post_hoc.get("emotion_transfer_pairs") or {}).items()
+        if pair.endswith(f"->{target}")
+    }
+    post_hoc["emotion_transfer_to_target_uar"] = (
+        float(np.mean(list(to_target.values()))) if to_target else None
     )
-    return run_diagnostics(
-        np.concatenate(embeddings),
-        frame["spk_id"].to_numpy(),
-        frame["lang"].to_numpy(),
-        frame["emo"].to_numpy(),
-        raw=raw,
-        raw_description=description,
-        speaker_rows=speaker_rows.to_numpy(),
-        seed=seed,
-    )
+    return {**blocks["held_out"], "post_hoc": post_hoc}
 
 
 def plot_embeddings(brain, hparams, datasets, manifests):
@@ -982,10 +1038,10 @@ def main(argv=None):
         results = write_results(
             brain, hparams, datasets, manifests, train_langs, write=False
         )
-        if hparams["diagnostics"]:  # probes of the representation
-            results["diagnostics"] = diagnose(
-                brain, hparams, datasets, manifests, frozen
-            )
+        if hparams["diagnostics"]:  # probes of the representation (held out)
+            diagnostics = diagnose(brain, hparams, datasets, manifests, frozen)
+            results["diagnostics_post_hoc"] = diagnostics.pop("post_hoc")
+            results["diagnostics"] = diagnostics
         export_inference(
             hparams["inference_folder"],
             hparams["encoder"],

@@ -21,10 +21,25 @@ file that the recipe takes::
     python recipes/train.py hparams/demo.yaml \
         --tuned_weights=results/demo/tuning/tuned_weights.yaml
 
-Optuna's TPE sampler (seeded), SQLite storage in the study folder: the same
+Optuna's TPE sampler, seeded per target (:func:`sampler_seed`: ``--seed``
+and the target, so studies of different targets draw different trials),
+SQLite storage in the study folder: the same
 command resumes a preempted study (finished fold runs are reused, a trial
 cut short is retried with the same values once its heartbeat is stale) and
 a larger ``--n-trials`` extends it. One process per study.
+
+The best of a few single-seed trials at a few epochs flatters itself (the
+winner's curse). ``--reevaluate`` then trains the chosen weights and the
+file's own weights again on the same folds with fresh seeds
+(``--reevaluate-seeds``, default 1-5, the grid's) and the grid's epoch count
+(``--reevaluate-epochs``, default the file's ``number_of_epochs``), and
+reports the paired difference per seed; it goes into the target's entry
+(``reevaluation``) and ``<study>/reevaluation.json``. The target is still
+never used. The test-set comparison is then a grid of each (see
+docs/recipe.md, Zero-shot-safe tuning)::
+
+    python recipes/tune.py hparams/demo.yaml --target de --reevaluate \
+        -- --prep_folder=results/demo/data
 
 Authors
  * zsser contributors 2026
@@ -35,9 +50,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import statistics
 import sys
 import time
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +69,7 @@ from zsser_modules.tuning import (  # noqa: E402
     MATCHED_KEYS,
     TUNABLE,
     _resolved_tree,
+    read_tuned_file,
     write_entry,
 )
 
@@ -70,6 +88,32 @@ RESERVED = (
 #: Default grace period (seconds): a trial whose process died (no heartbeat
 #: for that long) is failed and retried with the same values.
 GRACE_S = 60
+
+
+def sampler_seed(seed: int, target: str) -> int:
+    """The TPE sampler's seed of a study: one per target, from ``--seed``.
+
+    Arguments
+    ---------
+    seed : int
+        The command's ``--seed``.
+    target : str
+        The target language.
+
+    Returns
+    -------
+    int
+        ``crc32(f"{seed}/{target}")`` (31 bits): stable across runs and
+        Python versions, different for every target.
+
+    Example
+    -------
+    >>> sampler_seed(1234, "de") == sampler_seed(1234, "de")
+    True
+    >>> len({sampler_seed(1234, t) for t in ("de", "fr", "zh", "en", "ur")})
+    5
+    """
+    return zlib.crc32(f"{seed}/{target}".encode()) & 0x7FFFFFFF
 
 
 def _short_hash(obj: Any) -> str:
@@ -105,7 +149,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--metric", choices=("uar", "macro_f1"), default="uar", help="default: uar"
     )
-    parser.add_argument("--seed", type=int, default=1234, help="sampler and run seed")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1234,
+        help="seed of the fold runs; the TPE sampler's seed is derived from it "
+        "and the target (one per target)",
+    )
+    parser.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="after tuning, train the chosen weights and the file's own on the "
+        "same folds with fresh seeds and the grid's epoch count, and report the "
+        "paired difference (written into the entry as 'reevaluation')",
+    )
+    parser.add_argument(
+        "--reevaluate-seeds",
+        default="1-5",
+        help="seeds of --reevaluate (default 1-5, the grid's; comma-separated "
+        "or ranges)",
+    )
+    parser.add_argument(
+        "--reevaluate-epochs",
+        type=int,
+        default=None,
+        help="number_of_epochs of --reevaluate (default: the hyperparameter "
+        "file's, as the grid trains)",
+    )
     parser.add_argument(
         "--startup-trials",
         type=int,
@@ -193,6 +263,7 @@ class Tuning:
         self.target, self.source, self.variant = target, source, variant
         self.pool, self.folds = pool, folds
         self.defaults = {key: float(tree[key]) for key in self.space}
+        self.file_epochs = int(tree["number_of_epochs"])
         self.settings = {
             "hparams": str(Path(args.hparams).resolve()),
             "target": target,
@@ -202,6 +273,7 @@ class Tuning:
             "epochs_per_trial": args.epochs,
             "metric": args.metric,
             "seed": args.seed,
+            "sampler_seed": sampler_seed(args.seed, target),
             "startup_trials": args.startup_trials,
             "search_space": self.space,
             # what the weights must match in a run that takes them (checked
@@ -216,16 +288,39 @@ class Tuning:
         self.storage_url = f"sqlite:///{(self.folder / 'study.db').resolve()}"
         self.tuned_file = Path(args.tuned_file or root / "tuned_weights.yaml")
 
-    def fold_folder(self, params: dict[str, float], held_out: str) -> Path:
-        """Output folder of a fold run (keyed by the values: a retry reuses it)."""
-        return self.folder / "runs" / _short_hash(params) / held_out
+    def fold_folder(
+        self,
+        params: dict[str, float],
+        held_out: str,
+        seed: int | None = None,
+        epochs: int | None = None,
+    ) -> Path:
+        """Output folder of a fold run (keyed by the values: a retry reuses it).
 
-    def fold_argv(self, params: dict[str, float], held_out: str) -> list[str]:
-        """Command line of recipes/train.py for one fold of one trial."""
+        A trial's runs (``seed``, ``epochs`` None: the study's) go under
+        ``runs/``; a re-evaluation's under ``reevaluation/``, keyed by the
+        values, the epochs and the seed.
+        """
+        if seed is None and epochs is None:
+            return self.folder / "runs" / _short_hash(params) / held_out
+        key = _short_hash({"params": params, "epochs": epochs})
+        return self.folder / "reevaluation" / key / f"seed{seed}" / held_out
+
+    def fold_argv(
+        self,
+        params: dict[str, float],
+        held_out: str,
+        seed: int | None = None,
+        epochs: int | None = None,
+    ) -> list[str]:
+        """Command line of recipes/train.py for one fold of one trial.
+
+        ``seed`` and ``epochs`` (a re-evaluation): instead of the study's.
+        """
         source = self.source if self.source != held_out else None
         if source is None:
             source = next(lang for lang in self.pool if lang != held_out)
-        folder = self.fold_folder(params, held_out)
+        folder = self.fold_folder(params, held_out, seed, epochs)
         return [
             self.args.hparams,
             *[a for a in self.extra if not a.startswith("--languages")],
@@ -233,8 +328,8 @@ class Tuning:
             f"--source_lang={source}",
             f"--target_lang={held_out}",
             f"--variant={self.variant}",
-            f"--seed={self.args.seed}",
-            f"--number_of_epochs={self.args.epochs}",
+            f"--seed={self.args.seed if seed is None else seed}",
+            f"--number_of_epochs={self.args.epochs if epochs is None else epochs}",
             f"--output_folder={folder}",
             f"--settings_folder={self.folder / 'settings'}",
             "--diagnostics=False",
@@ -243,12 +338,18 @@ class Tuning:
             *(f"--{key}={value!r}" for key, value in params.items()),
         ]
 
-    def run_fold(self, params: dict[str, float], held_out: str) -> dict:
+    def run_fold(
+        self,
+        params: dict[str, float],
+        held_out: str,
+        seed: int | None = None,
+        epochs: int | None = None,
+    ) -> dict:
         """Train and test one fold (reused if that run finished); its results."""
         from recipes import train
 
-        train.main(self.fold_argv(params, held_out))
-        results = self.fold_folder(params, held_out) / "results.json"
+        train.main(self.fold_argv(params, held_out, seed, epochs))
+        results = self.fold_folder(params, held_out, seed, epochs) / "results.json"
         return json.loads(results.read_text(encoding="utf-8"))
 
     def objective(self, trial) -> float:
@@ -294,7 +395,8 @@ class Tuning:
                 **retry,
             )
         sampler = optuna.samplers.TPESampler(
-            seed=self.args.seed, n_startup_trials=self.args.startup_trials
+            seed=self.settings["sampler_seed"],
+            n_startup_trials=self.args.startup_trials,
         )
         study = optuna.create_study(
             study_name=self.study_name,
@@ -368,6 +470,100 @@ class Tuning:
         )
         return {"values": best.params, "pool": self.pool, "objective": objective}
 
+    def reevaluate(self, tuned: dict[str, float]) -> dict:
+        """The tuned weights against the file's own on fresh seeds (see above).
+
+        Arguments
+        ---------
+        tuned : dict
+            The chosen values (the entry's ``values``).
+
+        Returns
+        -------
+        dict
+            ``seeds``, ``epochs``, ``folds``, ``metric``; ``tuned`` and
+            ``defaults``: per seed the mean over folds, and per fold per
+            seed; ``difference``: per seed tuned - defaults, its mean, sample
+            std and the seeds where tuned was higher; ``verdict``.
+        """
+        from zsser_modules.grid_plan import parse_seeds
+
+        seeds = parse_seeds(self.args.reevaluate_seeds)
+        epochs = self.args.reevaluate_epochs or self.file_epochs
+        metric = self.args.metric
+        arms = {"tuned": tuned, "defaults": self.defaults}
+        scores: dict[str, dict] = {arm: {} for arm in arms}
+        for seed in seeds:
+            for arm, params in arms.items():
+                per_fold = {}
+                for held_out in self.folds:
+                    results = self.run_fold(params, held_out, seed, epochs)
+                    assert self.target not in results["training_languages"]
+                    per_fold[held_out] = float(results[metric])
+                scores[arm][seed] = per_fold
+        means = {
+            arm: {k: sum(f.values()) / len(f) for k, f in per_seed.items()}
+            for arm, per_seed in scores.items()
+        }
+        diffs = [means["tuned"][k] - means["defaults"][k] for k in seeds]
+        mean_diff = sum(diffs) / len(diffs)
+        record = {
+            "seeds": seeds,
+            "epochs": epochs,
+            "folds": self.folds,
+            "metric": metric,
+            "tuned_values": dict(tuned),
+            "default_values": dict(self.defaults),
+            "tuned": {"per_seed": means["tuned"], "per_fold": scores["tuned"]},
+            "defaults": {
+                "per_seed": means["defaults"],
+                "per_fold": scores["defaults"],
+            },
+            "difference": {
+                "per_seed": dict(zip(seeds, diffs)),
+                "mean": mean_diff,
+                "std": statistics.stdev(diffs) if len(diffs) > 1 else None,
+                "tuned_higher": sum(d > 0 for d in diffs),
+            },
+            "verdict": "the tuned weights are higher on average over fresh seeds"
+            if mean_diff > 0
+            else "the tuned weights are not higher over fresh seeds: keep the "
+            "file's own weights",
+        }
+        (self.folder / "reevaluation.json").write_text(
+            json.dumps(record, indent=2) + "\n", encoding="utf-8"
+        )
+        return record
+
+
+def reevaluation_line(record: dict) -> str:
+    """One line summing up :meth:`Tuning.reevaluate`'s record.
+
+    Example
+    -------
+    >>> print(reevaluation_line({"seeds": [1, 2], "epochs": 20, "folds": ["fr"],
+    ...     "metric": "uar", "tuned": {"per_seed": {1: 0.5, 2: 0.6}},
+    ...     "defaults": {"per_seed": {1: 0.5, 2: 0.4}},
+    ...     "difference": {"mean": 0.1, "std": 0.1414, "tuned_higher": 1},
+    ...     "verdict": "v"}))
+    Re-evaluated on seeds [1, 2] at 20 epochs (folds ['fr']): held-out uar tuned 55.0, defaults 45.0, tuned - defaults +10.0 (std 14.1 over seeds; tuned higher for 1/2 seeds): v.
+    """  # noqa: E501
+    seeds = record["seeds"]
+    diff = record["difference"]
+
+    def mean(arm):
+        values = list(record[arm]["per_seed"].values())
+        return 100 * sum(values) / len(values)
+
+    std = "n/a" if diff["std"] is None else f"{100 * diff['std']:.1f}"
+    return (
+        f"Re-evaluated on seeds {seeds} at {record['epochs']} epochs (folds "
+        f"{record['folds']}): held-out {record['metric']} tuned {mean('tuned'):.1f}, "
+        f"defaults {mean('defaults'):.1f}, tuned - defaults "
+        f"{100 * diff['mean']:+.1f} (std {std} over seeds; tuned higher for "
+        f"{diff['tuned_higher']}/{len(seeds)} seeds): {record['verdict']}."
+    )
+
 
 def _variant_terms(variant: str) -> tuple[str, ...]:
     from recipes.train import VARIANT_LOSSES
@@ -397,9 +593,30 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("needs Optuna: pip install -e .[tune] (or pip install optuna).")
     try:
         tuning = Tuning(args, extra)
+        if args.reevaluate:
+            from zsser_modules.grid_plan import parse_seeds
+
+            parse_seeds(args.reevaluate_seeds)
+            if args.reevaluate_epochs is not None and args.reevaluate_epochs < 1:
+                raise ValueError(
+                    f"--reevaluate-epochs must be at least 1, got "
+                    f"{args.reevaluate_epochs}."
+                )
     except (ValueError, SettingError) as error:
         return _fail(str(error))
-    tuning.run()
+    entry = tuning.run()
+    if args.reevaluate:
+        record = tuning.reevaluate(entry["values"])
+        print(reevaluation_line(record))
+        current = read_tuned_file(tuning.tuned_file)[tuning.target]
+        extra = {k: v for k, v in current.items() if k not in ("values", "pool")}
+        write_entry(
+            tuning.tuned_file,
+            tuning.target,
+            current["values"],
+            current["pool"],
+            **{**extra, "reevaluation": record},
+        )
     return 0
 
 

@@ -341,3 +341,86 @@ def test_script_form(manifests, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "en_de" / "proposed" / "seed1234" / "setting.json").is_file()
+
+
+# ---- Validation sets with a minimum per class and language (issue 19) --------
+
+
+def test_valid_minimum_per_class_holds_on_urdu(tmp_path):
+    # URDU's speakers mostly hold one emotion: the plain split (minimum 0)
+    # leaves a class with a single validation utterance for some seeds
+    from zsser_modules.data_prep.speakers import held_out_shortfall, speaker_split
+
+    urdu = pd.DataFrame(urdu_rows())
+    urdu = urdu[urdu["emo"].isin(EMOTIONS)]
+    for seed in range(1, 21):
+        kept, held = speaker_split(urdu, 0.2, seed, salt="valid", min_held_per_class=5)
+        assert held_out_shortfall(held, 5) == {}, seed
+        assert set(kept["emo"]) == set(EMOTIONS)  # training keeps every class
+        assert not set(kept["spk_id"]) & set(held["spk_id"])
+
+
+def test_valid_minimum_zero_is_the_plain_split():
+    from zsser_modules.data_prep.speakers import speaker_split
+
+    urdu = pd.DataFrame(urdu_rows())
+    for seed in (1, 2, 3):
+        plain = speaker_split(urdu, 0.2, seed, salt="valid")[1]
+        zero = speaker_split(urdu, 0.2, seed, salt="valid", min_held_per_class=0)[1]
+        assert plain["ID"].tolist() == zero["ID"].tolist()
+
+
+def test_valid_minimum_grows_the_held_out_speakers_when_needed():
+    from zsser_modules.data_prep.speakers import speaker_split
+
+    # 10 speakers with one utterance per class: 2 held out (ratio 0.2) give 2
+    # per class, a minimum of 4 needs 4 speakers
+    df = pd.DataFrame(rows_for("esd", "en", [f"{i:02d}" for i in range(10)]))
+    _, held = speaker_split(df, 0.2, 1, min_held_per_class=1)
+    assert held["spk_id"].nunique() == 2
+    _, held = speaker_split(df, 0.2, 1, min_held_per_class=4)
+    assert held["spk_id"].nunique() == 4
+    assert held.groupby("emo").size().min() == 4
+
+
+def test_an_unreachable_minimum_keeps_the_closest_split_and_reports_it(
+    tmp_path, caplog
+):
+    from zsser_modules.data_prep.speakers import held_out_shortfall, speaker_split
+
+    # a class with 2 utterances: the kept side keeps one, valid gets one
+    df = pd.DataFrame(rows_for("esd", "en", [f"{i:02d}" for i in range(4)]))
+    df = df[(df["emo"] != "sad") | df["spk_id"].isin(["esd_00", "esd_01"])]
+    kept, held = speaker_split(df, 0.25, 1, min_held_per_class=3)
+    assert set(kept["emo"]) == set(held["emo"]) >= set(EMOTIONS)
+    assert held_out_shortfall(held, 3, by=None)["all"]["sad"] == 1
+    write_rows(tmp_path / "esd.csv", df.to_dict("records"))
+    write_rows(tmp_path / "emodb.csv", rows_for("emodb", "de", ["a", "b"]))
+    with caplog.at_level("WARNING"):
+        build_setting(
+            [tmp_path / "esd.csv", tmp_path / "emodb.csv"],
+            "en",
+            "de",
+            "baseline1",
+            tmp_path / "out",
+            valid_min_per_class=3,
+        )
+    assert "valid_min_per_class=3 cannot hold" in caplog.text
+    summary = json.loads(
+        (setting_folder(tmp_path / "out", "en", "de", "baseline1", 1234))
+        .joinpath("setting.json")
+        .read_text()
+    )
+    assert summary["valid_shortfall"]["en"]["sad"] == 1
+
+
+@pytest.mark.parametrize("variant", ["proposed", "upper_bound"])
+def test_build_setting_valid_minimum_per_language(manifests, tmp_path, variant):
+    paths = build_setting(
+        manifests, "de", "ur", variant, tmp_path, seed=3, valid_min_per_class=3
+    )
+    valid = read_manifest(paths["valid"])
+    counts = valid.groupby(["lang", "emo"]).size()
+    assert counts.min() >= 3
+    for lang in set(valid["lang"]):  # every class of the language is there
+        assert set(valid.loc[valid["lang"] == lang, "emo"]) == set(EMOTIONS)

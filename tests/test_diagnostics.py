@@ -2,12 +2,16 @@
 content is known, and of the recipe's results.json["diagnostics"]."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from recipe_utils import ssl_run
 
 from zsser_modules.diagnostics import (
+    HELD_OUT_UTTERANCES,
+    diagnostic_sets,
     emotion_transfer,
     emotion_uar_cv,
     language_probe,
@@ -134,11 +138,100 @@ def test_single_language_run_says_what_it_skipped():
 @pytest.mark.slow
 def test_every_run_writes_diagnostics(tmp_path_factory):
     _, folder = ssl_run(tmp_path_factory)
-    diagnostics = json.loads((folder / "results.json").read_text())["diagnostics"]
+    results = json.loads((folder / "results.json").read_text())
+    diagnostics = results["diagnostics"]
     assert diagnostics["languages"] == ["en", "zh"]
+    assert diagnostics["utterances"] == HELD_OUT_UTTERANCES
     for probes in (diagnostics, diagnostics["raw"]):
         assert 0 <= probes["speaker_probe_acc"] <= 1
         assert 0 < probes["speaker_chance"] < 1
-        assert 0 <= probes["language_probe_acc"] <= 1
+        assert 0 <= probes["emotion_transfer_uar"] <= 1
         assert probes["emotion_chance"] == 0.25
+        # one validation speaker per language in this tiny fixture: the
+        # speaker-grouped language probe cannot be estimated (and says so)
+        assert probes["language_probe_acc"] is None
+    assert any("language probe skipped" in note for note in diagnostics["notes"])
     assert diagnostics["raw_features"].startswith("frozen ssl encoder")
+    post_hoc = results["diagnostics_post_hoc"]
+    assert post_hoc["label"] == "post hoc"
+    assert post_hoc["languages"] == ["de", "en", "zh"]
+
+
+def test_diagnostics_never_see_a_training_utterance(tmp_path_factory, monkeypatch):
+    """The recipe's probes (held out and post hoc) use no training utterance."""
+    from recipe_utils import recipe_args, run_recipe, session_fixture
+
+    from recipes import train
+    from zsser_modules.data_prep.manifest import read_manifest
+
+    fixture = session_fixture(tmp_path_factory)
+    results_root = tmp_path_factory.mktemp("diag_held_out")
+    probed = []
+    representations = train.ZeroShotSER.representations
+
+    def recording(self, dataset):
+        out = representations(self, dataset)
+        probed.extend(out["ids"])
+        return out
+
+    monkeypatch.setattr(train.ZeroShotSER, "representations", recording)
+    brain = run_recipe(
+        recipe_args(
+            "en_de",
+            fixture,
+            results_root,
+            "--encoder=fbank_stats",
+            "--languages=[en,zh,de]",
+            "--number_of_epochs=1",
+            "--valid_ratio=0.5",
+        )
+    )
+    folder = Path(brain.hparams.output_folder)
+    results = json.loads((folder / "results.json").read_text())
+    setting = {k: read_manifest(v) for k, v in results["setting"].items()}
+    trained = set(setting["train"]["ID"])
+    assert probed and not set(probed) & trained
+    assert set(probed) <= set(setting["valid"]["ID"]) | set(setting["test"]["ID"])
+    held, post_hoc = results["diagnostics"], results["diagnostics_post_hoc"]
+    n_valid = len(setting["valid"])  # fewer than diagnostics_per_speaker each
+    assert held["n_utterances"] == n_valid
+    assert post_hoc["n_utterances"] == n_valid + len(setting["test"])
+    assert held["n_training_utterances"] == post_hoc["n_training_utterances"] == 0
+    # speaker protocol: held-out speakers; the post hoc speaker probe: the
+    # target's test speakers
+    assert held["n_speakers_seen_in_training"] == 0
+    assert post_hoc["n_speaker_probe_speakers"] == setting["test"]["spk_id"].nunique()
+    assert post_hoc["label"] == "post hoc"
+    # the raw features are probed on the same utterances
+    assert held["raw"] is not None and post_hoc["raw"] is not None
+    assert set(post_hoc["emotion_transfer_pairs"]) >= {"en->de", "zh->de"}
+    assert 0 <= post_hoc["emotion_transfer_to_target_uar"] <= 1
+
+
+def test_diagnostic_sets_exclude_training_ids():
+    rng = np.random.default_rng(0)
+
+    def manifest(split, n):
+        return pd.DataFrame(
+            {
+                "ID": [f"{split}{i}" for i in range(n)],
+                "spk_id": [f"{split}_s{i % 3}" for i in range(n)],
+                "lang": rng.choice(["en", "zh"], n),
+                "emo": rng.choice(EMOTIONS, n),
+                "spk_confounded": 0,
+            }
+        )
+
+    train, valid, test = manifest("tr", 50), manifest("va", 30), manifest("te", 30)
+    leaked = train.sample(5, random_state=0)
+    valid, test = pd.concat([valid, leaked]), pd.concat([test, leaked])
+    sets = diagnostic_sets(train, valid, test, per_speaker=100, seed=1)
+    for frame in sets.values():
+        assert not set(frame["ID"]) & set(train["ID"])
+    assert len(sets["held_out"]) == 30 and len(sets["post_hoc"]) == 60
+    assert not sets["held_out"]["ID"].duplicated().any()
+    # a speaker confounded with emotion is not a speaker-probe row
+    test.loc[test["spk_id"] == "te_s0", "spk_confounded"] = 1
+    sets = diagnostic_sets(train, valid, test, per_speaker=100, seed=1)
+    probe = sets["post_hoc"].loc[sets["post_hoc"]["probe_speaker"], "spk_id"]
+    assert set(probe) == {"te_s1", "te_s2"}

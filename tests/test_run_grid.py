@@ -75,7 +75,7 @@ FAKE_RECIPE = textwrap.dedent(
     if variant not in opts.get("no_results_variants", "").split(","):
         out.mkdir(parents=True, exist_ok=True)
         rank = ["baseline1", "baseline2", "no_supcon", "no_spkadv", "proposed",
-                "upper_bound"].index(variant)
+                "upper_bound", "baseline2_hier"].index(variant)
         uar = 0.40 + 0.05 * rank + 0.01 * seed
         (out / "results.json").write_text(json.dumps({
             "source": opts["source_lang"], "target": opts["target_lang"],
@@ -608,15 +608,87 @@ def test_a_failed_original_fails_its_repeats(fake, layered):
     assert results_of(fake, "zh_de/proposed/seed1")["same_experiment_as"]
 
 
-def test_default_pairs_cover_every_language_as_source_and_target():
-    pairs = [pair.split("_") for pair in run_grid.DEFAULT_PAIRS]
-    assert len(set(run_grid.DEFAULT_PAIRS)) == 9
-    assert (
-        {s for s, _ in pairs} == {t for _, t in pairs} == {"en", "zh", "de", "fr", "ur"}
-    )
+def test_defaults_are_the_paper_tasks_five_seeds_and_every_variant():
+    # issue 19 (item 7) changed the defaults: the paper's nine tasks (no Urdu
+    # target or source: Urdu is auxiliary) instead of our earlier nine, and
+    # seeds 1-5 instead of 1,2,3.
+    assert run_grid.DEFAULT_PAIRS == (
+        "en_de", "zh_de", "fr_de", "en_fr", "zh_fr", "de_fr", "en_zh", "de_zh",
+        "fr_zh",
+    )  # fmt: skip
+    assert run_grid.DEFAULT_SEEDS == (1, 2, 3, 4, 5)
     for pair in run_grid.DEFAULT_PAIRS:  # each has its file in hparams/
         assert (REPO_ROOT / "hparams" / f"{pair}.yaml").is_file()
     assert run_grid.parse_variants("all") == list(VARIANT_ORDER)
+    order = list(VARIANT_ORDER)
+    assert order.index("baseline2_hier") == order.index("baseline2") + 1
+    args = run_grid._parser().parse_args([])
+    assert run_grid.parse_seeds(args.seeds) == [1, 2, 3, 4, 5]
+    assert run_grid.parse_pairs(args.pairs) == list(run_grid.DEFAULT_PAIRS)
+
+
+def test_split_seed_follow_gives_each_run_its_seed(fake, capsys):
+    assert grid(fake, "--split-seed", "follow", "--dry-run") == 0
+    out = capsys.readouterr().out
+    for line in out.splitlines():
+        if line.startswith("to run"):
+            seed = line.split("/seed")[1].split(":")[0]
+            assert f"--seed={seed} " in line and f"--split_seed={seed}" in line
+    assert grid(fake, "--split-seed", "7", "--dry-run") == 0
+    assert capsys.readouterr().out.count("--split_seed=7") == 8
+    assert grid(fake, "--dry-run") == 0  # default: the file's split_seed
+    assert "--split_seed" not in capsys.readouterr().out
+
+
+def test_split_seed_twice_is_refused(fake, capsys):
+    with pytest.raises(SystemExit):
+        grid(fake, "--split-seed", "follow", overrides=["--split_seed=3"])
+    assert "drop --split_seed after '--'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        grid(fake, "--split-seed", "often")
+    assert "Bad --split-seed 'often'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("split_seed", ["follow", "5"])
+def test_split_seed_keeps_sharing_within_a_seed_only(fake, layered, split_seed, capsys):
+    assert (
+        grid(
+            fake,
+            "--hparams-dir",
+            str(layered),
+            "--split-seed",
+            split_seed,
+            "--dry-run",
+            pairs="en_de,zh_de",
+            variants="baseline1,baseline2_hier,upper_bound,proposed",
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    same = sorted(line.split(":")[0].split()[-1] for line in lines if "same as" in line)
+    # every variant but baseline1 (upper_bound and baseline2_hier included)
+    # is source-independent; a repeat shares with the same seed only
+    assert same == sorted(
+        f"zh_de/{v}/seed{k}"
+        for k in (1, 2)
+        for v in ("baseline2_hier", "proposed", "upper_bound")
+    )
+    for line in lines:
+        if "same as" in line:
+            seed = line.split(":")[0].rsplit("seed", 1)[1]
+            assert f"/seed{seed} (identical experiment)" in line
+
+
+def test_upper_bound_is_source_independent_under_both_protocols(layered):
+    # upper_bound trains on the target (paper protocol: the target alone;
+    # speaker protocol: with the other languages), never on the source alone
+    hp = str(layered / "{pair}.yaml")
+    for protocol in ("paper", "speaker"):
+        runs = grid_plan.plan_runs("g", ["en_de", "zh_de"], ["upper_bound"], [1])
+        repeats = grid_dedupe.find_repeats(runs, hp, [f"--protocol={protocol}"])
+        assert {k: r.key for k, r in repeats.items()} == {
+            "zh_de/upper_bound/seed1": "en_de/upper_bound/seed1"
+        }
 
 
 def test_docstring_examples(tmp_path):

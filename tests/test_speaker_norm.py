@@ -263,3 +263,135 @@ def test_recipe_refuses_per_speaker_norm_with_a_trainable_encoder(tmp_path, caps
     refusal = [line for line in err if line.startswith("recipes/train.py:")]
     assert len(refusal) == 1 and "frozen encoder" in refusal[0]
     assert not list(tmp_path.rglob("run_identity.json"))  # no run started
+
+
+# ---- Inductive alternatives (issue 19): enrolment utterances, training stats --
+
+
+def enrolment_reference(feats_by_id, speaker_by_id, k, seed):
+    """numpy + random: each speaker's k enrolment utterances give its statistics."""
+    import random
+
+    out = {}
+    for speaker in set(speaker_by_id.values()):
+        ids = sorted(i for i, s in speaker_by_id.items() if s == speaker)
+        enrol = random.Random(f"{seed}/{speaker}").sample(ids, min(k, len(ids)))
+        block = np.stack([feats_by_id[i] for i in enrol]).astype(np.float64)
+        mean, std = block.mean(0), np.maximum(block.std(0), EPS)
+        for i in ids:
+            out[i] = (feats_by_id[i] - mean) / std
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 50])
+def test_enrolment_statistics_come_from_k_utterances_per_speaker(k):
+    datasets, feats, speakers = toy_datasets(np.random.default_rng(4))
+    summary = normalize_datasets(
+        datasets, mode="per_speaker_enrolment", enrolment=k, enrolment_seed=7
+    )
+    expected = enrolment_reference(feats, speakers, k, seed=7)
+    got = outputs(datasets)
+    for utt, value in got.items():
+        np.testing.assert_allclose(value, expected[utt], rtol=1e-5, atol=1e-4)
+    # test speakers t1 (4 utterances) and t2 (5)
+    assert summary["enrolment"]["test"] == min(k, 4) + min(k, 5)
+    if k >= 5:  # every utterance enrolled: the transductive per_speaker
+        per_speaker = reference(feats, speakers)
+        for utt, value in got.items():
+            np.testing.assert_allclose(value, per_speaker[utt], rtol=1e-5, atol=1e-4)
+
+
+def test_enrolment_statistics_ignore_the_other_utterances():
+    """Changing a test speaker's non-enrolment utterances changes nothing else."""
+    from zsser_modules.speaker_norm import enrolment_ids
+
+    datasets, feats, speakers = toy_datasets(np.random.default_rng(5))
+    enrolled = enrolment_ids(speakers, 2, seed=3)
+    normalize_datasets(
+        datasets, mode="per_speaker_enrolment", enrolment=2, enrolment_seed=3
+    )
+    before = outputs(datasets)
+    changed, feats_again, _ = toy_datasets(np.random.default_rng(5))
+    for utt in feats_again:  # the lookup reads this dict: shift non-enrolled
+        if speakers[utt] == "t1" and utt not in enrolled:
+            feats_again[utt] += 100.0
+    normalize_datasets(
+        changed, mode="per_speaker_enrolment", enrolment=2, enrolment_seed=3
+    )
+    after = outputs(changed)
+    for utt in before:
+        if speakers[utt] != "t1" or utt in enrolled:
+            np.testing.assert_array_equal(before[utt], after[utt])
+        else:  # its own features moved, its speaker's statistics did not
+            shift = 100.0 / _std_of(feats, speakers, enrolled)
+            np.testing.assert_allclose(after[utt] - before[utt], shift, rtol=1e-4)
+
+
+def _std_of(feats, speakers, enrolled):
+    block = np.stack([feats[u] for u in enrolled if speakers[u] == "t1"])
+    return np.maximum(block.astype(np.float64).std(0), EPS)
+
+
+def test_training_statistics_standardise_every_utterance():
+    datasets, feats, _ = toy_datasets(np.random.default_rng(6))
+    summary = normalize_datasets(datasets, mode="training")
+    train = np.stack([feats[u] for u in feats if u.startswith("train")])
+    mean, std = train.astype(np.float64).mean(0), train.astype(np.float64).std(0)
+    got = outputs(datasets)
+    for utt, value in got.items():
+        np.testing.assert_allclose(value, (feats[utt] - mean) / std, rtol=1e-4)
+    assert summary["enrolment"] is None
+    np.testing.assert_allclose(summary["global"][0].numpy(), mean, rtol=1e-5)
+
+
+def test_enrolment_needs_a_positive_k_and_modes_are_checked():
+    datasets, _, _ = toy_datasets(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="--speaker_norm_enrolment=5"):
+        normalize_datasets(datasets, mode="per_speaker_enrolment", enrolment=0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        normalize_datasets(datasets, mode="none")
+    for mode in ("per_speaker_enrolment", "training"):
+        check_speaker_norm(mode, frozen=True, cached=True)
+        with pytest.raises(ValueError, match=f"speaker_norm={mode} normalises"):
+            check_speaker_norm(mode, frozen=False, cached=True)
+
+
+def test_inductive_rows_get_their_own_labels():
+    from zsser_modules.results_table.runs import row_label
+
+    labels = {
+        norm: row_label({"variant": "proposed", "speaker_norm": norm})
+        for norm in ("none", "per_speaker", "per_speaker_enrolment", "training")
+    }
+    assert labels == {
+        "none": "proposed",
+        "per_speaker": "proposed +spk-norm",
+        "per_speaker_enrolment": "proposed +spk-enrol",
+        "training": "proposed +train-norm",
+    }
+
+
+def test_recipe_records_the_enrolment(tmp_path):
+    folder = tmp_path / "enrol"
+    train.main(
+        [
+            DEMO,
+            f"--results_root={tmp_path / 'results'}",
+            "--demo_options={n_speakers: 2, n_per_class_per_speaker: 3}",
+            "--number_of_epochs=1",
+            "--tsne_per_language=0",
+            "--diagnostics=False",
+            "--noprogressbar",
+            f"--output_folder={folder}",
+            "--speaker_norm=per_speaker_enrolment",
+            "--speaker_norm_enrolment=4",
+        ]
+    )
+    results = json.loads((folder / "results.json").read_text())
+    assert results["speaker_norm"] == "per_speaker_enrolment"
+    assert results["speaker_norm_enrolment"] == 4
+    # the target's 2 test speakers, 4 enrolment utterances each (scored too)
+    assert results["speaker_norm_enrolment_utterances"]["test"] == 2 * 4
+    assert results["n_test"] > 2 * 4
+    identity = RunIdentity.from_argv([DEMO, "--speaker_norm_enrolment=5"])
+    assert identity.hash == RunIdentity.from_argv([DEMO]).hash

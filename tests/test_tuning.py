@@ -228,3 +228,69 @@ def test_a_killed_study_resumes_with_the_same_command(prep, tmp_path):
     assert all(p.stat().st_mtime_ns == m for p, m in first.items())
     entry = yaml.safe_load((tmp_path / "tuned_weights.yaml").read_text())["de"]
     assert entry["objective"]["n_complete_trials"] == 3
+
+
+# ---- Issue 19: a sampler seed per target, re-evaluation on fresh seeds -------
+
+
+def test_each_target_gets_its_own_sampler_seed(prep, tmp_path):
+    first_draws, seeds = {}, {}
+    for target in ("de", "fr"):
+        args = tune_args(prep, tmp_path, folds="ur")
+        args[args.index("--target") + 1] = target
+        own, extra = tune._split_argv(args)
+        tuning = tune.Tuning(tune._parser().parse_args(own), extra)
+        seeds[target] = tuning.settings["sampler_seed"]
+        assert seeds[target] == tune.sampler_seed(1234, target)
+        study = tuning.study()
+        trial = study.ask(tuning_space(tuning))
+        assert trial.params == pytest.approx(tuning.defaults)  # the file's own
+        first_draws[target] = study.ask(tuning_space(tuning)).params
+    assert seeds["de"] != seeds["fr"]
+    assert first_draws["de"] != first_draws["fr"]
+
+
+def tuning_space(tuning):
+    return {
+        key: optuna.distributions.FloatDistribution(
+            spec["low"], spec["high"], log=spec["log"]
+        )
+        for key, spec in tuning.space.items()
+    }
+
+
+def test_reevaluate_compares_tuned_and_default_weights_on_fresh_seeds(
+    prep, tmp_path, capsys
+):
+    args = tune_args(prep, tmp_path, "--n-trials", "2", folds="ur")
+    cut = args.index("--")
+    args[cut:cut] = [
+        "--reevaluate",
+        "--reevaluate-seeds",
+        "1,2",
+        "--reevaluate-epochs",
+        "2",
+    ]
+    assert tune.main(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("Re-evaluated on seeds [1, 2] at 2 epochs (folds ['ur'])")
+    entry = read_tuned_file(tmp_path / "tuned_weights.yaml")["de"]
+    record = entry["reevaluation"]
+    assert record["seeds"] == [1, 2] and record["epochs"] == 2
+    assert record["tuned_values"] == entry["values"]
+    # the runs: both arms, each seed, the fold only, 2 epochs, never the target
+    runs = sorted(tmp_path.rglob("reevaluation/*/seed*/ur/results.json"))
+    assert len(runs) == (2 if entry["values"] == record["default_values"] else 4)
+    for path in runs:
+        data = json.loads(path.read_text())
+        assert data["target"] == "ur" and "de" not in data["training_languages"]
+        assert data["seed"] == int(path.parent.parent.name[4:])
+    per_seed = record["difference"]["per_seed"]
+    tuned, defaults = record["tuned"]["per_seed"], record["defaults"]["per_seed"]
+    for seed in ("1", "2"):
+        assert per_seed[seed] == pytest.approx(tuned[seed] - defaults[seed])
+    # the default epoch count is the hyperparameter file's (the grid's)
+    own, extra = tune._split_argv(tune_args(prep, tmp_path, folds="ur"))
+    tuning = tune.Tuning(tune._parser().parse_args(own), extra)
+    assert tuning.file_epochs == 20  # hparams/demo.yaml's number_of_epochs
+    assert "--number_of_epochs=20" in tuning.fold_argv(tuning.defaults, "ur", 3, 20)

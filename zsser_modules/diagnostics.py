@@ -19,6 +19,17 @@ frozen encoder features it was trained on):
   within-language emotion UAR (speaker-grouped cross-validation inside each
   language, averaged) as the reference it falls from. Chance: 1 / classes.
 
+Which utterances (:func:`diagnostic_sets`): a run's probes never see an
+utterance it trained on. Its ``results.json["diagnostics"]`` probes the
+*validation* utterances of the training languages (under the speaker
+protocol, held-out speakers; under the paper protocol, the dev splits, whose
+speakers may also be in training: ``n_speakers_seen_in_training`` says how
+many); ``results.json["diagnostics_post_hoc"]`` (``"label": "post hoc"``)
+adds the target language's *test* utterances, probed after testing, with
+the speaker probe on the target's test speakers. The raw-feature probes run
+on the same utterances as the embedding's, so raw -> trained compares like
+with like.
+
 Every probe is a standardised multinomial logistic regression
 (scikit-learn ``StandardScaler`` + ``LogisticRegression``), with splits
 seeded, so a probe on a few thousand 256-dimensional vectors takes about a
@@ -37,6 +48,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 #: BLAS threads of the probes. Their matrices are small: on a shared CPU,
 #: more threads made a fit up to 9x slower (oversubscription), not faster.
@@ -45,6 +57,90 @@ PROBE_THREADS = 1
 MAX_FOLDS = 5
 #: Share of each speaker's utterances held out by the speaker probe.
 SPEAKER_TEST_SIZE = 0.3
+#: What each block of diagnostics probes (``results.json``: ``utterances``).
+HELD_OUT_UTTERANCES = (
+    "validation utterances of the training languages (never trained on)"
+)
+POST_HOC_UTTERANCES = (
+    "validation utterances of the training languages and the target's test "
+    "utterances (speaker probe: the target's test speakers), probed after testing"
+)
+#: ``label`` of the post hoc block.
+POST_HOC_LABEL = "post hoc"
+
+
+def _per_speaker(frame: pd.DataFrame, per_speaker: int, seed: int) -> pd.DataFrame:
+    """At most ``per_speaker`` rows of each speaker, seeded, sorted by ID."""
+    frame = frame.sample(frac=1.0, random_state=seed)
+    frame = frame.groupby("spk_id", sort=False).head(per_speaker)
+    return frame.sort_values("ID", kind="stable").reset_index(drop=True)
+
+
+def diagnostic_sets(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    per_speaker: int,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """The utterances a run's probes use: none of them trained the model.
+
+    Arguments
+    ---------
+    train : pandas.DataFrame
+        The run's training manifest (``ID`` read: never probed).
+    valid : pandas.DataFrame
+        Its validation manifest (``ID``, ``spk_id``, ``lang``, ``emo``,
+        ``spk_confounded``).
+    test : pandas.DataFrame
+        Its test manifest (same columns).
+    per_speaker : int
+        Utterances per speaker at most (seeded sample).
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    dict
+        ``held_out``: the valid utterances; ``post_hoc``: the same plus the
+        test utterances. Each has the manifest's columns plus ``split`` and
+        ``probe_speaker`` (the speaker probe's rows: held_out, the valid
+        speakers; post_hoc, the test speakers; never a speaker confounded with
+        emotion, whose identity is its emotion). An ID of ``train`` is never
+        in either, even if a manifest repeated it.
+
+    Example
+    -------
+    >>> def rows(split, n):
+    ...     return pd.DataFrame({"ID": [f"{split}{i}" for i in range(n)],
+    ...         "spk_id": [f"{split}_s{i % 2}" for i in range(n)], "lang": "en",
+    ...         "emo": ["sad", "happy"] * (n // 2), "spk_confounded": 0})
+    >>> train, valid, test = rows("tr", 8), rows("va", 6), rows("te", 4)
+    >>> valid.loc[0, "ID"] = "tr0"  # a training utterance is never probed
+    >>> sets = diagnostic_sets(train, valid, test, per_speaker=2)
+    >>> sorted(sets["held_out"]["split"].unique()), len(sets["held_out"])
+    (['valid'], 4)
+    >>> "tr0" in set(sets["post_hoc"]["ID"]), len(sets["post_hoc"])
+    (False, 8)
+    >>> sets["post_hoc"].groupby("split")["probe_speaker"].all().to_dict()
+    {'test': True, 'valid': False}
+    """
+    trained = set(train["ID"])
+    held = _per_speaker(valid[~valid["ID"].isin(trained)], per_speaker, seed)
+    tested = _per_speaker(test[~test["ID"].isin(trained)], per_speaker, seed)
+    clean = {
+        name: frame["spk_confounded"].astype(int).to_numpy() == 0
+        for name, frame in (("valid", held), ("test", tested))
+    }
+    held = held.assign(split="valid", probe_speaker=clean["valid"])
+    post_hoc = pd.concat(
+        [
+            held.assign(probe_speaker=False),
+            tested.assign(split="test", probe_speaker=clean["test"]),
+        ],
+        ignore_index=True,
+    )
+    return {"held_out": held, "post_hoc": post_hoc}
 
 
 def make_probe(seed: int = 0):

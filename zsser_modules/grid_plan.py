@@ -89,7 +89,7 @@ def parse_pairs(text: str) -> list[str]:
 
 
 def parse_variants(text: str) -> list[str]:
-    """Parse ``"baseline1,proposed"`` into checked variants (``"all"``: all six).
+    """Parse ``"baseline1,proposed"`` into checked variants (``"all"``: every one).
 
     Arguments
     ---------
@@ -164,6 +164,81 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError("No seed given: e.g. --seeds 1,2,3.")
     return list(dict.fromkeys(seeds))
+
+
+#: ``--split-seed`` value under which every run's ``split_seed`` is its ``seed``.
+SPLIT_SEED_FOLLOW = "follow"
+
+
+def parse_split_seed(text: str | None) -> str | int | None:
+    """Parse ``--split-seed``: ``follow``, ``fixed`` (or None) or an integer.
+
+    Arguments
+    ---------
+    text : str or None
+        ``"follow"``: each run gets ``--split_seed=<its seed>``, so the
+        spread over seeds includes the split; ``"fixed"`` or None: the
+        hyperparameter file's ``split_seed`` (one split for every seed); an
+        integer: ``--split_seed=<integer>`` for every run.
+
+    Returns
+    -------
+    str, int or None
+        ``"follow"``, the integer, or None (the file's value).
+
+    Raises
+    ------
+    ValueError
+        For anything else.
+
+    Example
+    -------
+    >>> parse_split_seed("follow"), parse_split_seed("fixed"), parse_split_seed("7")
+    ('follow', None, 7)
+    >>> parse_split_seed("sometimes")
+    Traceback (most recent call last):
+    ...
+    ValueError: Bad --split-seed 'sometimes': expected follow, fixed or an integer.
+    """
+    if text is None or text.strip() == "fixed":
+        return None
+    if text.strip() == SPLIT_SEED_FOLLOW:
+        return SPLIT_SEED_FOLLOW
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"Bad --split-seed {text!r}: expected follow, fixed or an integer."
+        ) from None
+
+
+def split_seed_overrides(run: Run, split_seed: str | int | None) -> list[str]:
+    """The recipe argument a run gets from the grid's ``--split-seed``.
+
+    Arguments
+    ---------
+    run : Run
+        The run.
+    split_seed : str, int or None
+        :func:`parse_split_seed`'s value.
+
+    Returns
+    -------
+    list of str
+        ``[]`` (the file's ``split_seed``) or ``["--split_seed=<n>"]``.
+
+    Example
+    -------
+    >>> run = Run("en", "de", "proposed", 3, Path("g"))
+    >>> split_seed_overrides(run, "follow"), split_seed_overrides(run, 11)
+    (['--split_seed=3'], ['--split_seed=11'])
+    >>> split_seed_overrides(run, None)
+    []
+    """
+    if split_seed is None:
+        return []
+    value = run.seed if split_seed == SPLIT_SEED_FOLLOW else int(split_seed)
+    return [f"--split_seed={value}"]
 
 
 def check_grid_overrides(overrides: Sequence[str]) -> list[str]:

@@ -122,7 +122,11 @@ SPEED_RUN_OPTIONS = (
 #: bit for bit: a key holding it is left out of the identity, so the older
 #: runs keep theirs (neither retrained nor refused); any other value is part
 #: of the identity as usual.
-NEUTRAL_DEFAULTS = {"speaker_norm": "none"}
+NEUTRAL_DEFAULTS = {
+    "speaker_norm": "none",
+    # read only by speaker_norm: per_speaker_enrolment (added with it)
+    "speaker_norm_enrolment": 5,
+}
 #: Every excluded dotted key of the hyperparameters.
 EXCLUDED_KEYS = PATH_KEYS + SPEED_KEYS + CONTROL_KEYS + DERIVED_KEYS
 #: File of the identity in the run folder.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -148,6 +149,78 @@ def n_held_out(n_speakers: int, ratio: float) -> int:
 COVER_ATTEMPTS = 200
 
 
+def _draw_held_out(
+    speakers: list[str],
+    n_out: int,
+    counts: dict[str, Counter],
+    minimum: int,
+    rng: random.Random,
+) -> list[str]:
+    """The held-out speakers of one group (see :func:`speaker_split`)."""
+    if not counts:  # no class to cover: the first shuffle
+        order = list(speakers)
+        rng.shuffle(order)
+        return order[:n_out]
+    total = sum(counts.values(), Counter())
+    # a class cannot give the held-out side more than all but one of its
+    # utterances (the kept side needs one): the search stops at that target
+    target = {c: min(minimum, n - 1) for c, n in total.items()}
+    best, best_score = None, None
+    sizes = range(n_out, len(speakers)) if minimum > 0 else [n_out]
+    for size in sizes:
+        for _ in range(COVER_ATTEMPTS):
+            order = list(speakers)
+            rng.shuffle(order)
+            held = sum((counts[s] for s in order[:size]), Counter())
+            kept = sum((counts[s] for s in order[size:]), Counter())
+            held_cov, kept_cov = len(held), len(kept)
+            missing = sum(max(0, n - held[c]) for c, n in target.items())
+            score = (min(held_cov, kept_cov), -missing, held_cov + kept_cov)
+            if best_score is None or score > best_score:
+                best, best_score = order[:size], score
+            if held_cov == kept_cov == len(total) and missing == 0:
+                return best
+    return best
+
+
+def held_out_shortfall(
+    held_out: pd.DataFrame, minimum: int, by: str | None = "lang"
+) -> dict[str, dict[str, int]]:
+    """Classes of each group that a held-out side has fewer than ``minimum`` of.
+
+    Arguments
+    ---------
+    held_out : pandas.DataFrame
+        The held-out rows (e.g. a validation manifest).
+    minimum : int
+        Utterances required per class and group.
+    by : str or None
+        The group column (default ``"lang"``; None: one group).
+
+    Returns
+    -------
+    dict
+        ``{group: {emotion: utterances}}`` for the classes under the
+        minimum (empty: the minimum holds).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"lang": ["de"] * 3, "emo": ["sad", "sad", "happy"]})
+    >>> held_out_shortfall(df, 2)
+    {'de': {'happy': 1}}
+    """
+    groups = [("all", held_out)] if by is None else held_out.groupby(by, sort=True)
+    out = {}
+    for group, part in groups:
+        low = {
+            emo: int(n) for emo, n in part["emo"].value_counts().items() if n < minimum
+        }
+        if low:
+            out[str(group)] = dict(sorted(low.items()))
+    return out
+
+
 def speaker_split(
     df: pd.DataFrame,
     ratio: float,
@@ -155,6 +228,7 @@ def speaker_split(
     by: str | None = "lang",
     salt: str = "",
     cover_classes: bool = True,
+    min_held_per_class: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a manifest by speaker, per language, seeded.
 
@@ -173,6 +247,17 @@ def speaker_split(
     has every emotion, the first shuffle is kept, as without the option.
     ``spk_confounded`` is recomputed on each side.
 
+    With ``min_held_per_class`` = m > 0 (the validation sets' minimum), a
+    draw must also give the held-out side at least m utterances of every
+    emotion of the group; if none of the ``COVER_ATTEMPTS`` draws of
+    :func:`n_held_out` speakers does, the held-out side grows by one speaker
+    at a time (the same generator drawing on), up to ``n - 1`` speakers. A
+    class with fewer than m + 1 utterances asks for all but one of them (the
+    kept side keeps one). If no size works, the draw closest to the minimum
+    is kept (first: both sides cover every class; then: fewest utterances
+    missing) and :func:`held_out_shortfall` tells what is missing.
+    With m = 0 the draws are exactly those made without the option.
+
     Arguments
     ---------
     df : pandas.DataFrame
@@ -188,6 +273,10 @@ def speaker_split(
         ``"valid"`` and ``"test"``).
     cover_classes : bool
         Redraw (seeded) when a side would miss an emotion of the group.
+    min_held_per_class : int
+        Utterances of every emotion of the group the held-out side must hold
+        at least (0: no minimum). Needs ``cover_classes`` and an ``emo``
+        column.
 
     Returns
     -------
@@ -215,7 +304,12 @@ def speaker_split(
     ...                            "emo": ["sad"] * 4 + ["happy"] * 2})
     >>> [sorted(set(side["emo"])) for side in speaker_split(confounded, 0.4, seed=1)]
     [['happy', 'sad'], ['happy', 'sad']]
+    >>> _, held = speaker_split(df, 0.25, seed=1, min_held_per_class=2)
+    >>> held["spk_id"].nunique(), int(held.groupby("emo").size().min())
+    (2, 2)
     """
+    if min_held_per_class < 0:
+        raise ValueError(f"min_held_per_class must be >= 0, got {min_held_per_class}.")
     groups = [(None, df)] if by is None else list(df.groupby(by, sort=True))
     held_speakers: set[str] = set()
     for group, part in groups:
@@ -229,26 +323,13 @@ def speaker_split(
                 f"({speakers}); at least 2 are needed (one on each side)."
             ) from None
         rng = random.Random(f"{seed}/{salt}/{group}")
-        emotions: dict[str, set[str]] = {}
+        counts: dict[str, Counter] = {}
         if cover_classes and "emo" in part:
             for spk, emo in zip(part["spk_id"].tolist(), part["emo"].tolist()):
-                emotions.setdefault(spk, set()).add(emo)
-        n_classes = len(set().union(*emotions.values())) if emotions else 0
-        best, best_score = None, (-1, -1)
-        for _ in range(COVER_ATTEMPTS if emotions else 1):
-            order = list(speakers)
-            rng.shuffle(order)
-            if not emotions:
-                best = order[:n_out]
-                break
-            held_cov = len(set().union(*(emotions[s] for s in order[:n_out])))
-            kept_cov = len(set().union(*(emotions[s] for s in order[n_out:])))
-            score = (min(held_cov, kept_cov), held_cov + kept_cov)
-            if score > best_score:
-                best, best_score = order[:n_out], score
-            if held_cov == kept_cov == n_classes:
-                break
-        held_speakers.update(best)
+                counts.setdefault(spk, Counter())[emo] += 1
+        held_speakers.update(
+            _draw_held_out(speakers, n_out, counts, min_held_per_class, rng)
+        )
     mask = df["spk_id"].isin(held_speakers)
     kept = mark_confounded_speakers(df[~mask]) if "emo" in df else df[~mask].copy()
     held = mark_confounded_speakers(df[mask]) if "emo" in df else df[mask].copy()

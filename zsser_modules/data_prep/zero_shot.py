@@ -8,6 +8,7 @@ variant         train (minus held-out valid speakers)        test
 ==============  ==========================================  ===================
 baseline1       S                                            all of T
 baseline2       S + every other non-target language          all of T
+baseline2_hier  same as baseline2 (hierarchical batches)     all of T
 proposed        same as baseline2                            all of T
 no_supcon       same as baseline2                            all of T
 no_spkadv       same as baseline2                            all of T
@@ -27,7 +28,10 @@ Rules:
   (half up, clipped to ``[1, n - 1]``) are held out. If a side would miss
   one of the language's emotions (speakers confounded with emotion, e.g.
   URDU), further seeded shuffles are drawn until both sides cover every
-  emotion (see ``speakers.speaker_split``). A language's valid speakers
+  emotion (see ``speakers.speaker_split``); with ``valid_min_per_class`` = m,
+  also until each training language's valid speakers hold at least m
+  utterances of each of its emotions (then with one more valid speaker at
+  a time if no draw does). A language's valid speakers
   thus depend only on the seed, not on the pair or variant. A
   language with fewer than 2 speakers cannot be split (the upper bound needs
   3 speakers in T): that is an error, as are an unknown language or variant,
@@ -79,6 +83,7 @@ from zsser_modules.data_prep.manifest import (
 )
 from zsser_modules.data_prep.speakers import (
     SplitError,
+    held_out_shortfall,
     mark_confounded_speakers,
     speaker_split,
 )
@@ -91,6 +96,7 @@ logger = logging.getLogger(__name__)
 VARIANTS: tuple[str, ...] = (
     "baseline1",
     "baseline2",
+    "baseline2_hier",
     "upper_bound",
     "no_supcon",
     "no_spkadv",
@@ -235,10 +241,12 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _split(df: pd.DataFrame, ratio: float, seed: int, salt: str, what: str):
+def _split(
+    df: pd.DataFrame, ratio: float, seed: int, salt: str, what: str, minimum: int = 0
+):
     """speaker_split with errors turned into SettingError naming the purpose."""
     try:
-        return speaker_split(df, ratio, seed, salt=salt)
+        return speaker_split(df, ratio, seed, salt=salt, min_held_per_class=minimum)
     except SplitError as err:
         raise SettingError(f"Cannot hold out {what}: {err}") from None
 
@@ -285,6 +293,7 @@ def build_setting(
     test_ratio: float = 0.3,
     languages: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
+    valid_min_per_class: int = 0,
 ) -> dict[str, Path]:
     """Write the train/valid/test manifests of one zero-shot setting.
 
@@ -314,6 +323,12 @@ def build_setting(
         the manifests). S and T must still be in the manifests.
     classes : sequence of str, optional
         Emotion classes kept (default ``EMOTIONS``, the 4 classes).
+    valid_min_per_class : int
+        Utterances of every emotion a training language has that its
+        ``valid`` speakers must hold at least (``speaker_split``'s
+        ``min_held_per_class``: more draws, then more speakers, if needed).
+        A language where it cannot hold is logged and listed in
+        ``setting.json`` (``valid_shortfall``). 0: no minimum.
 
     Returns
     -------
@@ -377,6 +392,7 @@ def build_setting(
         "test_ratio": test_ratio,
         "languages": None if languages is None else list(languages),
         "classes": list(classes),
+        "valid_min_per_class": int(valid_min_per_class),
     }
     fingerprint = {"manifests": [{"path": str(p), "sha1": _sha1(p)} for p in paths]}
     stamp = make_stamp(options, fingerprint)
@@ -419,14 +435,21 @@ def build_setting(
 
     aux = df[df["lang"].isin([lang for lang in train_langs if lang != target])]
     train_parts, valid_parts = [], []
-    aux_train, aux_valid = _split(aux, valid_ratio, seed, "valid", "valid speakers")
+    aux_train, aux_valid = _split(
+        aux, valid_ratio, seed, "valid", "valid speakers", valid_min_per_class
+    )
     train_parts.append(aux_train)
     valid_parts.append(aux_valid)
     df_target = df[df["lang"] == target]
     if variant == "upper_bound":
         rest, test = _split(df_target, test_ratio, seed, "test", "target test speakers")
         t_train, t_valid = _split(
-            rest, valid_ratio, seed, "valid", "target valid speakers (upper bound)"
+            rest,
+            valid_ratio,
+            seed,
+            "valid",
+            "target valid speakers (upper bound)",
+            valid_min_per_class,
         )
         train_parts.append(t_train)
         valid_parts.append(t_valid)
@@ -441,6 +464,15 @@ def build_setting(
         frame = mark_confounded_speakers(frame).sort_values("ID", kind="stable")
         result[split] = frame[list(MANIFEST_COLUMNS)].reset_index(drop=True)
     _check_guarantees(result, source, target, variant, train_langs)
+    shortfall = held_out_shortfall(result["valid"], valid_min_per_class)
+    if shortfall:
+        logger.warning(
+            "valid_min_per_class=%d cannot hold for every training language "
+            "(utterances per class under it: %s): the language has too few "
+            "utterances or speakers of a class.",
+            valid_min_per_class,
+            shortfall,
+        )
 
     for split, frame in result.items():
         write_manifest(frame, outputs[split])
@@ -454,6 +486,7 @@ def build_setting(
             for lang, n in dropped["lang"].value_counts().sort_index().items()
         },
         **_summary(result),
+        "valid_shortfall": shortfall,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -541,6 +574,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
     parser.add_argument("--valid-ratio", type=float, default=0.2)
     parser.add_argument("--test-ratio", type=float, default=0.3)
     parser.add_argument(
+        "--valid-min-per-class",
+        type=int,
+        default=0,
+        help="utterances of every emotion each training language's valid "
+        "speakers hold at least (default 0: no minimum)",
+    )
+    parser.add_argument(
         "--languages", nargs="+", default=None, help="restrict auxiliary languages"
     )
     parser.add_argument(
@@ -566,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
                 test_ratio=args.test_ratio,
                 languages=args.languages,
                 classes=ALL_EMOTIONS if args.keep_all_classes else EMOTIONS,
+                valid_min_per_class=args.valid_min_per_class,
             )
             print(built[variant]["train"].parent)
     except (SettingError, ValueError, FileNotFoundError) as err:

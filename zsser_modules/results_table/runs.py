@@ -79,6 +79,12 @@ REQUIRED_KEYS: tuple[str, ...] = (
 
 #: Suffix of the row of a run with per-speaker normalised features.
 SPEAKER_NORM_SUFFIX = " +spk-norm"
+#: Row suffix of each other ``speaker_norm`` (the inductive alternatives).
+SPEAKER_NORM_SUFFIXES = {
+    "per_speaker": SPEAKER_NORM_SUFFIX,
+    "per_speaker_enrolment": " +spk-enrol",
+    "training": " +train-norm",
+}
 #: Suffix of the row of a run whose loss weights came from a tuning study.
 TUNED_SUFFIX = " (tuned)"
 
@@ -109,6 +115,8 @@ def row_label(data: dict[str, Any]) -> str:
     >>> row_label({"variant": "proposed", "speaker_norm": "per_speaker",
     ...            "tuned_weights": {"file": "tuned.yaml"}})
     'proposed +spk-norm (tuned)'
+    >>> row_label({"variant": "proposed", "speaker_norm": "per_speaker_enrolment"})
+    'proposed +spk-enrol'
     >>> row_label({"variant": "baseline2", "speaker_norm": "none",
     ...            "tuned_weights": None})
     'baseline2'
@@ -116,7 +124,7 @@ def row_label(data: dict[str, Any]) -> str:
     label = data["variant"]
     norm = data.get("speaker_norm")
     if isinstance(norm, str) and norm not in ("", "none"):
-        label += SPEAKER_NORM_SUFFIX if norm == "per_speaker" else f" +{norm}"
+        label += SPEAKER_NORM_SUFFIXES.get(norm, f" +{norm}")
     if data.get("tuned_weights"):
         label += TUNED_SUFFIX
     return label
