@@ -878,7 +878,7 @@ def test_a_run_finished_with_other_settings_is_a_conflict_naming_the_keys(
     assert "1 done, 0 to run" in dry_run("--lr=0.002", "--num_workers=1")
     out = dry_run("--lr=0.002", "--supcon_weight=0.6")
     assert "0 done, 0 to run, 1 in conflict" in out
-    assert "supcon_weight: 0.3 -> 0.6" in out and "--overwrite=True" in out
+    assert "supcon_weight: 1.0 -> 0.6" in out and "--overwrite=True" in out
     out = dry_run("--lr=0.002", "--supcon_weight=0.6", "--overwrite=True")
     assert "0 done, 1 to run" in out
 
