@@ -35,7 +35,12 @@ from zsser_modules.encoders import (
     WhisperLayerPooling,
 )
 from zsser_modules.feature_cache import FeatureCache, encoder_cache_key
-from zsser_modules.inference import EmotionRecognizer, build_module, export_inference
+from zsser_modules.inference import (
+    EmotionRecognizer,
+    _classify_one,
+    build_module,
+    export_inference,
+)
 from zsser_modules.labels import EMOTIONS
 from zsser_modules.probe import _max_duration_arg
 
@@ -310,6 +315,10 @@ def test_exported_model_equals_the_trained_model_on_a_long_file(tmp_path, cached
     full = read_audio(long_file)
     assert full.shape == (20 * SR,)
     assert torch.allclose(recognizer.classify_batch(full[None])[0], expected, atol=1e-6)
+    # the command line (zsser-classify) too
+    emotion, probs, warning, kind = _classify_one(recognizer, long_file, 0.5, -60.0)
+    assert kind == "ok" and warning == ""
+    assert np.allclose([float(p) for p in probs], expected.exp()[0].tolist(), atol=1e-5)
     # the crop matters on this file: the whole clip gives other probabilities
     uncropped, _ = trained_path_log_probs(modules, long_file, None)
     assert not torch.allclose(uncropped, expected, atol=1e-4)
@@ -341,3 +350,24 @@ def test_an_export_without_max_duration_does_not_crop(tmp_path):
     assert recognizer.max_duration is None
     path = write_tone(tmp_path / "t.wav", seconds=3.0, sample_rate=SR)
     assert recognizer.load_audio(path).shape == (3 * SR,)
+
+
+def test_command_line_reports_the_true_length_and_classifies_padded_clips(tmp_path):
+    folder = tmp_path / "inference"
+    export_inference(
+        folder,
+        "fbank_stats",
+        small_model(),
+        EMOTIONS,
+        weights_from_source=["fbank_stats"],
+        max_duration=15.0,
+    )
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder))
+    path = noise_file(tmp_path / "tiny.wav", 0.01, SR)  # 160 samples
+    assert _classify_one(recognizer, path, 0.5, -60.0)[2].startswith(
+        "too short: 0.010 s"
+    )
+    emotion, probs, warning, kind = _classify_one(recognizer, path, 0.0, -200.0)
+    assert kind == "ok" and emotion in EMOTIONS and len(probs) == len(EMOTIONS)
+    expected = recognizer.classify_batch(read_audio(path)[None])[0]
+    assert np.allclose([float(p) for p in probs], expected.exp()[0].tolist(), atol=1e-5)

@@ -2142,7 +2142,12 @@ class EmotionRecognizer(Pretrained):
             wavs, wav_lens, int(self.hparams.sample_rate), self.max_duration
         )
 
-    def load_audio(self, path: str | os.PathLike, savedir: Any = None):
+    def load_audio(
+        self,
+        path: str | os.PathLike,
+        savedir: Any = None,
+        min_duration: float = MIN_DURATION,
+    ):
         """Read a local audio file as this model's input (see :func:`load_audio`).
 
         Arguments
@@ -2151,14 +2156,22 @@ class EmotionRecognizer(Pretrained):
             Audio file (any rate, mono or multi-channel).
         savedir : None
             Unused (``Pretrained.load_audio``'s signature).
+        min_duration : float
+            Zero-pad shorter clips to this many seconds (``MIN_DURATION``,
+            as in training; 0: no padding, e.g. to measure the true length:
+            :meth:`classify_batch` pads anyway).
 
         Returns
         -------
         torch.Tensor
-            1-D waveform at ``hparams.sample_rate``.
+            1-D waveform at ``hparams.sample_rate``: the first
+            :attr:`max_duration` seconds of the file.
         """
         return load_audio(
-            path, normalizer=self.audio_normalizer, max_duration=self.max_duration
+            path,
+            normalizer=self.audio_normalizer,
+            max_duration=self.max_duration,
+            min_duration=min_duration,
         )
 
     def encode_batch(

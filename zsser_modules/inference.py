@@ -691,7 +691,8 @@ def _classify_one(
     """
     rate = int(recognizer.hparams.sample_rate)
     try:
-        wav = recognizer.load_audio(path)
+        # unpadded (the warning names the true length); cut to max_duration
+        wav = recognizer.load_audio(path, min_duration=0.0)
     except (OSError, ValueError, RuntimeError) as err:
         return "", [], f"unreadable: {err}", "unreadable"
     bad = count_non_finite(wav)
