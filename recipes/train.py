@@ -57,7 +57,7 @@ from speechbrain.utils.logger import get_logger
 
 from zsser_modules.adversarial import adversarial_loss, dann_lambda
 from zsser_modules.atomic_write import write_json_atomic
-from zsser_modules.audio import audio_pipeline
+from zsser_modules.audio import PolicyDuration, audio_pipeline, check_max_duration
 from zsser_modules.checkpoints import kill_point
 from zsser_modules.data_prep import GENERATED_CORPORA, prepare_corpus
 from zsser_modules.data_prep.manifest import LANGUAGE_CORPUS, read_manifest
@@ -554,7 +554,9 @@ def dataio_prep(hparams, manifests):
         datasets[split] = DynamicItemDataset.from_csv(
             csv_path=manifests[split],
             dynamic_items=[
-                audio_pipeline(hparams["sample_rate"]),
+                audio_pipeline(
+                    hparams["sample_rate"], max_duration=hparams["max_duration"]
+                ),
                 emotion_pipeline,
                 language_pipeline,
             ],
@@ -589,7 +591,11 @@ def train_loader_options(hparams, train_set):
         seed=hparams["seed"],
         loader_options=hparams["train_dataloader_options"],
         dynamic_batching=hparams["dynamic_batching"],
-        dynamic_options=hparams["dynamic_batch_sampler"],
+        # buckets by the length after the max_duration crop (docs/recipe.md)
+        dynamic_options={
+            "length_func": PolicyDuration(hparams["max_duration"]),
+            **hparams["dynamic_batch_sampler"],
+        },
     )
 
 
@@ -604,7 +610,11 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
     ``sig``. Under DDP the main process computes them while the others wait.
     Returns the counts of computed and reused entries.
     """
-    key = encoder_cache_key(encoder, sample_rate=hparams["sample_rate"])
+    key = encoder_cache_key(
+        encoder,
+        sample_rate=hparams["sample_rate"],
+        max_duration=hparams["max_duration"],
+    )
     # The key hashes the encoder's weights: a run refuses to resume with
     # another encoder under the same settings (zsser_modules.run_identity).
     record_feature_cache_key(hparams["output_folder"], key, write=False)
@@ -940,6 +950,7 @@ def main(argv=None):
     try:
         check_selection(hparams["selection"])
         check_language_sampling(hparams["language_sampling"])
+        check_max_duration(hparams["max_duration"])
         check_speaker_norm(
             hparams["speaker_norm"],
             frozen=hparams["encoder"] == "fbank_stats"
@@ -1051,6 +1062,7 @@ def main(argv=None):
             hparams["emotions"],
             features=("speaker_norm",) if speaker_norm is not None else (),
             sample_rate=hparams["sample_rate"],
+            max_duration=hparams["max_duration"],
             weights_from_source=(encoder,) if frozen else (),
             metadata={
                 "source": results["source"],

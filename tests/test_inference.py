@@ -83,6 +83,51 @@ def test_inference_matches_the_trained_model(tmp_path_factory):
     assert torch.allclose(log_probs.exp(), probs, atol=1e-5)
 
 
+def test_inference_crops_a_long_file_as_the_trained_model(tmp_path_factory, tmp_path):
+    """A 20 s file: the run's exported model and its training path (the cached
+    SSL features of the recipe's dataset) both see its first max_duration s."""
+    brain, folder = ssl_run(tmp_path_factory)
+    assert brain.hparams.max_duration == 15.0
+    text = (folder / "inference" / "hyperparams.yaml").read_text()
+    assert "max_duration: 15.0" in text
+    long_file = tmp_path / "long.wav"
+    rng = np.random.default_rng(3)
+    t = np.arange(20 * 44100) / 44100
+    mono = 0.2 * np.sin(2 * np.pi * (120 + 10 * t) * t) + 0.05 * rng.standard_normal(
+        t.size
+    )
+    sf.write(long_file, np.stack([mono, 0.9 * mono], 1).astype("float32"), 44100)
+    manifest = tmp_path / "long.csv"
+    manifest.write_text(
+        "ID,duration,wav,emo,spk_id,lang,corpus,spk_confounded\n"
+        f"fix_long,20.000,{long_file},sad,fix_s1,de,emodb,0\n"
+    )
+    results = json.loads((folder / "results.json").read_text())
+    hparams = {
+        **vars(brain.hparams),
+        "save_folder": str(tmp_path / "save"),
+        "output_folder": str(tmp_path / "run"),
+        "feature_cache_folder": str(tmp_path / "cache"),  # not the session's
+    }
+    datasets, _ = train.dataio_prep(hparams, {**results["setting"], "test": manifest})
+    assert datasets["test"][0]["sig"].shape == (15 * 16000,)
+    encoder = build_module(hparams["ssl_encoder"])
+    train.cache_encoder_features(
+        hparams, encoder, {"test": datasets["test"]}, {"noprogressbar": True}
+    )
+    emb, _, _ = brain.embed(datasets["test"])
+    probs = torch.softmax(brain.modules["emo_classifier"](emb), dim=-1)
+
+    recognizer = EmotionRecognizer.from_hparams(source=str(folder / "inference"))
+    assert recognizer.max_duration == 15.0
+    full = read_audio(long_file)  # uncropped: the recognizer cuts it
+    assert full.shape == (20 * 16000,)
+    assert torch.allclose(recognizer.encode_batch(full), emb, atol=1e-5)
+    assert torch.allclose(
+        recognizer.classify_file(long_file)[0].exp(), probs, atol=1e-5
+    )
+
+
 def test_foreign_class_loading(tmp_path_factory, tmp_path, stereo_44k):
     _, folder = ssl_run(tmp_path_factory)
     recognizer = foreign_class(

@@ -16,8 +16,9 @@ definition of everything the exported model runs: the encoders
 (``FbankStatsEncoder``, ``FbankEncoder``, ``SSLLayerPooling``,
 ``WhisperLayerPooling``, ``WeightedLayerSum``, their precision contexts),
 the audio loading (:func:`load_audio`: SpeechBrain's ``audio_io.load`` and
-``AudioNormalizer``, as ``Pretrained.load_audio``) and
-:class:`EmotionRecognizer`. The project imports these from here
+``AudioNormalizer``, as ``Pretrained.load_audio``, then the duration policy
+:func:`fit_duration`: head crop to ``max_duration``, zero padding to
+``MIN_DURATION``) and :class:`EmotionRecognizer`. The project imports these from here
 (``zsser_modules.encoders``, ``zsser_modules.audio`` and
 ``zsser_modules.inference`` re-export them): training and inference run the
 same code.
@@ -1510,6 +1511,195 @@ def model_file(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Duration policy: head crop of long clips, zero padding of very short ones
+# ---------------------------------------------------------------------------
+
+#: Shortest clip an encoder is given, in seconds (800 samples at 16 kHz).
+#: A shorter clip is right-padded with zeros to this length. The frozen SSL
+#: encoders (wav2vec2, WavLM, HuBERT: a 400-sample convolutional receptive
+#: field) and Whisper (a 400-sample analysis window) refuse fewer than 400
+#: samples, and the trainable filterbank + ECAPA-TDNN encoder fails on a
+#: clip alone under about 640 samples (reflect padding of its dilated
+#: convolutions); 0.05 s clears all of them.
+MIN_DURATION: float = 0.05
+
+
+def duration_samples(seconds: float, sample_rate: int) -> int:
+    """Number of samples of ``seconds`` at ``sample_rate`` (nearest integer).
+
+    Arguments
+    ---------
+    seconds : float
+        A duration.
+    sample_rate : int
+        Samples per second.
+
+    Returns
+    -------
+    int
+        ``round(seconds * sample_rate)``.
+
+    Example
+    -------
+    >>> duration_samples(15.0, 16000), duration_samples(0.05, 16000)
+    (240000, 800)
+    """
+    return int(round(float(seconds) * int(sample_rate)))
+
+
+def check_max_duration(max_duration: Any) -> float | None:
+    """Validate ``max_duration``: None (no crop) or seconds above ``MIN_DURATION``.
+
+    Arguments
+    ---------
+    max_duration : float or None
+        The setting (seconds).
+
+    Returns
+    -------
+    float or None
+        The value as a float, or None.
+
+    Raises
+    ------
+    ValueError
+        One line: what was expected, what was found, how to fix it.
+
+    Example
+    -------
+    >>> check_max_duration(15), check_max_duration(None)
+    (15.0, None)
+    >>> check_max_duration(0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: max_duration must be null (no crop) or a number of seconds ...
+    """
+    if max_duration is None:
+        return None
+    bad = isinstance(max_duration, bool) or not isinstance(max_duration, (int, float))
+    if bad or not MIN_DURATION < float(max_duration) < float("inf"):
+        raise ValueError(
+            "max_duration must be null (no crop) or a number of seconds above "
+            f"{MIN_DURATION:g} (MIN_DURATION), got {max_duration!r}; set e.g. "
+            "--max_duration=15.0."
+        )
+    return float(max_duration)
+
+
+def fit_duration(
+    wav: torch.Tensor,
+    sample_rate: int,
+    max_duration: float | None = None,
+    min_duration: float = MIN_DURATION,
+) -> torch.Tensor:
+    """Apply the duration policy to one waveform (time on the last axis).
+
+    Keeps the first ``round(max_duration * sample_rate)`` samples (a
+    deterministic head crop; None: no crop), then right-pads with zeros to
+    ``round(min_duration * sample_rate)`` samples. A waveform the policy
+    does not change is returned as is (the same tensor).
+
+    Arguments
+    ---------
+    wav : torch.Tensor
+        Waveform ``[..., time]`` at ``sample_rate``.
+    sample_rate : int
+        Its rate.
+    max_duration : float, optional
+        Longest kept duration in seconds (None: keep everything).
+    min_duration : float
+        Shortest duration in seconds; shorter waveforms are zero-padded.
+
+    Returns
+    -------
+    torch.Tensor
+        The cropped or padded waveform.
+
+    Example
+    -------
+    >>> fit_duration(torch.ones(40000), 16000, max_duration=2.0).shape
+    torch.Size([32000])
+    >>> short = fit_duration(torch.ones(100), 16000)
+    >>> short.shape, float(short[:100].sum()), float(short[100:].abs().sum())
+    (torch.Size([800]), 100.0, 0.0)
+    """
+    max_duration = check_max_duration(max_duration)
+    if max_duration is not None:
+        keep = duration_samples(max_duration, sample_rate)
+        if wav.shape[-1] > keep:
+            wav = wav[..., :keep]
+    shortest = duration_samples(min_duration, sample_rate)
+    if wav.shape[-1] < shortest:
+        wav = F.pad(wav, (0, shortest - wav.shape[-1]))
+    return wav
+
+
+def fit_batch_duration(
+    wavs: torch.Tensor,
+    wav_lens: torch.Tensor | None,
+    sample_rate: int,
+    max_duration: float | None = None,
+    min_duration: float = MIN_DURATION,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply :func:`fit_duration` to every row of a right-padded batch.
+
+    Each row keeps its first ``round(max_duration * sample_rate)`` valid
+    samples and is zero-padded to ``round(min_duration * sample_rate)``
+    valid samples; the relative lengths are recomputed for the new width.
+    A batch the policy leaves unchanged is returned as is, so applying it
+    twice, or to a batch of already fitted waveforms (the recipe's), changes
+    nothing.
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        Waveforms ``[batch, time]``, right-padded.
+    wav_lens : torch.Tensor or None
+        Relative lengths ``[batch]`` (1.0 = ``time``); None: all 1.
+    sample_rate : int
+        Rate of the waveforms.
+    max_duration : float, optional
+        Longest kept duration in seconds (None: no crop).
+    min_duration : float
+        Shortest duration in seconds.
+
+    Returns
+    -------
+    wavs : torch.Tensor
+        ``[batch, new_time]``; samples past a row's length are zeros.
+    wav_lens : torch.Tensor
+        The relative lengths in ``new_time``.
+
+    Example
+    -------
+    >>> wavs, lens = fit_batch_duration(torch.ones(2, 48000),
+    ...                                 torch.tensor([1.0, 0.5]), 16000, 2.0)
+    >>> wavs.shape, lens.tolist()
+    (torch.Size([2, 32000]), [1.0, 0.75])
+    """
+    max_duration = check_max_duration(max_duration)
+    width = wavs.shape[-1]
+    if wav_lens is None:
+        wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+    lengths = torch.round(wav_lens.double() * width).long().clamp(0, width)
+    keep = lengths
+    if max_duration is not None:
+        keep = lengths.clamp(max=duration_samples(max_duration, sample_rate))
+    shortest = duration_samples(min_duration, sample_rate)
+    new_lengths = keep.clamp(min=shortest)
+    if bool((new_lengths == lengths).all()):
+        return wavs, wav_lens
+    new_width = int(new_lengths.max())
+    if new_width > width:
+        wavs = F.pad(wavs, (0, new_width - width))
+    wavs = wavs[..., :new_width]
+    steps = torch.arange(new_width, device=wavs.device)
+    valid = steps[None, :] < keep.to(wavs.device)[:, None]
+    wavs = wavs.masked_fill(~valid, 0.0)
+    return wavs, (new_lengths.double() / new_width).to(wav_lens.dtype)
+
+
+# ---------------------------------------------------------------------------
 # Audio: SpeechBrain's loading and normalisation, in training and inference
 # ---------------------------------------------------------------------------
 
@@ -1548,16 +1738,23 @@ def load_audio(
     path: str | os.PathLike,
     sample_rate: int = 16000,
     normalizer: Any = None,
+    max_duration: float | None = None,
+    min_duration: float = MIN_DURATION,
 ) -> torch.Tensor:
     """Read an audio file as a mono float32 waveform at ``sample_rate``.
 
-    Exactly SpeechBrain's ``Pretrained.load_audio`` for a local file:
+    SpeechBrain's ``Pretrained.load_audio`` for a local file:
     ``speechbrain.dataio.audio_io.load`` (soundfile: any format and rate it
     reads) then ``AudioNormalizer`` (resampling with a cached torchaudio
     resampler when the rate differs, mean of the channels), with one-line
-    errors. The recipe reads its training audio with this function and
-    :class:`EmotionRecognizer` its input files, so both see identical
-    samples; a 16 kHz mono file is returned unchanged.
+    errors; then the duration policy (:func:`fit_duration`), applied AFTER
+    resampling: the result is exactly the first ``round(max_duration *
+    sample_rate)`` samples of the uncropped waveform at ``sample_rate``,
+    whatever the file's own rate, zero-padded to ``min_duration`` if
+    shorter. The recipe reads its training audio (and its feature cache)
+    with this function and :class:`EmotionRecognizer` its input files, with
+    the same ``max_duration``, so both see identical samples; a 16 kHz mono
+    file no longer than ``max_duration`` is returned unchanged.
 
     Arguments
     ---------
@@ -1568,6 +1765,10 @@ def load_audio(
     normalizer : speechbrain.dataio.preprocess.AudioNormalizer, optional
         Normaliser to use (default: :func:`audio_normalizer` of
         ``sample_rate``).
+    max_duration : float, optional
+        Keep the first ``max_duration`` seconds (None: the whole file).
+    min_duration : float
+        Zero-pad shorter waveforms to this many seconds (``MIN_DURATION``).
 
     Returns
     -------
@@ -1589,6 +1790,8 @@ def load_audio(
     >>> sig = load_audio(f"{tmp}/a.wav")
     >>> sig.shape, sig.dtype
     (torch.Size([1600]), torch.float32)
+    >>> load_audio(f"{tmp}/a.wav", max_duration=0.08).shape  # first 0.08 s
+    torch.Size([1280])
     >>> import shutil; shutil.rmtree(tmp)
     """
     from speechbrain.dataio import audio_io
@@ -1617,7 +1820,8 @@ def load_audio(
             f"Audio file '{path}' holds no samples. Remove it from the manifest "
             "(data preparation should skip empty files)."
         )
-    return normalizer(signal, rate)
+    wav = normalizer(signal, rate)
+    return fit_duration(wav, int(normalizer.sample_rate), max_duration, min_duration)
 
 
 def count_non_finite(wavs: torch.Tensor) -> int:
@@ -1804,7 +2008,11 @@ class EmotionRecognizer(Pretrained):
     emotion classifier, as in training (``log_softmax`` + NLL). Audio files
     are read with :func:`load_audio` (SpeechBrain's ``audio_io.load`` and
     the ``audio_normalizer`` of ``hyperparams.yaml``: mono mix, resampled to
-    ``sample_rate``), the function the recipe trains with.
+    ``sample_rate``), the function the recipe trains with, and cut to the
+    training run's ``max_duration`` (``hyperparams.yaml``; a folder without
+    it: no crop): the first ``max_duration`` seconds, zero-padded to
+    ``MIN_DURATION`` if shorter. Waveforms given to :meth:`classify_batch`
+    and :meth:`encode_batch` get the same policy, row by row.
 
     Outputs of :meth:`classify_batch` and :meth:`classify_file` follow
     SpeechBrain's ``EncoderClassifier``:
@@ -1906,7 +2114,40 @@ class EmotionRecognizer(Pretrained):
         """The emotion names, in the column order of ``out_prob``."""
         return list(self.hparams.emotions)
 
-    def load_audio(self, path: str | os.PathLike, savedir: Any = None):
+    @property
+    def max_duration(self) -> float | None:
+        """Seconds of each clip the model sees (the training run's; None: all)."""
+        return check_max_duration(getattr(self.hparams, "max_duration", None))
+
+    def fit_batch(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The duration policy of training, applied to a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms [batch, time] at ``hparams.sample_rate``, right-padded.
+        wav_lens : torch.Tensor, optional
+            Relative lengths [batch]. Default: all 1.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            The waveforms and relative lengths, each row cut to
+            :attr:`max_duration` and padded to ``MIN_DURATION``
+            (:func:`fit_batch_duration`).
+        """
+        return fit_batch_duration(
+            wavs, wav_lens, int(self.hparams.sample_rate), self.max_duration
+        )
+
+    def load_audio(
+        self,
+        path: str | os.PathLike,
+        savedir: Any = None,
+        min_duration: float = MIN_DURATION,
+    ):
         """Read a local audio file as this model's input (see :func:`load_audio`).
 
         Arguments
@@ -1915,13 +2156,23 @@ class EmotionRecognizer(Pretrained):
             Audio file (any rate, mono or multi-channel).
         savedir : None
             Unused (``Pretrained.load_audio``'s signature).
+        min_duration : float
+            Zero-pad shorter clips to this many seconds (``MIN_DURATION``,
+            as in training; 0: no padding, e.g. to measure the true length:
+            :meth:`classify_batch` pads anyway).
 
         Returns
         -------
         torch.Tensor
-            1-D waveform at ``hparams.sample_rate``.
+            1-D waveform at ``hparams.sample_rate``: the first
+            :attr:`max_duration` seconds of the file.
         """
-        return load_audio(path, normalizer=self.audio_normalizer)
+        return load_audio(
+            path,
+            normalizer=self.audio_normalizer,
+            max_duration=self.max_duration,
+            min_duration=min_duration,
+        )
 
     def encode_batch(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
@@ -1958,7 +2209,8 @@ class EmotionRecognizer(Pretrained):
             )
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0])
-        wavs = wavs.float().to(self.device)
+        wavs, wav_lens = self.fit_batch(wavs.float(), wav_lens.float())
+        wavs = wavs.to(self.device)
         wav_lens = wav_lens.float().to(self.device)
         with torch.no_grad():
             out = self.mods[self.chain[0]](wavs, wav_lens)
@@ -1985,9 +2237,10 @@ class EmotionRecognizer(Pretrained):
         """
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0])
+        wavs, wav_lens = self.fit_batch(wavs.float(), wav_lens.float())
         with torch.no_grad():
             return self.mods[self.chain[0]](
-                wavs.float().to(self.device), wav_lens.float().to(self.device)
+                wavs.to(self.device), wav_lens.float().to(self.device)
             )
 
     @property

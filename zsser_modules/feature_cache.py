@@ -15,8 +15,13 @@ Layout (one entry file per utterance, sharded by hash)::
 * The key hash covers everything that changes the features: the encoder's
   weights and config (``encoder_fingerprint``), its ``feature_settings()``
   (source, layers, pooling, normalisations, filterbank settings, compute
-  precision), the sampling rate and the storage dtype. Any change gives a
-  new folder: stale features are never read.
+  precision), the sampling rate, the duration policy (``max_duration``: the
+  head crop every clip gets before encoding, and ``min_duration``: the zero
+  padding of very short clips) and the storage dtype. Any change gives a
+  new folder: stale features are never read, and features of cropped and
+  uncropped audio never mix. The cache reads the audio itself, with the
+  key's ``sample_rate`` and duration policy, so an entry is always the
+  encoder's output on exactly the samples the key names.
 * The entry hash covers the utterance id and the audio file identity (real
   path, size, modification time): an edited or replaced file is recomputed.
 * An entry file is a small header (magic, format version, shape, BLAKE2b
@@ -60,7 +65,7 @@ import torch
 from torch import nn
 
 from zsser_modules.atomic_write import atomic_open, write_text_atomic
-from zsser_modules.audio import read_audio
+from zsser_modules.audio import MIN_DURATION, check_max_duration, read_audio
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +196,10 @@ def encoder_fingerprint(encoder_or_source: nn.Module | PathLike) -> str:
 
 
 def encoder_cache_key(
-    encoder: nn.Module, sample_rate: int = 16000, dtype: str = "float32"
+    encoder: nn.Module,
+    sample_rate: int = 16000,
+    dtype: str = "float32",
+    max_duration: float | None = None,
 ) -> dict[str, Any]:
     """Build the cache key of a frozen encoder.
 
@@ -210,6 +218,10 @@ def encoder_cache_key(
         Rate the audio is read at (``read_audio(path, sample_rate)``).
     dtype : str
         Storage dtype, ``"float32"`` (exact, default) or ``"float16"``.
+    max_duration : float, optional
+        Seconds of each clip that are encoded (the head crop of the
+        recipe's ``max_duration``; None: whole clips). Recorded with the
+        padding rule (``min_duration``: ``MIN_DURATION``).
 
     Returns
     -------
@@ -218,9 +230,12 @@ def encoder_cache_key(
 
     Example
     -------
-    >>> key = encoder_cache_key(torch.nn.Identity())
-    >>> sorted(key)
-    ['dtype', 'encoder', 'fingerprint', 'format', 'sample_rate', 'settings', 'shape']
+    >>> key = encoder_cache_key(torch.nn.Identity(), max_duration=15.0)
+    >>> sorted(key)  # doctest: +NORMALIZE_WHITESPACE
+    ['dtype', 'encoder', 'fingerprint', 'format', 'max_duration', 'min_duration',
+     'sample_rate', 'settings', 'shape']
+    >>> key["max_duration"], key["min_duration"]
+    (15.0, 0.05)
     """
     if hasattr(encoder, "feature_settings"):
         settings = encoder.feature_settings()
@@ -238,6 +253,8 @@ def encoder_cache_key(
         "fingerprint": encoder_fingerprint(encoder),
         "settings": settings,
         "sample_rate": int(sample_rate),
+        "max_duration": check_max_duration(max_duration),
+        "min_duration": MIN_DURATION,
         "dtype": dtype,
         "shape": shape,
     }
@@ -283,9 +300,11 @@ class FeatureCache:
         Root folder, shared by all encoders (each key gets a sub-folder).
     key : dict
         Everything that changes the features (see ``encoder_cache_key``).
-        Optional entries: ``"sample_rate"`` (default 16000), ``"dtype"``
-        (``"float32"`` default or ``"float16"``), ``"shape"`` (expected entry
-        shape, checked on read).
+        Optional entries: ``"sample_rate"`` (default 16000),
+        ``"max_duration"`` (seconds of each clip read; default None: all),
+        ``"min_duration"`` (zero padding of short clips, default
+        ``MIN_DURATION``), ``"dtype"`` (``"float32"`` default or
+        ``"float16"``), ``"shape"`` (expected entry shape, checked on read).
 
     Example
     -------
@@ -308,6 +327,8 @@ class FeatureCache:
     def __init__(self, cache_dir: PathLike, key: dict[str, Any]):
         self.key = dict(key)
         self.sample_rate = int(self.key.get("sample_rate", 16000))
+        self.max_duration = check_max_duration(self.key.get("max_duration"))
+        self.min_duration = float(self.key.get("min_duration", MIN_DURATION))
         self.dtype = str(self.key.get("dtype", "float32"))
         if self.dtype not in STORAGE_DTYPES:
             raise ValueError(
@@ -543,7 +564,8 @@ class FeatureCache:
     ) -> dict[str, int]:
         """Compute and store the features of every item not cached yet.
 
-        Audio is read with ``read_audio(wav, key sample rate)``, grouped into
+        Audio is read with ``read_audio`` at the key's sample rate and
+        duration policy (``max_duration``, ``min_duration``), grouped into
         batches of similar file size, padded, and encoded with
         ``encoder(wavs, wav_lens)`` (relative lengths, padded with SpeechBrain's
         ``batch_pad_right`` like ``PaddedBatch``) in eval mode, without
@@ -662,7 +684,7 @@ class FeatureCache:
                 for start in range(0, len(todo), batch_size):
                     chunk = todo[start : start + batch_size]
                     wavs, wav_lens = batch_pad_right(
-                        [read_audio(wav, self.sample_rate) for _, wav in chunk]
+                        [self.read(wav) for _, wav in chunk]
                     )
                     feats = encoder(wavs.to(device), wav_lens.to(device))
                     for (utt_id, wav_path), feat in zip(chunk, feats):
@@ -671,6 +693,24 @@ class FeatureCache:
         finally:
             if was_training:
                 encoder.train()
+
+    def read(self, wav_path: PathLike) -> torch.Tensor:
+        """Read an audio file as this key's encoder input (rate, duration policy).
+
+        Arguments
+        ---------
+        wav_path : str or os.PathLike
+            Audio file.
+
+        Returns
+        -------
+        torch.Tensor
+            1-D waveform: ``read_audio(wav_path, sample_rate, max_duration,
+            min_duration)`` with the key's values.
+        """
+        return read_audio(
+            wav_path, self.sample_rate, self.max_duration, self.min_duration
+        )
 
     def pipeline(
         self,

@@ -28,7 +28,9 @@ classname="EmotionRecognizer")``. ``out_prob`` holds log-probabilities (as
 SpeechBrain's classifiers). Audio is read with
 :func:`zsser_modules.custom_interface.load_audio` (SpeechBrain's
 ``AudioNormalizer``), exactly as in training: any sample rate, mono or
-multi-channel.
+multi-channel; the folder records the training run's ``max_duration`` and
+the model sees the same first ``max_duration`` seconds of every file as in
+training (docs/recipe.md, "Duration policy").
 
 Command line (files, or every audio file under folders: every format the
 installed soundfile reads, mp3 included)::
@@ -77,6 +79,7 @@ from zsser_modules.custom_interface import (
     INTERFACE_FILE,
     MODEL_FILE_PATTERNS,
     EmotionRecognizer,
+    check_max_duration,
     count_non_finite,
     hub_origin,
     model_chain,
@@ -423,6 +426,7 @@ def export_inference(
     weights_from_source: Sequence[str] = (),
     metadata: Mapping[str, Any] | None = None,
     features: Sequence[str] = (),
+    max_duration: float | None = None,
 ) -> Path:
     """Write a model folder that loads anywhere SpeechBrain does.
 
@@ -466,6 +470,10 @@ def export_inference(
         Modules applied to the encoder output before the heads (tensor in,
         tensor out, e.g. a normalisation with stored statistics); their
         classes must be defined in :mod:`zsser_modules.custom_interface`.
+    max_duration : float, optional
+        The training run's ``max_duration`` (seconds; None: no crop), written
+        to ``hyperparams.yaml``: the loaded model cuts every input to its
+        first ``max_duration`` seconds, as training did.
 
     Returns
     -------
@@ -498,6 +506,7 @@ def export_inference(
     True
     """
     names = model_chain(encoder, features)
+    max_duration = check_max_duration(max_duration)
     missing = [name for name in names if name not in modules]
     if missing:
         raise ValueError(
@@ -519,6 +528,9 @@ def export_inference(
         "",
         f"encoder: {_yaml_value(encoder, 'encoder')}",
         f"sample_rate: {int(sample_rate)}",
+        "# Seconds of each input the model sees: its first max_duration seconds",
+        "# (as in training; null: all), zero-padded to MIN_DURATION if shorter.",
+        f"max_duration: {_yaml_value(max_duration, 'max_duration')}",
         f"emotions: {_yaml_value(list(classes), 'emotions')}",
         f"model_chain: {_yaml_value(names, 'model_chain')}",
         "",
@@ -679,7 +691,8 @@ def _classify_one(
     """
     rate = int(recognizer.hparams.sample_rate)
     try:
-        wav = recognizer.load_audio(path)
+        # unpadded (the warning names the true length); cut to max_duration
+        wav = recognizer.load_audio(path, min_duration=0.0)
     except (OSError, ValueError, RuntimeError) as err:
         return "", [], f"unreadable: {err}", "unreadable"
     bad = count_non_finite(wav)

@@ -22,7 +22,11 @@ Usage::
 
     python -m zsser_modules.probe MANIFEST.csv --encoder whisper \
         --ssl_source openai/whisper-base [--json OUT.json] \
-        [--cache_dir results/data/feature_cache]
+        [--cache_dir results/data/feature_cache] [--max_duration 15]
+
+Every clip is cut to its first ``--max_duration`` seconds (default 15.0, the
+recipe's; ``none``: whole clips), as in training (docs/recipe.md, "Duration
+policy"): with the recipe's value the probe shares its cache entries.
 
 The manifest needs the columns ``ID, wav, emo, spk_id, lang`` (the schema of
 ``zsser_modules.data_prep``; ``spk_confounded`` is used when present). Any
@@ -179,6 +183,7 @@ def layer_features(
     batch_size: int = 8,
     device: str = "cpu",
     progressbar: bool = True,
+    max_duration: float | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Per-layer pooled features of every row, through the feature cache.
 
@@ -196,6 +201,8 @@ def layer_features(
         Device of the encoder.
     progressbar : bool
         Show the cache fill's progress bar.
+    max_duration : float, optional
+        Encode the first ``max_duration`` seconds of each clip (None: all).
 
     Returns
     -------
@@ -207,7 +214,9 @@ def layer_features(
     from zsser_modules.feature_cache import FeatureCache, encoder_cache_key
 
     encoder = encoder.to(device)
-    cache = FeatureCache(cache_dir, encoder_cache_key(encoder))
+    cache = FeatureCache(
+        cache_dir, encoder_cache_key(encoder, max_duration=max_duration)
+    )
     items = list(zip(frame["ID"], frame["wav"]))
     counts = cache.fill(
         encoder, items, batch_size=batch_size, device=device, progressbar=progressbar
@@ -359,6 +368,18 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _max_duration_arg(value: str) -> float | None:
+    """``--max_duration``: seconds, or ``none``/``null`` for whole clips."""
+    from zsser_modules.audio import check_max_duration
+
+    if value.strip().lower() in ("none", "null"):
+        return None
+    try:
+        return check_max_duration(float(value))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line (see the module docstring and ``--help``).
 
@@ -395,6 +416,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         choices=("cut", "full"),
         help="Whisper: clip length (cut) or 30 s window (full)",
     )
+    parser.add_argument(
+        "--max_duration",
+        type=_max_duration_arg,
+        default=15.0,
+        help="encode the first MAX_DURATION seconds of each clip, as the recipe "
+        "(default %(default)s, the recipe's max_duration; none: whole clips)",
+    )
     parser.add_argument("--json", default=None, help="write the result here")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
@@ -417,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.batch_size,
             args.device,
             progressbar=not args.noprogressbar,
+            max_duration=args.max_duration,
         )
         fill_s = time.perf_counter() - start
     except (ProbeInputError, OSError, ValueError, RuntimeError) as error:
@@ -430,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "manifest": str(args.manifest),
         "encoder": args.encoder,
         "ssl_source": args.ssl_source,
+        "max_duration": args.max_duration,
         "n_utterances": len(frame),
         "n_speakers": int(frame["spk_id"].nunique()),
         "languages": sorted(frame["lang"].unique()),
