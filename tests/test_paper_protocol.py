@@ -345,21 +345,24 @@ def test_settings_folder_differs_by_protocol_and_split(real, tmp_path):
 #: Real rows of MELD's annotation files (split, Speaker, Emotion, Sentiment,
 #: Dialogue_ID, Utterance_ID, Season, Episode, StartTime, EndTime).
 MELD_ROWS = [
-    ("train", "Nurse", "neutral", "neutral", 22, 1, 1, 23, "00:09:03,834", "00:09:06,169"),
-    ("train", "All", "joy", "positive", 142, 1, 2, 5, "00:03:14,360", "00:03:16,820"),
-    ("train", "Ross", "neutral", "neutral", 125, 3, 4, 18, "00:02:42,287", "00:02:48,021"),
-    ("train", "Phoebe Sr.", "joy", "positive", 261, 3, 4, 1, "00:19:12,276", "00:19:14,318"),
-    ("train", "Phoebe Sr", "neutral", "neutral", 401, 0, 3, 25, "00:05:04,178", "00:05:06,179"),
-    ("train", "Both", "neutral", "neutral", 466, 4, 1, 4, "00:20:14,588", "00:20:15,880"),
-    ("train", "Nurse #1", "sadness", "negative", 594, 7, 7, 4, "00:18:55,467", "00:18:58,803"),
-    ("train", "Joey and Ross", "neutral", "neutral", 658, 9, 1, 20, "00:02:04,207", "00:02:05,791"),
-    ("dev", "Phoebe", "sadness", "negative", 0, 0, 4, 7, "00:20:57,256", "00:21:00,049"),
-    ("dev", "Monica", "surprise", "negative", 0, 1, 4, 7, "00:21:01,927", "00:21:03,261"),
-    ("dev", "All", "joy", "positive", 1, 5, 4, 4, "0:12:44,074", "0:12:45,189"),
-    ("test", "Rachel", "anger", "negative", 0, 1, 3, 19, "00:14:40,629", "00:14:47,385"),
-    ("test", "Phoebe Sr", "joy", "positive", 32, 1, 3, 25, "00:06:00,651", "00:06:06,156"),
-    ("test", "Nurse", "neutral", "neutral", 72, 0, 8, 23, "0:19:16,476", "0:19:18,145"),
-]  # fmt: skip
+    line.split("|")
+    for line in """\
+train|Nurse|neutral|neutral|22|1|1|23|00:09:03,834|00:09:06,169
+train|All|joy|positive|142|1|2|5|00:03:14,360|00:03:16,820
+train|Ross|neutral|neutral|125|3|4|18|00:02:42,287|00:02:48,021
+train|Phoebe Sr.|joy|positive|261|3|4|1|00:19:12,276|00:19:14,318
+train|Phoebe Sr|neutral|neutral|401|0|3|25|00:05:04,178|00:05:06,179
+train|Both|neutral|neutral|466|4|1|4|00:20:14,588|00:20:15,880
+train|Nurse #1|sadness|negative|594|7|7|4|00:18:55,467|00:18:58,803
+train|Joey and Ross|neutral|neutral|658|9|1|20|00:02:04,207|00:02:05,791
+dev|Phoebe|sadness|negative|0|0|4|7|00:20:57,256|00:21:00,049
+dev|Monica|surprise|negative|0|1|4|7|00:21:01,927|00:21:03,261
+dev|All|joy|positive|1|5|4|4|0:12:44,074|0:12:45,189
+test|Rachel|anger|negative|0|1|3|19|00:14:40,629|00:14:47,385
+test|Phoebe Sr|joy|positive|32|1|3|25|00:06:00,651|00:06:06,156
+test|Nurse|neutral|neutral|72|0|8|23|0:19:16,476|0:19:18,145
+""".splitlines()
+]
 MELD_HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,"
                "Utterance_ID,Season,Episode,StartTime,EndTime")  # fmt: skip
 
