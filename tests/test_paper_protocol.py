@@ -228,7 +228,7 @@ def test_table1_sizes_and_speakers_on_the_real_sizes(real_manifests, tmp_path, t
     assert sum(count_speakers(train_df).values()) == TABLE1[target][1]
     line = check_table1(train_df, target)
     assert f"{TABLE1[target][0]:,} training utterances" in line
-    assert f"{TABLE1[target][1]} speakers (paper: {TABLE1[target][1]})" in line
+    assert f"{TABLE1[target][1]} speakers (paper: {TABLE1[target][1]};" in line
     summary = json.loads((paths["train"].parent / "setting.json").read_text())
     sizes = {k.split("/")[0]: n for k, n in summary["corpus_sizes"].items()}
     paper = {"en": "meld", "zh": "esd", "de": "emodb", "fr": "cafe", "ur": "urdu"}

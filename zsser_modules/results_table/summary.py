@@ -23,6 +23,7 @@ AVG = "Avg."
 VARIANT_ORDER: tuple[str, ...] = (
     "baseline1",
     "baseline2",
+    "baseline2_hier",
     "no_supcon",
     "no_spkadv",
     "proposed",
