@@ -216,8 +216,25 @@ def test_committed_split_matches_and_a_change_is_one_warning(real, caplog):
 # ---------------------------------------------------------------------------
 
 
+PAPER_CORPORA = {"en": "meld", "zh": "esd", "de": "emodb", "fr": "cafe", "ur": "urdu"}
+
+
+def recipe_hparams(source, target, variant):
+    """The keys of the recipe's hparams that its Table 1 check reads."""
+    return {
+        "source_lang": source,
+        "target_lang": target,
+        "variant": variant,
+        "languages": list(PAPER_CORPORA),
+        "protocol": "paper",
+        "keep_all_classes": False,
+    }
+
+
 @pytest.mark.parametrize("target", ["de", "fr", "zh"])
-def test_table1_sizes_and_speakers_on_the_real_sizes(real_manifests, tmp_path, target):
+def test_table1_sizes_and_speakers_on_the_real_sizes(
+    real_manifests, tmp_path, target, capsys
+):
     source = "en"
     paths = build_setting(
         list(real_manifests.values()), source, target, "proposed", tmp_path,
@@ -227,6 +244,16 @@ def test_table1_sizes_and_speakers_on_the_real_sizes(real_manifests, tmp_path, t
     assert len(train_df) == TABLE1[target][0]
     assert sum(count_speakers(train_df).values()) == TABLE1[target][1]
     line = check_table1(train_df, target)
+    train.run_table1_check(recipe_hparams(source, target, "proposed"), paths,
+                           PAPER_CORPORA)  # fmt: skip
+    assert capsys.readouterr().out.strip() == line
+    baseline1 = build_setting(
+        list(real_manifests.values()), source, target, "baseline1", tmp_path,
+        protocol="paper",
+    )  # fmt: skip
+    train.run_table1_check(recipe_hparams(source, target, "baseline1"), baseline1,
+                           PAPER_CORPORA)  # fmt: skip
+    assert capsys.readouterr().out == ""  # not a Table 1 training set
     assert f"{TABLE1[target][0]:,} training utterances" in line
     assert f"{TABLE1[target][1]} speakers (paper: {TABLE1[target][1]};" in line
     summary = json.loads((paths["train"].parent / "setting.json").read_text())
@@ -257,6 +284,11 @@ def test_table1_stops_with_one_line_on_8244_meld_rows(real, tmp_path):
                           protocol="paper")  # fmt: skip
     with pytest.raises(Table1Error) as error:
         check_table1(read_manifest(paths["train"]), "de")
+    # The recipe's check (recipes/train.py) stops with the same line.
+    with pytest.raises(Table1Error) as from_recipe:
+        train.run_table1_check(recipe_hparams("zh", "de", "baseline2"), paths,
+                               PAPER_CORPORA)  # fmt: skip
+    assert str(from_recipe.value) == str(error.value)
     message = str(error.value)
     assert "\n" not in message
     assert "meld expected 8,245, found 8,244" in message
