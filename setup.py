@@ -22,7 +22,7 @@ setup(
     # One top-level package: the data preparation is zsser_modules.data_prep;
     # data_prep/*.py in the repository are its command lines, not installed.
     packages=find_packages(include=["zsser_modules", "zsser_modules.*"]),
-    package_data={"zsser_modules.data_prep": ["file_lists/*.csv"]},
+    package_data={"zsser_modules.data_prep": ["file_lists/*.csv", "paper_splits.json"]},
     install_requires=[
         "speechbrain>=1.1.0",
         "torch>=2.1.0",

@@ -60,10 +60,20 @@ from zsser_modules.atomic_write import write_json_atomic
 from zsser_modules.audio import PolicyDuration, audio_pipeline, check_max_duration
 from zsser_modules.checkpoints import kill_point
 from zsser_modules.data_prep import GENERATED_CORPORA, prepare_corpus
+from zsser_modules.data_prep.corpus import CorpusLayoutError
 from zsser_modules.data_prep.manifest import LANGUAGE_CORPUS, read_manifest
+from zsser_modules.data_prep.paper_protocol import (
+    Table1Error,
+    check_protocol,
+    check_table1,
+    table1_applies,
+)
+from zsser_modules.data_prep.speakers import is_pseudo_speaker
 from zsser_modules.data_prep.zero_shot import (
     SPLITS,
+    TEST_ALL,
     VARIANTS,
+    SettingError,
     build_setting,
     setting_folder,
     training_languages,
@@ -430,10 +440,14 @@ def prepare_data(hparams):
     The corpus manifests and the setting are written on the main process only
     (and skipped when up to date); every process returns the same paths.
 
+    Under ``protocol: paper`` the zero-shot variants also get
+    ``manifests["test_all"]`` (the whole target), and a paper task on the
+    real corpora is compared with Table 1 (``table1_check``).
+
     Returns
     -------
     manifests : dict
-        ``{"train": Path, "valid": Path, "test": Path}``.
+        ``{"train": Path, "valid": Path, "test": Path}`` (and ``test_all``).
     train_langs : list of str
         The training languages of the variant.
     """
@@ -445,7 +459,8 @@ def prepare_data(hparams):
                 f"{role}={lang!r} is not in languages={pool}: add it "
                 f"(e.g. --languages=[{','.join(pool + [lang])}])."
             )
-    train_langs = training_languages(source, target, hparams["variant"], pool)
+    protocol, paper_split = hparams["protocol"], hparams["paper_split"]
+    train_langs = training_languages(source, target, hparams["variant"], pool, protocol)
     used = list(dict.fromkeys(train_langs + [target]))
     corpus_of = {**LANGUAGE_CORPUS, **hparams["language_corpus"]}
     corpora = list(dict.fromkeys(corpus_of[lang] for lang in used))
@@ -455,8 +470,13 @@ def prepare_data(hparams):
         target,
         hparams["variant"],
         hparams["split_seed"],
+        protocol,
+        paper_split,
     )
-    manifests = {split: folder / f"{split}.csv" for split in SPLITS}
+    names = list(SPLITS)
+    if protocol == "paper" and hparams["variant"] != "upper_bound":
+        names.append(TEST_ALL)
+    manifests = {split: folder / f"{split}.csv" for split in names}
 
     if hparams["skip_prep"]:
         missing = [str(path) for path in manifests.values() if not path.is_file()]
@@ -512,9 +532,51 @@ def prepare_data(hparams):
             "valid_min_per_class": hparams["valid_min_per_class"],
             "languages": used,
             "classes": hparams["emotions"],
+            "protocol": protocol,
+            "paper_split": paper_split,
         },
     )
+    if hparams["table1_check"]:
+        run_table1_check(hparams, manifests, corpus_of)
     return manifests, train_langs
+
+
+def run_table1_check(hparams, manifests, corpus_of):
+    """Compare a paper task's training set with Table 1 (paper_protocol).
+
+    Every process reads the setting (so all stop together); the main process
+    prints the line with the size and the speaker count beside the paper's.
+    A difference raises Table1Error (one line: which corpus, expected, found,
+    and --table1_check=False).
+    """
+    if hparams["keep_all_classes"]:
+        logger.info("Table 1 check not applied: Table 1 counts the 4 classes only.")
+        return
+    summary = json.loads(
+        (manifests["train"].parent / "setting.json").read_text(encoding="utf-8")
+    )
+    sizes = {}
+    for key, n in summary["corpus_sizes"].items():
+        corpus, lang = key.split("/")
+        if corpus_of.get(lang) == corpus:
+            sizes[corpus] = n
+    applies, why = table1_applies(
+        hparams["source_lang"],
+        hparams["target_lang"],
+        # Table 1 sizes the training set of every non-target language
+        set(summary["training_languages"])
+        == set(hparams["languages"]) - {hparams["target_lang"]},
+        hparams["languages"],
+        corpus_of,
+        sizes,
+        hparams["protocol"],
+    )
+    if not applies:
+        logger.info(f"Table 1 check not applied: {why}.")
+        return
+    line = check_table1(read_manifest(manifests["train"]), hparams["target_lang"])
+    if if_main_process():
+        print(line)
 
 
 def dataio_prep(hparams, manifests):
@@ -522,11 +584,17 @@ def dataio_prep(hparams, manifests):
 
     Emotion and language indices are fixed by the canonical lists; the
     speaker indices by the sorted training speakers (saved in save_folder).
-    Utterances of confounded speakers get the adversary's ignore index.
+    Utterances of confounded speakers and of pseudo-speakers (MELD's "All",
+    "Both", "X and Y": data_prep.speakers.is_pseudo_speaker) get the
+    adversary's ignore index; pseudo-speakers are not in the encoder.
     """
     emotion_encoder = build_label_encoder(hparams["emotions"])
     language_encoder = build_label_encoder(LANGUAGES)
-    speakers = sorted(set(read_manifest(manifests["train"])["spk_id"]))
+    speakers = sorted(
+        spk
+        for spk in set(read_manifest(manifests["train"])["spk_id"])
+        if not is_pseudo_speaker(spk)
+    )
     speaker_encoder = build_label_encoder(speakers)
     if if_main_process():
         Path(hparams["save_folder"]).mkdir(parents=True, exist_ok=True)
@@ -545,12 +613,14 @@ def dataio_prep(hparams, manifests):
     @sb.utils.data_pipeline.takes("spk_id", "spk_confounded")
     @sb.utils.data_pipeline.provides("spk_encoded")
     def speaker_pipeline(spk_id, spk_confounded):
-        if hparams["adv_skip_confounded"] and int(spk_confounded):
+        if is_pseudo_speaker(spk_id) or (
+            hparams["adv_skip_confounded"] and int(spk_confounded)
+        ):
             return torch.LongTensor([hparams["adv_ignore_index"]])
         return speaker_encoder.encode_label_torch(spk_id)
 
     datasets = {}
-    for split in SPLITS:
+    for split in manifests:  # train, valid, test (and test_all: paper protocol)
         datasets[split] = DynamicItemDataset.from_csv(
             csv_path=manifests[split],
             dynamic_items=[
@@ -741,6 +811,10 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "target": hparams["target_lang"],
         "variant": hparams["variant"],
         "seed": hparams["seed"],
+        "protocol": hparams["protocol"],
+        "paper_split": hparams["paper_split"]
+        if hparams["protocol"] == "paper"
+        else None,
         "encoder": hparams["encoder"],
         "ssl_source": hparams["ssl_source"]
         if hparams["encoder"] in PRETRAINED_ENCODERS
@@ -753,6 +827,8 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "confusion_matrix": summary["confusion_matrix"],
         "classes": summary["classes"],
         "n_test": summary["n"],
+        # paper protocol, zero-shot variants: the whole target (supplementary)
+        "target_all": getattr(brain, "target_all_summary", None),
         "best_epoch": best.meta["epoch"],
         "best_valid_uar": best.meta["uar"],
         "selection": hparams["selection"],
@@ -908,11 +984,21 @@ def finished_results(hparams):
 
 def print_result_line(results, results_file):
     """One line with the test figures of a run."""
+    protocol = results.get("protocol") or "speaker"
+    if results.get("paper_split"):
+        protocol += f", {results['paper_split']}"
+    every = results.get("target_all")
     print(
         f"{results['source']} -> {results['target']} ({results['variant']}, "
-        f"{results['encoder']}, seed {results['seed']}): test UAR "
-        f"{results['uar']:.2%}, macro-F1 {results['macro_f1']:.2%} on "
-        f"{results['n_test']} utterances -> {results_file}"
+        f"{results['encoder']}, seed {results['seed']}, {protocol} protocol): "
+        f"test UAR {results['uar']:.2%}, macro-F1 {results['macro_f1']:.2%} on "
+        f"{results['n_test']} utterances"
+        + (
+            f"; whole target UAR {every['uar']:.2%} on {every['n_utterances']}"
+            if every
+            else ""
+        )
+        + f" -> {results_file}"
     )
 
 
@@ -948,6 +1034,7 @@ def main(argv=None):
         torch.set_num_threads(hparams["torch_num_threads"])
     # Bad values are refused before the run folder is touched.
     try:
+        check_protocol(hparams["protocol"], hparams["paper_split"])
         check_selection(hparams["selection"])
         check_language_sampling(hparams["language_sampling"])
         check_max_duration(hparams["max_duration"])
@@ -987,7 +1074,11 @@ def main(argv=None):
         overrides=overrides,
     )
 
-    manifests, train_langs = prepare_data(hparams)
+    try:
+        manifests, train_langs = prepare_data(hparams)
+    except (CorpusLayoutError, SettingError, Table1Error) as error:
+        print(f"recipes/train.py: {error}", file=sys.stderr)
+        sys.exit(2)
     datasets, speaker_encoder = dataio_prep(hparams, manifests)
     synthetic = "demo" in hparams["language_corpus"].values()
     hparams["data_note"] = SYNTHETIC_NOTE if synthetic else None
@@ -1038,6 +1129,18 @@ def main(argv=None):
             f"{brain.checkpointer.checkpoints_dir} with a {hparams['selection']} "
             "score: train first (without --test_only)."
         )
+    if TEST_ALL in datasets:  # paper protocol: the whole target, supplementary
+        brain.evaluate(
+            test_set=datasets[TEST_ALL],
+            max_key=hparams["selection"],
+            test_loader_kwargs=dict(hparams["test_dataloader_options"]),
+        )
+        brain.target_all_summary = {
+            "uar": brain.test_summary["uar"],
+            "macro_f1": brain.test_summary["macro_f1"],
+            "n_utterances": brain.test_summary["n"],
+        }
+    # The target's test split (paper) or test set (speaker): the headline.
     brain.evaluate(
         test_set=datasets["test"],
         max_key=hparams["selection"],

@@ -101,6 +101,10 @@ def build_fixture(root: Path) -> dict[str, str]:
 
 #: Small model and data sizes for tests (command-line overrides).
 FAST_OPTIONS = (
+    # The fixture tests pin the speaker protocol's settings (held-out valid
+    # speakers, the whole target as the test set); the paper protocol runs in
+    # tests/test_demo_recipe.py and tests/test_paper_protocol.py.
+    "--protocol=speaker",
     "--batch_size=8",
     "--emb_dim=32",
     "--proj_dim=16",

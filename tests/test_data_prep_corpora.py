@@ -305,7 +305,7 @@ def test_meld_from_official_csvs_and_extracted_wavs(tmp_path):
         "meld_train_dia0_utt1",
     ]
     assert df["emo"].tolist() == ["neutral", "happy", "angry"]
-    assert df["spk_id"].tolist() == ["meld_Monica", "meld_Ross", "meld_Mrs_Geller"]
+    assert df["spk_id"].tolist() == ["meld_monica", "meld_ross", "meld_mrsgeller"]
     assert set(df["lang"]) == {"en"}
     report = report_of(csv_path)
     assert report["skipped"]["missing audio"] == 1

@@ -321,7 +321,7 @@ def test_command_line(manifests, tmp_path, capsys):
     built = main(
         ["--source", "de", "--target", "fr", "--variant", "baseline1", "upper_bound",
          "--manifests", *map(str, manifests), "--save-folder", str(tmp_path),
-         "--seed", "5"]
+         "--seed", "5", "--protocol", "speaker"]
     )  # fmt: skip
     assert set(built) == {"baseline1", "upper_bound"}
     assert str(tmp_path / "de_fr" / "upper_bound" / "seed5") in capsys.readouterr().out
@@ -336,7 +336,7 @@ def test_script_form(manifests, tmp_path):
     done = subprocess.run(
         [sys.executable, "data_prep/zero_shot.py", "--source", "en", "--target",
          "de", "--variant", "proposed", "--manifests", *map(str, manifests),
-         "--save-folder", str(tmp_path)],
+         "--save-folder", str(tmp_path), "--protocol", "speaker"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

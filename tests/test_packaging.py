@@ -27,5 +27,8 @@ def test_the_file_lists_are_package_data(monkeypatch):
     ]
     folder = REPO_ROOT / "zsser_modules" / "data_prep"
     shipped = {p.name for pattern in package_data for p in folder.glob(pattern)}
-    assert shipped == {"cafe-files.csv", "emodb-files.csv", "urdu-files.csv"}
-    assert all(Path(folder, "file_lists", name).stat().st_size for name in shipped)
+    lists = {"cafe-files.csv", "emodb-files.csv", "urdu-files.csv"}
+    # paper_splits.json: the committed split of the real corpora (paper_protocol)
+    assert shipped == lists | {"paper_splits.json"}
+    assert all(Path(folder, "file_lists", name).stat().st_size for name in lists)
+    assert Path(folder, "paper_splits.json").stat().st_size

@@ -187,6 +187,8 @@ def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
         "--tsne_per_language=10",
         "--diagnostics=False",
         "--noprogressbar",
+        # the speaker protocol: train, valid and test hold disjoint speakers
+        "--protocol=speaker",
     ]
     folder = tmp_path / "sn"
     train.main(

@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from zsser_modules.data_prep.speakers import is_pseudo_speaker
+
 #: BLAS threads of the probes. Their matrices are small: on a shared CPU,
 #: more threads made a fit up to 9x slower (oversubscription), not faster.
 PROBE_THREADS = 1
@@ -106,7 +108,8 @@ def diagnostic_sets(
         test utterances. Each has the manifest's columns plus ``split`` and
         ``probe_speaker`` (the speaker probe's rows: held_out, the valid
         speakers; post_hoc, the test speakers; never a speaker confounded with
-        emotion, whose identity is its emotion). An ID of ``train`` is never
+        emotion, whose identity is its emotion, nor a pseudo-speaker such as
+        MELD's "All"). An ID of ``train`` is never
         in either, even if a manifest repeated it.
 
     Example
@@ -129,7 +132,8 @@ def diagnostic_sets(
     held = _per_speaker(valid[~valid["ID"].isin(trained)], per_speaker, seed)
     tested = _per_speaker(test[~test["ID"].isin(trained)], per_speaker, seed)
     clean = {
-        name: frame["spk_confounded"].astype(int).to_numpy() == 0
+        name: (frame["spk_confounded"].astype(int).to_numpy() == 0)
+        & ~frame["spk_id"].map(is_pseudo_speaker).to_numpy(dtype=bool)
         for name, frame in (("valid", held), ("test", tested))
     }
     held = held.assign(split="valid", probe_speaker=clean["valid"])

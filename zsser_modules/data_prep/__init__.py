@@ -13,7 +13,10 @@ The modules shared by the corpora, each named for what it holds:
   driver ``prepare_manifest`` and the corpus modules' command line;
 - ``report``: the skip and warning reasons and ``PrepReport``;
 - ``audio_files``: finding audio files and reading their headers;
-- ``speakers``: speaker-emotion confounding and speaker-independent splits;
+- ``speakers``: speaker-emotion confounding, speaker-independent splits and
+  pseudo-speakers (``is_pseudo_speaker``);
+- ``paper_protocol``: the paper's nine tasks, split counts and Table 1, the
+  seeded exact-count splits and the committed split of the real corpora;
 - ``stamps``: the stale-output protection (stamp, sidecar, up-to-date check);
 - ``locks``: one preparation at a time per output folder.
 

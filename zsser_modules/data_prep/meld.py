@@ -22,8 +22,13 @@ One way to extract (any sample rate works; the data pipeline resamples)::
 
 Labels come from the CSV's ``Emotion`` column (neutral, joy -> happy,
 sadness -> sad, anger -> angry, surprise, fear, disgust), speakers from its
-``Speaker`` column (``meld_Ross``; non-alphanumeric characters become ``_``),
-IDs are ``meld_<split>_dia<D>_utt<U>``. CSV rows whose wav is missing are
+``Speaker`` column, canonicalised: lower-cased letters only (``meld_ross``,
+``meld_mrsgeller``; ``Phoebe Sr.`` and ``Phoebe Sr`` merge), and the labels
+that name no single person (``All``, ``Both``, ``X and Y``) become
+pseudo-speakers ``meld_pseudo_<name>`` (kept, but not speakers for the
+speaker adversary nor for speaker counts). IDs are
+``meld_<split>_dia<D>_utt<U>``: the official split stays in the ID, and the
+paper protocol uses it (``paper_protocol``). CSV rows whose wav is missing are
 counted as ``missing audio``; wav files without a CSV row as ``no metadata
 row``. MELD is conversational and imbalanced: expect a much lower UAR than on
 the acted corpora.
@@ -61,6 +66,7 @@ from zsser_modules.data_prep.report import (
     PrepReport,
     SkipItem,
 )
+from zsser_modules.data_prep.speakers import PSEUDO_SPEAKER_MARK
 
 CORPUS = "meld"
 LANG = "en"
@@ -95,8 +101,43 @@ LAYOUT = (
 _NAME = re.compile(r"^dia(\d+)_utt(\d+)$")
 
 
+def is_pseudo_label(raw: str) -> bool:
+    """Whether a MELD ``Speaker`` label names no single person.
+
+    ``All``, ``Both`` and every ``X and Y`` label (``Joey and Ross``) are
+    pseudo-speakers. Labels such as ``Joey/Drake`` (one actor in a role) and
+    ``The Guys`` are kept as speakers: with this rule, MELD's 4-class
+    training rows hold 237 speakers, the count that makes Table 1's 288 / 286
+    / 288 (see ``paper_protocol``).
+
+    Arguments
+    ---------
+    raw : str
+        The ``Speaker`` column.
+
+    Returns
+    -------
+    bool
+        True for a pseudo-speaker.
+
+    Example
+    -------
+    >>> [is_pseudo_label(s) for s in ("All", "both", "Joey and Ross", "Joey/Drake")]
+    [True, True, True, False]
+    """
+    words = re.findall(r"[a-z]+", raw.lower())
+    return words in (["all"], ["both"]) or (len(words) >= 3 and "and" in words[1:-1])
+
+
 def speaker_name(raw: str) -> str:
-    """Turn a MELD ``Speaker`` value into an ID-safe speaker name.
+    """Turn a MELD ``Speaker`` label into its canonical speaker name.
+
+    The name is the label's letters, lower-cased (``Phoebe Sr.`` and
+    ``Phoebe Sr`` are one speaker, as are ``Nurse #1`` and ``Nurse``);
+    pseudo-speakers (:func:`is_pseudo_label`) get the ``pseudo_`` mark, so
+    their ``spk_id`` is ``meld_pseudo_<name>`` (``speakers.is_pseudo_speaker``):
+    their utterances are kept, but the speaker adversary ignores them and
+    speaker counts leave them out.
 
     Arguments
     ---------
@@ -106,14 +147,18 @@ def speaker_name(raw: str) -> str:
     Returns
     -------
     str
-        Alphanumeric runs joined by ``_`` (``"unknown"`` if none).
+        Lower-case letters (``"unknown"`` if none), ``pseudo_`` first for a
+        pseudo-speaker.
 
     Example
     -------
-    >>> speaker_name("Mrs. Geller"), speaker_name("Ross"), speaker_name("??")
-    ('Mrs_Geller', 'Ross', 'unknown')
+    >>> [speaker_name(s) for s in ("Mrs. Geller", "Phoebe Sr.", "Nurse #1")]
+    ['mrsgeller', 'phoebesr', 'nurse']
+    >>> speaker_name("All"), speaker_name("Joey and Ross"), speaker_name("??")
+    ('pseudo_all', 'pseudo_joeyandross', 'unknown')
     """
-    return re.sub(r"[^0-9A-Za-z]+", "_", raw).strip("_") or "unknown"
+    name = re.sub(r"[^a-z]+", "", raw.lower()) or "unknown"
+    return f"{PSEUDO_SPEAKER_MARK}_{name}" if is_pseudo_label(raw) else name
 
 
 def _audio_dir(data_folder: Path, split: str) -> Path | None:
@@ -266,8 +311,8 @@ def prepare_meld(
 ) -> Path:
     r"""Prepare the MELD manifest ``<save_folder>/meld.csv`` (English, ``en``).
 
-    MELD is optional. Its official splits are merged into one manifest (the
-    split is kept in the ID); the setting builder makes its own
+    Its official splits are merged into one manifest (the split is kept in
+    the ID): the paper protocol uses them, the speaker protocol makes its own
     speaker-independent splits. With the 4 default classes, surprise, fear
     and disgust are not kept (counted).
 
@@ -298,14 +343,15 @@ def prepare_meld(
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (root / "dev_sent_emo.csv").write_text(
     ...     "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
-    ...     "1,Hi,Ross,joy,positive,0,0\n2,No,Mrs. Geller,anger,negative,0,1\n")
+    ...     "1,Hi,Ross,joy,positive,0,0\n2,No,Mrs. Geller,anger,negative,0,1\n"
+    ...     "3,Hey!,All,joy,positive,0,2\n")
     >>> (root / "dev").mkdir()
-    >>> for name in ("dia0_utt0", "dia0_utt1"):
+    >>> for name in ("dia0_utt0", "dia0_utt1", "dia0_utt2"):
     ...     soundfile.write(root / "dev" / f"{name}.wav", numpy.zeros(800), 16000)
     >>> import pandas
     >>> df = pandas.read_csv(prepare_meld(root, root / "out", splits=["dev"]))
     >>> df[["ID", "emo", "spk_id"]].values.tolist()
-    [['meld_dev_dia0_utt0', 'happy', 'meld_Ross'], ['meld_dev_dia0_utt1', 'angry', 'meld_Mrs_Geller']]
+    [['meld_dev_dia0_utt0', 'happy', 'meld_ross'], ['meld_dev_dia0_utt1', 'angry', 'meld_mrsgeller'], ['meld_dev_dia0_utt2', 'happy', 'meld_pseudo_all']]
     """  # noqa: E501
     return prepare_manifest(
         SPEC, data_folder, save_folder, keep_all_classes, {"splits": list(splits)}

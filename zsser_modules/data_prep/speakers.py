@@ -334,3 +334,59 @@ def speaker_split(
     kept = mark_confounded_speakers(df[~mask]) if "emo" in df else df[~mask].copy()
     held = mark_confounded_speakers(df[mask]) if "emo" in df else df[mask].copy()
     return kept, held
+
+
+#: Marks a pseudo-speaker in a ``spk_id``: ``<corpus>_pseudo_<name>``.
+PSEUDO_SPEAKER_MARK = "pseudo"
+
+
+def pseudo_speaker_id(corpus: str, name: str) -> str:
+    """Return the ``spk_id`` of a pseudo-speaker: ``<corpus>_pseudo_<name>``.
+
+    A pseudo-speaker is a speaker label that names no single person (MELD's
+    ``All``, ``Both``, ``Joey and Ross``): its utterances are kept, but it is
+    not a speaker for the speaker adversary nor for speaker counts.
+
+    Arguments
+    ---------
+    corpus : str
+        Corpus name (the ``spk_id`` prefix).
+    name : str
+        The label, ID-safe.
+
+    Returns
+    -------
+    str
+        The speaker ID.
+
+    Example
+    -------
+    >>> pseudo_speaker_id("meld", "all")
+    'meld_pseudo_all'
+    """
+    return f"{corpus}_{PSEUDO_SPEAKER_MARK}_{name}"
+
+
+def is_pseudo_speaker(spk_id: str) -> bool:
+    """Whether a ``spk_id`` is a pseudo-speaker (``<corpus>_pseudo_<name>``).
+
+    Arguments
+    ---------
+    spk_id : str
+        A manifest's speaker ID.
+
+    Returns
+    -------
+    bool
+        True for IDs whose second ``_`` field is ``pseudo`` followed by a
+        name (corpus names hold no ``_``).
+
+    Example
+    -------
+    >>> is_pseudo_speaker("meld_pseudo_all"), is_pseudo_speaker("meld_ross")
+    (True, False)
+    >>> is_pseudo_speaker("meld_pseudo"), is_pseudo_speaker("esd_0001")
+    (False, False)
+    """
+    fields = str(spk_id).split("_", 2)
+    return len(fields) == 3 and fields[1] == PSEUDO_SPEAKER_MARK and bool(fields[2])

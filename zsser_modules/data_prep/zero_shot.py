@@ -1,7 +1,32 @@
 r"""Zero-shot cross-lingual settings: train/valid/test manifests per variant.
 
 For a source language S and a target language T, :func:`build_setting` turns
-the corpus manifests into the three manifests of one variant:
+the corpus manifests into the manifests of one variant, under one of two
+protocols (``protocol``).
+
+**paper** (the recipe's default; ``paper_protocol`` holds its rules): every
+corpus is cut into train / dev / test, MELD by its official split, the others
+seeded with the paper's exact counts (``paper_split``: ``stratified`` or
+``speaker_held_out``); the target's test split is every system's test set:
+
+==============  =========================================  ====================
+variant         train (valid: the same languages' dev)      test
+==============  =========================================  ====================
+baseline1       S's train split                             T's test split
+baseline2       train splits of S + every other non-target  T's test split
+                language
+baseline2_hier  same as baseline2 (hierarchical batches)    T's test split
+proposed        same as baseline2                           T's test split
+no_supcon       same as baseline2                           T's test split
+no_spkadv       same as baseline2                           T's test split
+upper_bound     T's train split only (valid: T's dev)       T's test split
+==============  =========================================  ====================
+
+The zero-shot variants (all but upper_bound) also get ``test_all.csv``, the
+whole target corpus: a supplementary score, steadier than a 38-utterance
+test split. Outputs go to ``<S>_<T>/<variant>/paper_<paper_split>/seed<seed>/``.
+
+**speaker** (today's speaker-independent settings):
 
 ==============  ==========================================  ===================
 variant         train (minus held-out valid speakers)        test
@@ -16,7 +41,7 @@ upper_bound     baseline2's languages + T's training         T's held-out test
                 speakers                                     speakers
 ==============  ==========================================  ===================
 
-Rules:
+Rules of the speaker protocol:
 
 - ``valid`` (model selection) holds the held-out speakers of the training
   languages only. T is never in ``train`` or ``valid``, except for the upper
@@ -44,7 +69,8 @@ Rules:
   recomputed on each output manifest (a speaker is confounded when it has a
   single emotion *in that manifest*).
 
-Outputs go to ``<save_folder>/<S>_<T>/<variant>/seed<seed>/``: ``train.csv``,
+Outputs go to ``<save_folder>/<S>_<T>/<variant>/seed<seed>/`` (speaker
+protocol) or ``.../<variant>/paper_<paper_split>/seed<seed>/``: ``train.csv``,
 ``valid.csv``, ``test.csv``, ``setting.json`` (languages per split, counts per
 language and emotion, speakers) and ``setting_prep.json`` (the options and
 the content hashes of the input manifests): a rerun with the same options and
@@ -53,8 +79,9 @@ manifests skips the work; any change rebuilds.
 Command line (from the repository root)::
 
     python data_prep/zero_shot.py --source en --target de --variant proposed \
-        --manifests manifests/esd.csv manifests/emodb.csv manifests/cafe.csv \
-        manifests/urdu.csv --save-folder settings
+        --manifests manifests/meld.csv manifests/esd.csv manifests/emodb.csv \
+        manifests/cafe.csv manifests/urdu.csv --save-folder settings \
+        [--protocol paper|speaker] [--paper-split stratified|speaker_held_out]
 
 Authors
  * zsser contributors 2026
@@ -80,6 +107,14 @@ from zsser_modules.data_prep.manifest import (
     PathLike,
     read_manifest,
     write_manifest,
+)
+from zsser_modules.data_prep.paper_protocol import (
+    PAPER_SPLITS,
+    PROTOCOLS,
+    ProtocolError,
+    assign_paper_splits,
+    check_protocol,
+    verify_fingerprints,
 )
 from zsser_modules.data_prep.speakers import (
     SplitError,
@@ -113,6 +148,10 @@ SOURCE_ONLY_VARIANTS: tuple[str, ...] = ("baseline1",)
 #: Output manifests of a setting.
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
+#: Supplementary output of the zero-shot variants under the paper protocol:
+#: the whole target corpus (``test_all.csv``).
+TEST_ALL = "test_all"
+
 
 class SettingError(ValueError):
     """A zero-shot setting cannot be built as requested (says why and how to fix).
@@ -143,7 +182,11 @@ def _check_request(source: str, target: str, variant: str) -> None:
 
 
 def training_languages(
-    source: str, target: str, variant: str, available: Sequence[str]
+    source: str,
+    target: str,
+    variant: str,
+    available: Sequence[str],
+    protocol: str = "speaker",
 ) -> list[str]:
     """Return the languages a variant trains on, in ``LANGUAGES`` order after S.
 
@@ -157,13 +200,17 @@ def training_languages(
         One of ``VARIANTS``.
     available : sequence of str
         Languages with a prepared corpus (the pool of auxiliary languages).
+    protocol : str
+        ``speaker`` (default) or ``paper``: under the paper protocol the
+        upper bound trains on T alone.
 
     Returns
     -------
     list of str
         ``[S]`` for baseline1; S then every other available non-target
-        language for baseline2, proposed, no_supcon and no_spkadv; the same
-        plus T for upper_bound.
+        language for baseline2, baseline2_hier, proposed, no_supcon and
+        no_spkadv; for upper_bound the same plus T (speaker protocol) or
+        ``[T]`` (paper protocol).
 
     Raises
     ------
@@ -179,6 +226,8 @@ def training_languages(
     ['en', 'zh', 'fr', 'ur']
     >>> training_languages("fr", "ur", "upper_bound", ["fr", "de", "ur"])
     ['fr', 'de', 'ur']
+    >>> training_languages("en", "de", "upper_bound", langs, protocol="paper")
+    ['de']
     >>> training_languages("en", "en", "proposed", langs)
     Traceback (most recent call last):
     ...
@@ -193,6 +242,9 @@ def training_languages(
                 f"manifests cover {available}. Prepare one (e.g. python "
                 "data_prep/<corpus>.py DATA_FOLDER SAVE_FOLDER) and pass its CSV."
             )
+    check_protocol(protocol)
+    if variant == "upper_bound" and protocol == "paper":
+        return [target]
     if variant in SOURCE_ONLY_VARIANTS:
         langs = [source]
     else:
@@ -203,9 +255,20 @@ def training_languages(
 
 
 def setting_folder(
-    save_folder: PathLike, source: str, target: str, variant: str, seed: int
+    save_folder: PathLike,
+    source: str,
+    target: str,
+    variant: str,
+    seed: int,
+    protocol: str = "speaker",
+    paper_split: str = "stratified",
 ) -> Path:
-    """Return the output folder ``<save_folder>/<S>_<T>/<variant>/seed<seed>``.
+    """Return the output folder of a setting.
+
+    ``<save_folder>/<S>_<T>/<variant>/seed<seed>`` under the speaker
+    protocol, ``<save_folder>/<S>_<T>/<variant>/paper_<paper_split>/seed<seed>``
+    under the paper protocol (settings of different protocols never share a
+    folder).
 
     Arguments
     ---------
@@ -219,6 +282,10 @@ def setting_folder(
         Variant name.
     seed : int
         Split seed.
+    protocol : str
+        ``speaker`` or ``paper``.
+    paper_split : str
+        ``stratified`` or ``speaker_held_out`` (paper protocol only).
 
     Returns
     -------
@@ -229,8 +296,14 @@ def setting_folder(
     -------
     >>> setting_folder("out", "en", "de", "proposed", 1).as_posix()
     'out/en_de/proposed/seed1'
+    >>> setting_folder("out", "en", "de", "proposed", 1, "paper").as_posix()
+    'out/en_de/proposed/paper_stratified/seed1'
     """
-    return Path(save_folder) / f"{source}_{target}" / variant / f"seed{seed}"
+    check_protocol(protocol, paper_split)
+    folder = Path(save_folder) / f"{source}_{target}" / variant
+    if protocol == "paper":
+        folder = folder / f"paper_{paper_split}"
+    return folder / f"seed{seed}"
 
 
 def _sha1(path: Path) -> str:
@@ -294,10 +367,13 @@ def build_setting(
     languages: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
     valid_min_per_class: int = 0,
+    protocol: str = "speaker",
+    paper_split: str = "stratified",
 ) -> dict[str, Path]:
     """Write the train/valid/test manifests of one zero-shot setting.
 
-    See the module docstring for the variants and split rules.
+    See the module docstring for the variants and split rules of both
+    protocols.
 
     Arguments
     ---------
@@ -313,11 +389,14 @@ def build_setting(
     save_folder : path-like
         Root folder; the setting goes to ``<S>_<T>/<variant>/seed<seed>/``.
     seed : int
-        Seed of the speaker splits.
+        Seed of the speaker splits (speaker protocol) or of the drawn paper
+        splits (``split_seed``).
     valid_ratio : float
-        Fraction of each training language's speakers held out for ``valid``.
+        Speaker protocol: fraction of each training language's speakers held
+        out for ``valid``.
     test_ratio : float
-        upper_bound only: fraction of T's speakers held out for ``test``.
+        Speaker protocol, upper_bound only: fraction of T's speakers held out
+        for ``test``.
     languages : sequence of str, optional
         Restrict the pool of auxiliary languages (default: all languages of
         the manifests). S and T must still be in the manifests.
@@ -329,11 +408,19 @@ def build_setting(
         ``min_held_per_class``: more draws, then more speakers, if needed).
         A language where it cannot hold is logged and listed in
         ``setting.json`` (``valid_shortfall``). 0: no minimum.
+    protocol : str
+        ``speaker`` (default here; today's speaker-independent settings) or
+        ``paper`` (the paper's splits, ``paper_protocol``; the recipe's
+        default).
+    paper_split : str
+        Paper protocol: ``stratified`` or ``speaker_held_out``.
 
     Returns
     -------
     dict
-        ``{"train": Path, "valid": Path, "test": Path}``.
+        ``{"train": Path, "valid": Path, "test": Path}``, plus
+        ``"test_all"`` (the whole target) for the zero-shot variants under
+        the paper protocol.
 
     Raises
     ------
@@ -359,8 +446,16 @@ def build_setting(
     >>> train, test = read_manifest(paths["train"]), read_manifest(paths["test"])
     >>> sorted(set(train["lang"])), sorted(set(test["lang"])), len(test)
     (['en', 'fr'], ['de'], 16)
+    >>> paths = build_setting([csv_path], "en", "de", "proposed", tmp / "out", seed=1,
+    ...                       protocol="paper")
+    >>> sorted(paths), len(read_manifest(paths["test_all"]))
+    (['test', 'test_all', 'train', 'valid'], 16)
     """
     _check_request(source, target, variant)
+    try:
+        check_protocol(protocol, paper_split)
+    except ProtocolError as err:
+        raise SettingError(str(err)) from None
     if not manifests:
         raise SettingError("No manifest given: pass the corpus CSVs to build from.")
     classes = tuple(classes) if classes is not None else EMOTIONS
@@ -379,8 +474,13 @@ def build_setting(
     if len(set(paths)) != len(paths):
         raise SettingError(f"A manifest is given twice: {[str(p) for p in paths]}.")
 
-    out_dir = setting_folder(save_folder, source, target, variant, seed)
-    outputs = {split: out_dir / f"{split}.csv" for split in SPLITS}
+    out_dir = setting_folder(
+        save_folder, source, target, variant, seed, protocol, paper_split
+    )
+    names = list(SPLITS)
+    if protocol == "paper" and variant != "upper_bound":
+        names.append(TEST_ALL)
+    outputs = {split: out_dir / f"{split}.csv" for split in names}
     summary_path = out_dir / "setting.json"
     sidecar = out_dir / "setting_prep.json"
     options = {
@@ -393,6 +493,8 @@ def build_setting(
         "languages": None if languages is None else list(languages),
         "classes": list(classes),
         "valid_min_per_class": int(valid_min_per_class),
+        "protocol": protocol,
+        "paper_split": paper_split if protocol == "paper" else None,
     }
     fingerprint = {"manifests": [{"path": str(p), "sha1": _sha1(p)} for p in paths]}
     stamp = make_stamp(options, fingerprint)
@@ -427,12 +529,124 @@ def build_setting(
                 f"covers (manifests cover {available})."
             )
         pool = sorted(set(languages) | {source, target})
-    train_langs = training_languages(source, target, variant, pool)
+    train_langs = training_languages(source, target, variant, pool, protocol)
 
     keep = df["emo"].isin(classes)
     dropped = df[~keep & df["lang"].isin(train_langs + [target])]
     df = df[keep]
 
+    if protocol == "paper":
+        result = _paper_frames(df, train_langs, target, variant, seed, paper_split)
+    else:
+        result = _speaker_frames(
+            df,
+            train_langs,
+            target,
+            variant,
+            seed,
+            valid_ratio,
+            test_ratio,
+            valid_min_per_class,
+        )
+    for split, frame in result.items():
+        frame = mark_confounded_speakers(frame).sort_values("ID", kind="stable")
+        result[split] = frame[list(MANIFEST_COLUMNS)].reset_index(drop=True)
+    _check_guarantees(result, source, target, variant, train_langs, protocol)
+    # The minimum applies to the speaker protocol's valid speakers; the paper
+    # protocol's dev splits are stratified by emotion with fixed counts.
+    shortfall = (
+        held_out_shortfall(result["valid"], valid_min_per_class)
+        if protocol == "speaker"
+        else {}
+    )
+    if shortfall:
+        logger.warning(
+            "valid_min_per_class=%d cannot hold for every training language "
+            "(utterances per class under it: %s): the language has too few "
+            "utterances or speakers of a class.",
+            valid_min_per_class,
+            shortfall,
+        )
+
+    for split, frame in result.items():
+        write_manifest(frame, outputs[split])
+    used = df[df["lang"].isin(train_langs + [target])]
+    summary = {
+        **options,
+        "training_languages": train_langs,
+        "manifests": [str(p) for p in paths],
+        "files": {split: str(p) for split, p in outputs.items()},
+        "dropped_rows_class_not_kept": {
+            lang: int(n)
+            for lang, n in dropped["lang"].value_counts().sort_index().items()
+        },
+        "corpus_sizes": {
+            f"{corpus}/{lang}": int(n)
+            for (corpus, lang), n in used.groupby(["corpus", "lang"]).size().items()
+        },
+        **_summary(result),
+        "valid_shortfall": shortfall,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    save_sidecar(sidecar, stamp)
+    logger.info(
+        "%s_%s %s seed %s (%s protocol): train %d rows (%s), valid %d (%s), "
+        "test %d (%s) in %s",
+        source,
+        target,
+        variant,
+        seed,
+        protocol if protocol == "speaker" else f"paper, {paper_split}",
+        len(result["train"]),
+        "+".join(summary["languages"]["train"]),
+        len(result["valid"]),
+        "+".join(summary["languages"]["valid"]),
+        len(result["test"]),
+        "+".join(summary["languages"]["test"]),
+        out_dir,
+    )
+    return outputs
+
+
+def _paper_frames(
+    df: pd.DataFrame,
+    train_langs: list[str],
+    target: str,
+    variant: str,
+    seed: int,
+    paper_split: str,
+) -> dict[str, pd.DataFrame]:
+    """The setting's frames under the paper protocol (``paper_protocol``)."""
+    used = df[df["lang"].isin(train_langs + [target])]
+    try:
+        parts = assign_paper_splits(used, seed, paper_split)
+    except ProtocolError as err:
+        raise SettingError(str(err)) from None
+    verify_fingerprints(used, parts, seed, paper_split)
+    in_train = used["lang"].isin(train_langs)
+    is_target = used["lang"] == target
+    result = {
+        "train": used[in_train & (parts == "train")],
+        "valid": used[in_train & (parts == "dev")],
+        "test": used[is_target & (parts == "test")],
+    }
+    if variant != "upper_bound":
+        result[TEST_ALL] = used[is_target]
+    return result
+
+
+def _speaker_frames(
+    df: pd.DataFrame,
+    train_langs: list[str],
+    target: str,
+    variant: str,
+    seed: int,
+    valid_ratio: float,
+    test_ratio: float,
+    valid_min_per_class: int,
+) -> dict[str, pd.DataFrame]:
+    """The setting's frames under the speaker protocol (speaker splits)."""
     aux = df[df["lang"].isin([lang for lang in train_langs if lang != target])]
     train_parts, valid_parts = [], []
     aux_train, aux_valid = _split(
@@ -455,57 +669,11 @@ def build_setting(
         valid_parts.append(t_valid)
     else:
         test = df_target
-    result = {
+    return {
         "train": pd.concat(train_parts, ignore_index=True),
         "valid": pd.concat(valid_parts, ignore_index=True),
         "test": test,
     }
-    for split, frame in result.items():
-        frame = mark_confounded_speakers(frame).sort_values("ID", kind="stable")
-        result[split] = frame[list(MANIFEST_COLUMNS)].reset_index(drop=True)
-    _check_guarantees(result, source, target, variant, train_langs)
-    shortfall = held_out_shortfall(result["valid"], valid_min_per_class)
-    if shortfall:
-        logger.warning(
-            "valid_min_per_class=%d cannot hold for every training language "
-            "(utterances per class under it: %s): the language has too few "
-            "utterances or speakers of a class.",
-            valid_min_per_class,
-            shortfall,
-        )
-
-    for split, frame in result.items():
-        write_manifest(frame, outputs[split])
-    summary = {
-        **options,
-        "training_languages": train_langs,
-        "manifests": [str(p) for p in paths],
-        "files": {split: str(p) for split, p in outputs.items()},
-        "dropped_rows_class_not_kept": {
-            lang: int(n)
-            for lang, n in dropped["lang"].value_counts().sort_index().items()
-        },
-        **_summary(result),
-        "valid_shortfall": shortfall,
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    save_sidecar(sidecar, stamp)
-    logger.info(
-        "%s_%s %s seed %s: train %d rows (%s), valid %d (%s), test %d (%s) in %s",
-        source,
-        target,
-        variant,
-        seed,
-        len(result["train"]),
-        "+".join(summary["languages"]["train"]),
-        len(result["valid"]),
-        "+".join(summary["languages"]["valid"]),
-        len(result["test"]),
-        "+".join(summary["languages"]["test"]),
-        out_dir,
-    )
-    return outputs
 
 
 def _check_guarantees(
@@ -514,21 +682,30 @@ def _check_guarantees(
     target: str,
     variant: str,
     train_langs: list[str],
+    protocol: str = "speaker",
 ) -> None:
-    """Assert the setting's invariants (a violation is a bug, never user error)."""
-    speakers = {split: set(df["spk_id"]) for split, df in frames.items()}
+    """Assert the setting's invariants (a violation is a bug, never user error).
+
+    Speaker protocol: no speaker on two sides. Paper protocol: no utterance
+    on two sides (its stratified splits share speakers, as the paper's).
+    """
+    column = "spk_id" if protocol == "speaker" else "ID"
+    items = {split: set(frames[split][column]) for split in SPLITS}
     for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
-        overlap = speakers[a] & speakers[b]
+        overlap = items[a] & items[b]
         if overlap:
-            raise RuntimeError(f"Speakers in both {a} and {b}: {sorted(overlap)[:5]}")
+            raise RuntimeError(f"{column} in both {a} and {b}: {sorted(overlap)[:5]}")
     for split in ("train", "valid"):
         langs = set(frames[split]["lang"])
         if not langs <= set(train_langs):
             raise RuntimeError(f"{split} has languages {langs} outside {train_langs}")
         if variant != "upper_bound" and target in langs:
             raise RuntimeError(f"Target {target} in {split} for variant {variant}")
-    if set(frames["test"]["lang"]) != {target}:
-        raise RuntimeError(f"Test set is not only the target language {target}")
+    for split in ("test", TEST_ALL):
+        if split in frames and set(frames[split]["lang"]) != {target}:
+            raise RuntimeError(f"{split} is not only the target language {target}")
+    if source not in set(train_langs):
+        return  # the paper's upper bound: the target alone
     if source not in set(frames["train"]["lang"]):
         raise RuntimeError(f"Source {source} missing from train")
 
@@ -544,7 +721,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
     Returns
     -------
     dict
-        Variant -> ``{"train", "valid", "test"}`` paths.
+        Variant -> ``{"train", "valid", "test"}`` paths (and ``test_all``).
 
     Example
     -------
@@ -570,7 +747,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
     )
     parser.add_argument("--manifests", nargs="+", required=True, help="corpus CSVs")
     parser.add_argument("--save-folder", required=True)
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--seed", type=int, default=1234, help="split seed")
+    parser.add_argument(
+        "--protocol",
+        default="paper",
+        choices=PROTOCOLS,
+        help="paper: the paper's splits (default); speaker: speaker-independent",
+    )
+    parser.add_argument(
+        "--paper-split",
+        default="stratified",
+        choices=PAPER_SPLITS,
+        help="paper protocol: stratified (default) or speaker_held_out",
+    )
     parser.add_argument("--valid-ratio", type=float, default=0.2)
     parser.add_argument("--test-ratio", type=float, default=0.3)
     parser.add_argument(
@@ -607,6 +796,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Path]]:
                 languages=args.languages,
                 classes=ALL_EMOTIONS if args.keep_all_classes else EMOTIONS,
                 valid_min_per_class=args.valid_min_per_class,
+                protocol=args.protocol,
+                paper_split=args.paper_split,
             )
             print(built[variant]["train"].parent)
     except (SettingError, ValueError, FileNotFoundError) as err:
