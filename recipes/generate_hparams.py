@@ -26,7 +26,7 @@ for every file, edit the template; then regenerate::
     python recipes/generate_hparams.py --check  # exit 1 if one is stale
 
 Any other ordered pair of languages (e.g. Urdu as a target, or English from
-ESD with ``--language_corpus={}``) is written on demand, outside ``hparams/``::
+ESD with ``--language_corpus="{en: esd}"``) is written on demand, outside ``hparams/``::
 
     python recipes/generate_hparams.py --pair ur_en --out-dir my_hparams
 

@@ -449,6 +449,7 @@ def test_pseudo_speakers_get_the_adversary_ignore_index(tmp_path):
         "adv_skip_confounded": True,
         "adv_ignore_index": -100,
         "sample_rate": 16000,
+        "max_duration": 15.0,
         "sorting": "random",
         "train_dataloader_options": {},
     }

@@ -99,8 +99,8 @@ def test_ssl_run_writes_every_output(tmp_path_factory):
     assert results["training_languages"] == ["en", "zh"]
     assert results["loss_weights"] == {
         "ce": 1.0,
-        "supcon": 0.3,
-        "spk_adv": 0.1,
+        "supcon": 1.0,
+        "spk_adv": 0.3,
         "lang_adv": 0.0,
     }
     train_df = read_manifest(results["setting"]["train"])
