@@ -91,6 +91,7 @@ logger = logging.getLogger(__name__)
 VARIANTS: tuple[str, ...] = (
     "baseline1",
     "baseline2",
+    "baseline2_hier",
     "upper_bound",
     "no_supcon",
     "no_spkadv",
