@@ -137,6 +137,15 @@ VARIANT_BATCH_SAMPLER = {
     "proposed": "hierarchical",
 }
 assert set(VARIANT_BATCH_SAMPLER) == set(VARIANTS), "a variant lacks its batches"
+
+
+def batch_sampler_of(hparams):
+    """The run's batches, ``random`` or ``hierarchical`` (batch_sampler resolved)."""
+    return resolve_batch_sampler(
+        hparams["batch_sampler"], hparams["variant"], VARIANT_BATCH_SAMPLER
+    )
+
+
 # Printed and saved with every result on the built-in demo corpus.
 SYNTHETIC_NOTE = "synthetic demo corpus: rule-based prosody, not acted emotion"
 
@@ -600,14 +609,14 @@ def train_loader_options(hparams, train_set):
         loader_options=hparams["train_dataloader_options"],
         dynamic_batching=hparams["dynamic_batching"],
         dynamic_options=hparams["dynamic_batch_sampler"],
-        batch_sampler=hparams["batch_sampler_resolved"],
+        batch_sampler=batch_sampler_of(hparams),
         n_lang=hparams["hier_n_lang"],
         n_cls=hparams["hier_n_cls"],
         n_sam=hparams["hier_n_sam"],
         num_batches=hparams["hier_batches_per_epoch"],
     )
     sampler = options.get("batch_sampler")
-    if hparams["batch_sampler_resolved"] == "hierarchical":
+    if batch_sampler_of(hparams) == "hierarchical":
         hparams["hierarchical_batches"] = {
             "n_lang": sampler.n_lang,
             "n_cls": sampler.n_cls,
@@ -758,7 +767,7 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "selection": hparams["selection"],
         "valid_mean_language_uar": best.meta.get("mean_language_uar"),
         "valid_uar_per_language": best.meta.get("uar_per_language"),
-        "batch_sampler": hparams["batch_sampler_resolved"],
+        "batch_sampler": batch_sampler_of(hparams),
         "hierarchical_batches": hparams.get("hierarchical_batches"),
         # Not used with hierarchical batches (they replace it).
         "language_sampling": hparams["language_sampling"],
@@ -920,13 +929,7 @@ def main(argv=None):
     try:
         check_selection(hparams["selection"])
         check_language_sampling(hparams["language_sampling"])
-        hparams["batch_sampler_resolved"] = resolve_batch_sampler(
-            hparams["batch_sampler"], hparams["variant"], VARIANT_BATCH_SAMPLER
-        )
-        if (
-            hparams["batch_sampler_resolved"] == "hierarchical"
-            and hparams["dynamic_batching"]
-        ):
+        if batch_sampler_of(hparams) == "hierarchical" and hparams["dynamic_batching"]:
             raise ValueError(
                 "batch_sampler=hierarchical (the default of variant "
                 f"{hparams['variant']} with batch_sampler=auto) draws batches of "

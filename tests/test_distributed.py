@@ -88,6 +88,7 @@ def common_args(tmp_path_factory, results):
         results,
         "--encoder=fbank",
         "--variant=no_spkadv",
+        "--batch_sampler=random",  # the sampler split checked below
         "--languages=[en,de]",
         "--number_of_epochs=1",
     )
