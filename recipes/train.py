@@ -76,6 +76,7 @@ from zsser_modules.feature_cache import (
     encoder_cache_key,
     use_cached_features,
 )
+from zsser_modules.hierarchical_sampler import HierarchicalSamplerError
 from zsser_modules.hparams import check_overrides
 from zsser_modules.inference import (
     ENCODER_MODULES,
@@ -144,6 +145,44 @@ def batch_sampler_of(hparams):
     return resolve_batch_sampler(
         hparams["batch_sampler"], hparams["variant"], VARIANT_BATCH_SAMPLER
     )
+
+
+def check_hierarchical_batches(hparams):
+    """Refuse, before any work, hierarchical batches a run cannot draw.
+
+    Dynamic batches, or fewer training languages than hier_n_lang, give one
+    ValueError line (a language without enough emotions is found later, on
+    the training set: HierarchicalSamplerError, also one line).
+    """
+    if batch_sampler_of(hparams) != "hierarchical":
+        return
+    why = (
+        f"the default of variant {hparams['variant']}"
+        if hparams["batch_sampler"] == "auto"
+        else "set"
+    )
+    if hparams["dynamic_batching"]:
+        raise ValueError(
+            f"batch_sampler=hierarchical ({why}) draws batches of hier_n_lang x "
+            "hier_n_cls x hier_n_sam utterances, which cannot be dynamic batches: "
+            "use --dynamic_batching=False or --batch_sampler=random."
+        )
+    try:
+        langs = training_languages(
+            hparams["source_lang"],
+            hparams["target_lang"],
+            hparams["variant"],
+            list(hparams["languages"]),
+        )
+    except ValueError:  # reported with its own message by prepare_data
+        return
+    if len(langs) < hparams["hier_n_lang"]:
+        raise ValueError(
+            f"batch_sampler=hierarchical ({why}) needs hier_n_lang="
+            f"{hparams['hier_n_lang']} training languages, this run has "
+            f"{len(langs)} ({', '.join(langs)}): set --hier_n_lang={len(langs)}, "
+            "add languages (--languages=[...]) or use --batch_sampler=random."
+        )
 
 
 # Printed and saved with every result on the built-in demo corpus.
@@ -929,14 +968,7 @@ def main(argv=None):
     try:
         check_selection(hparams["selection"])
         check_language_sampling(hparams["language_sampling"])
-        if batch_sampler_of(hparams) == "hierarchical" and hparams["dynamic_batching"]:
-            raise ValueError(
-                "batch_sampler=hierarchical (the default of variant "
-                f"{hparams['variant']} with batch_sampler=auto) draws batches of "
-                "hier_n_lang x hier_n_cls x hier_n_sam utterances, which cannot be "
-                "dynamic batches: use --dynamic_batching=False or "
-                "--batch_sampler=random."
-            )
+        check_hierarchical_batches(hparams)
         check_speaker_norm(
             hparams["speaker_norm"],
             frozen=hparams["encoder"] == "fbank_stats"
@@ -1070,6 +1102,6 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
-    except RunIdentityError as error:
+    except (RunIdentityError, HierarchicalSamplerError) as error:
         print(f"recipes/train.py: {error}", file=sys.stderr)
         sys.exit(2)

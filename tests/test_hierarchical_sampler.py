@@ -305,6 +305,16 @@ def test_the_recipe_picks_the_batches_per_variant():
     [
         (["--dynamic_batching=True"], "use --dynamic_batching=False or"),
         (["--batch_sampler=hier"], "batch_sampler must be one of"),
+        (
+            ["--languages=[en,de]"],
+            "batch_sampler=hierarchical (the default of variant proposed) needs "
+            "hier_n_lang=3 training languages, this run has 1 (en): set "
+            "--hier_n_lang=1",
+        ),
+        (
+            ["--batch_sampler=hierarchical", "--variant=baseline1"],
+            "(set) needs hier_n_lang=3",
+        ),
     ],
 )
 def test_the_recipe_refuses_bad_batch_settings_in_one_line(
