@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-r"""What training batches hold, with natural and language-balanced sampling.
+r"""What training batches hold: natural, language-balanced and hierarchical batches.
 
 For a setting's ``train.csv``, draws the training batches of a few epochs
-exactly as the recipe does (``zsser_modules.sampling``, fixed-size batches)
-and reports, per sampling mode:
+exactly as the recipe does (``zsser_modules.sampling``: random batches of
+``--batch-size`` with natural or balanced sampling, and the paper's
+hierarchical batches, 3 languages x 4 emotions x 3 utterances, when the
+training set allows them) and reports, per sampling mode:
 
 - the share of each language among the drawn utterances and the fraction of
   batches that hold at least one utterance of it;
@@ -40,6 +42,7 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from zsser_modules.hierarchical_sampler import HierarchicalSamplerError  # noqa: E402
 from zsser_modules.sampling import LANGUAGE_SAMPLING, train_loader_kwargs  # noqa: E402
 from zsser_modules.supcon import positive_pair_stats  # noqa: E402
 
@@ -131,11 +134,18 @@ def batch_composition(
     dataset = DynamicItemDataset.from_csv(str(train_csv))
     dataset.set_output_keys(["id", "lang", "emo"])
     results = {}
-    for mode in LANGUAGE_SAMPLING:
-        options = train_loader_kwargs(
-            dataset, mode, seed, {"batch_size": batch_size, "shuffle": True}
-        )
-        sampler = options["sampler"]
+    for mode in (*LANGUAGE_SAMPLING, "hierarchical"):
+        try:
+            options = train_loader_kwargs(
+                dataset,
+                "natural" if mode == "hierarchical" else mode,
+                seed,
+                {"batch_size": batch_size, "shuffle": True},
+                batch_sampler="hierarchical" if mode == "hierarchical" else "random",
+            )
+        except HierarchicalSamplerError:  # e.g. fewer than 3 training languages
+            continue
+        sampler = options.get("sampler") or options["batch_sampler"]
         loader = make_dataloader(dataset, **options)
         share, present, stats = Counter(), Counter(), Counter()
         n_batches = 0
@@ -172,8 +182,8 @@ def format_composition(results: dict[str, dict]) -> str:
     ...        "cross_only_anchors": 0.05, "cross_pairs_of_cross_only": 0.2,
     ...        "cross_only_by_language": {"en": 0.01, "fr": 0.5}, "batches": 10}
     >>> print(format_composition({"natural": row}))
-    mode      batches  share en/fr  in batches en/fr  cross-only anchors: all  en/fr  their share of cross pairs
-    natural        10    90.0/10.0       100.0/80.0                      5.0  1.0/50.0                      20.0 %
+    mode          batches  share en/fr  in batches en/fr  cross-only anchors: all  en/fr  their share of cross pairs
+    natural            10    90.0/10.0       100.0/80.0                      5.0  1.0/50.0                      20.0 %
     """  # noqa: E501
     langs = "/".join(next(iter(results.values()))["share"])
 
@@ -181,12 +191,12 @@ def format_composition(results: dict[str, dict]) -> str:
         return "/".join(f"{100 * v:.1f}" for v in values)
 
     lines = [
-        f"{'mode':<9}{'batches':>8}  share {langs}  in batches {langs}  "
+        f"{'mode':<13}{'batches':>8}  share {langs}  in batches {langs}  "
         f"cross-only anchors: all  {langs}  their share of cross pairs"
     ]
     for mode, row in results.items():
         cells = [
-            f"{mode:<9}{row['batches']:>8}",
+            f"{mode:<13}{row['batches']:>8}",
             f"{percents(row['share'].values()):>{len(langs) + 6}}",
             f"{percents(row['in_batches'].values()):>{len(langs) + 11}}",
             f"{100 * row['cross_only_anchors']:>23.1f}",

@@ -91,6 +91,7 @@ from zsser_modules.feature_cache import (
     encoder_cache_key,
     use_cached_features,
 )
+from zsser_modules.hierarchical_sampler import HierarchicalSamplerError
 from zsser_modules.hparams import check_overrides
 from zsser_modules.inference import (
     ENCODER_MODULES,
@@ -111,6 +112,7 @@ from zsser_modules.run_identity import (
 from zsser_modules.sampling import (
     SeededSamplerMixin,
     check_language_sampling,
+    resolve_batch_sampler,
     train_loader_kwargs,
 )
 from zsser_modules.selection import check_selection, validation_meta
@@ -130,13 +132,74 @@ logger = get_logger(__name__)
 VARIANT_LOSSES = {
     "baseline1": (),
     "baseline2": (),
-    "baseline2_hier": (),  # baseline2 with hierarchical batches (batch_sampler)
+    "baseline2_hier": (),  # baseline2 with hierarchical batches (a control)
     "upper_bound": (),
     "no_supcon": ("spk_adv", "lang_adv"),
     "no_spkadv": ("supcon", "lang_adv"),
     "proposed": ("supcon", "spk_adv", "lang_adv"),
 }
 assert set(VARIANT_LOSSES) == set(VARIANTS), "a variant lacks its loss terms"
+# Batches of each variant under batch_sampler=auto (zsser_modules.sampling):
+# the paper's hierarchical cross-lingual batches for the systems with its
+# losses (and the sampler control baseline2_hier), random batches of the same
+# size for the baselines and the upper bound (the paper does not say).
+VARIANT_BATCH_SAMPLER = {
+    "baseline1": "random",
+    "baseline2": "random",
+    "baseline2_hier": "hierarchical",
+    "upper_bound": "random",
+    "no_supcon": "hierarchical",
+    "no_spkadv": "hierarchical",
+    "proposed": "hierarchical",
+}
+assert set(VARIANT_BATCH_SAMPLER) == set(VARIANTS), "a variant lacks its batches"
+
+
+def batch_sampler_of(hparams):
+    """The run's batches, ``random`` or ``hierarchical`` (batch_sampler resolved)."""
+    return resolve_batch_sampler(
+        hparams["batch_sampler"], hparams["variant"], VARIANT_BATCH_SAMPLER
+    )
+
+
+def check_hierarchical_batches(hparams):
+    """Refuse, before any work, hierarchical batches a run cannot draw.
+
+    Dynamic batches, or fewer training languages than hier_n_lang, give one
+    ValueError line (a language without enough emotions is found later, on
+    the training set: HierarchicalSamplerError, also one line).
+    """
+    if batch_sampler_of(hparams) != "hierarchical":
+        return
+    why = (
+        f"the default of variant {hparams['variant']}"
+        if hparams["batch_sampler"] == "auto"
+        else "set"
+    )
+    if hparams["dynamic_batching"]:
+        raise ValueError(
+            f"batch_sampler=hierarchical ({why}) draws batches of hier_n_lang x "
+            "hier_n_cls x hier_n_sam utterances, which cannot be dynamic batches: "
+            "use --dynamic_batching=False or --batch_sampler=random."
+        )
+    try:
+        langs = training_languages(
+            hparams["source_lang"],
+            hparams["target_lang"],
+            hparams["variant"],
+            list(hparams["languages"]),
+        )
+    except ValueError:  # reported with its own message by prepare_data
+        return
+    if len(langs) < hparams["hier_n_lang"]:
+        raise ValueError(
+            f"batch_sampler=hierarchical ({why}) needs hier_n_lang="
+            f"{hparams['hier_n_lang']} training languages, this run has "
+            f"{len(langs)} ({', '.join(langs)}): set --hier_n_lang={len(langs)}, "
+            "add languages (--languages=[...]) or use --batch_sampler=random."
+        )
+
+
 # Printed and saved with every result on the built-in demo corpus.
 SYNTHETIC_NOTE = "synthetic demo corpus: rule-based prosody, not acted emotion"
 
@@ -652,10 +715,11 @@ def dataio_prep(hparams, manifests):
 def train_loader_options(hparams, train_set):
     """DataLoader options of the train set (zsser_modules.sampling).
 
-    Fixed-size or dynamic batches, natural or language-balanced sampling,
-    seeded from --seed and reshuffled every epoch.
+    Hierarchical cross-lingual batches, or fixed-size or dynamic batches with
+    natural or language-balanced sampling, seeded from --seed and reshuffled
+    every epoch. Records the hierarchical batches in hparams (results.json).
     """
-    return train_loader_kwargs(
+    options = train_loader_kwargs(
         train_set,
         language_sampling=hparams["language_sampling"],
         seed=hparams["seed"],
@@ -666,7 +730,23 @@ def train_loader_options(hparams, train_set):
             "length_func": PolicyDuration(hparams["max_duration"]),
             **hparams["dynamic_batch_sampler"],
         },
+        batch_sampler=batch_sampler_of(hparams),
+        n_lang=hparams["hier_n_lang"],
+        n_cls=hparams["hier_n_cls"],
+        n_sam=hparams["hier_n_sam"],
+        num_batches=hparams["hier_batches_per_epoch"],
     )
+    sampler = options.get("batch_sampler")
+    if batch_sampler_of(hparams) == "hierarchical":
+        hparams["hierarchical_batches"] = {
+            "n_lang": sampler.n_lang,
+            "n_cls": sampler.n_cls,
+            "n_sam": sampler.n_sam,
+            "batch_size": sampler.batch_size,
+            "batches_per_epoch": sampler.num_batches,
+            "languages": [str(lang) for lang in sampler.languages],
+        }
+    return options
 
 
 def cache_encoder_features(hparams, encoder, datasets, run_opts):
@@ -834,6 +914,9 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "selection": hparams["selection"],
         "valid_mean_language_uar": best.meta.get("mean_language_uar"),
         "valid_uar_per_language": best.meta.get("uar_per_language"),
+        "batch_sampler": batch_sampler_of(hparams),
+        "hierarchical_batches": hparams.get("hierarchical_batches"),
+        # Not used with hierarchical batches (they replace it).
         "language_sampling": hparams["language_sampling"],
         "speaker_norm": hparams["speaker_norm"],
         "speaker_norm_speakers": hparams.get("speaker_norm_speakers"),
@@ -1038,6 +1121,7 @@ def main(argv=None):
         check_selection(hparams["selection"])
         check_language_sampling(hparams["language_sampling"])
         check_max_duration(hparams["max_duration"])
+        check_hierarchical_batches(hparams)
         check_speaker_norm(
             hparams["speaker_norm"],
             frozen=hparams["encoder"] == "fbank_stats"
@@ -1188,6 +1272,6 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
-    except RunIdentityError as error:
+    except (RunIdentityError, HierarchicalSamplerError) as error:
         print(f"recipes/train.py: {error}", file=sys.stderr)
         sys.exit(2)

@@ -109,6 +109,11 @@ FAST_OPTIONS = (
     # English, tested in tests/test_paper_protocol.py).
     "--language_corpus={en: esd}",
     "--batch_size=8",
+    # Hierarchical batches (proposed, no_supcon, no_spkadv) of 8 too, from
+    # the 2 training languages most fixture runs have.
+    "--hier_n_lang=2",
+    "--hier_n_cls=2",
+    "--hier_n_sam=2",
     "--emb_dim=32",
     "--proj_dim=16",
     "--tsne_per_language=12",

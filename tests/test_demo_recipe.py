@@ -57,6 +57,7 @@ def test_demo_recipe_caches_frozen_filterbank_statistics(tmp_path, capsys):
             DEMO,
             f"--output_folder={tmp_path / 'run3'}",
             "--language_sampling=balanced",
+            "--batch_sampler=random",  # proposed's default is hierarchical
             "--selection=pooled_uar",
             *common,
         ]

@@ -21,6 +21,7 @@ BatchNorm running statistics (buffers, used in evaluation) are not compared:
 under DDP they follow rank 0's batches (DDP broadcasts them from rank 0).
 """
 
+import json
 import os
 import re
 import subprocess
@@ -88,6 +89,7 @@ def common_args(tmp_path_factory, results):
         results,
         "--encoder=fbank",
         "--variant=no_spkadv",
+        "--batch_sampler=random",  # the sampler split checked below
         "--languages=[en,de]",
         "--number_of_epochs=1",
     )
@@ -187,6 +189,62 @@ def test_plain_global_batch_is_a_different_computation(
     ddp, single = trained_weights(ddp_run), trained_weights(plain)
     worst = max((ddp[k] - single[k]).abs().max().item() for k in ddp)
     assert worst > 100 * TOLERANCE, worst
+
+
+def test_ddp_hierarchical_batches_match_gradient_accumulation(tmp_path_factory):
+    """Hierarchical batches under DDP: each process its strided share, unwrapped.
+
+    Process r runs the global hierarchical batches r, r + 2, ... (the sampler
+    shards itself; SpeechBrain must not split each share again), so DDP's
+    steps are one process accumulating the global batches two by two.
+    """
+    fixture = session_fixture(tmp_path_factory)
+    runs = {}
+    for name in ("ddp", "accumulated"):
+        results = tmp_path_factory.mktemp(f"hier_{name}")
+        args = recipe_args(
+            "en_de",
+            fixture,
+            results,
+            "--encoder=fbank",
+            "--variant=no_spkadv",
+            "--batch_sampler=hierarchical",
+            "--languages=[en,zh,de]",
+            "--number_of_epochs=1",
+            "--hier_batches_per_epoch=4",  # 2 x 2 x 2 batches (FAST_OPTIONS)
+        )
+        if name == "ddp":
+            command = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={WORLD_SIZE}",
+                str(REPO_ROOT / "recipes" / "train.py"),
+                *args,
+                "--distributed_backend=gloo",
+                "--device=cpu",
+            ]
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            done = subprocess.run(
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        else:
+            run_recipe([*args, f"--grad_accumulation_factor={WORLD_SIZE}"])
+        runs[name] = results
+    ddp, single = trained_weights(runs["ddp"]), trained_weights(runs["accumulated"])
+    assert ddp.keys() == single.keys()
+    worst = max((ddp[k] - single[k]).abs().max().item() for k in ddp)
+    assert worst < TOLERANCE, worst
+    results = json.loads((runs["ddp"].joinpath(*RUN) / "results.json").read_text())
+    assert results["batch_sampler"] == "hierarchical"
+    assert results["hierarchical_batches"]["batches_per_epoch"] == 4
 
 
 class Stop(Exception):

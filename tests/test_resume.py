@@ -8,6 +8,11 @@ results.json must equal an uninterrupted run's on every metric field. The
 variant is ``proposed``: the speaker adversary's dropout draws from torch's
 generator, so a resume that does not restore it gives other numbers (checked
 by the last kill test, with the generators left out of the checkpoints).
+The kill tests run with both kinds of batches: the paper's hierarchical ones
+(``proposed``'s default; here 2 languages x 2 emotions x 2 utterances, 6
+batches per epoch) and random ones; with hierarchical batches the resumed
+run must draw the same batches from (seed, epoch) and skip those the killed
+run had consumed.
 """
 
 import json
@@ -21,6 +26,7 @@ from conftest import REPO_ROOT
 from recipe_utils import killed_recipe
 
 from recipes import train
+from zsser_modules.hierarchical_sampler import HierarchicalBatchSampler
 from zsser_modules.run_identity import IDENTITY_FILE, RunIdentityError
 
 pytestmark = pytest.mark.slow
@@ -38,9 +44,22 @@ METRICS = (
 )
 
 
-def args(root, folder, *extra):
+#: Options of each kind of training batches (batches of 8 utterances).
+SAMPLERS = {
+    "hierarchical": (
+        "--batch_sampler=hierarchical",
+        "--hier_n_lang=2",
+        "--hier_n_cls=2",
+        "--hier_n_sam=2",
+    ),
+    "random": ("--batch_sampler=random",),
+}
+
+
+def args(root, folder, *extra, sampler="hierarchical"):
     """The tiny demo command; ``extra`` options replace the defaults of their key."""
     options = [
+        *SAMPLERS[sampler],
         f"--results_root={root}",
         "--demo_options={n_speakers: 2, n_per_class_per_speaker: 3}",
         "--number_of_epochs=3",
@@ -60,20 +79,33 @@ def metrics(folder):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """An uninterrupted run: (results root, its folder)."""
+def references(tmp_path_factory):
+    """Uninterrupted runs, made on demand: sampler -> (results root, its folder)."""
     root = tmp_path_factory.mktemp("resume")
-    folder = root / "reference"
-    train.main(args(root, folder))
-    # As after a process of its own: SpeechBrain's log file handler of this
-    # run is not left to receive the later in-process runs' messages.
-    for handler in list(logging.getLogger().handlers):
-        if isinstance(handler, logging.FileHandler) and str(
-            handler.baseFilename
-        ).startswith(str(folder)):
-            logging.getLogger().removeHandler(handler)
-            handler.close()
-    return root, folder
+    runs = {}
+
+    def reference_of(sampler):
+        if sampler not in runs:
+            folder = root / f"reference_{sampler}"
+            train.main(args(root, folder, sampler=sampler))
+            # As after a process of its own: SpeechBrain's log file handler of
+            # this run is not left to receive the later in-process runs' messages.
+            for handler in list(logging.getLogger().handlers):
+                if isinstance(handler, logging.FileHandler) and str(
+                    handler.baseFilename
+                ).startswith(str(folder)):
+                    logging.getLogger().removeHandler(handler)
+                    handler.close()
+            runs[sampler] = (root, folder)
+        return runs[sampler]
+
+    return reference_of
+
+
+@pytest.fixture(scope="module")
+def reference(references):
+    """An uninterrupted run with proposed's hierarchical batches."""
+    return references("hierarchical")
 
 
 @pytest.mark.parametrize(
@@ -85,10 +117,13 @@ def reference(tmp_path_factory):
     ],
     ids=["end_of_epoch", "intra_epoch", "during_save"],
 )
-def test_killed_run_resumes_to_identical_results(reference, kill_at, extra, same_log):
-    root, ref = reference
-    folder = root / f"killed_{kill_at.replace(':', '_')}"
-    argv = args(root, folder, *extra)
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
+def test_killed_run_resumes_to_identical_results(
+    references, sampler, kill_at, extra, same_log
+):
+    root, ref = references(sampler)
+    folder = root / f"killed_{sampler}_{kill_at.replace(':', '_')}"
+    argv = args(root, folder, *extra, sampler=sampler)
     killed_recipe(argv, kill_at)
     assert not (folder / "results.json").exists()
     checkpoints = sorted(p.name for p in (folder / "save").iterdir())
@@ -97,6 +132,9 @@ def test_killed_run_resumes_to_identical_results(reference, kill_at, extra, same
 
     train.main(argv)
     assert metrics(folder) == metrics(ref)
+    results = json.loads((folder / "results.json").read_text())
+    assert results["batch_sampler"] == sampler
+    assert (results["hierarchical_batches"] is not None) == (sampler != "random")
     assert not any(p.name.startswith(".") for p in (folder / "save").iterdir())
     if same_log:  # loss terms included (the intra-epoch sums are checkpointed)
         assert (folder / "train_log.txt").read_text() == (
@@ -104,11 +142,16 @@ def test_killed_run_resumes_to_identical_results(reference, kill_at, extra, same
         ).read_text()
 
 
-def test_without_the_random_state_resume_is_not_exact(reference, monkeypatch):
-    """The check above is sensitive: leave the generators out and it fails."""
-    root, ref = reference
+def test_without_the_random_state_resume_is_not_exact(references, monkeypatch):
+    """The check above is sensitive: leave the generators out and it fails.
+
+    With random batches: on this tiny corpus the hierarchical reference's
+    best epoch is the first, so its test metrics cannot show the difference
+    (its training log does: the kill tests compare it).
+    """
+    root, ref = references("random")
     folder = root / "no_random_state"
-    argv = args(root, folder)
+    argv = args(root, folder, sampler="random")
     killed_recipe(argv, "2:3")
     original = train.load_hyperpyyaml
 
@@ -187,3 +230,14 @@ def test_other_settings_are_refused_then_overwrite_archives(reference, tmp_path)
         json.loads((copy / "results.json").read_text())["run_identity"]
         == (identity["hash"])
     )
+
+
+def test_hierarchical_resume_needs_the_epochs_own_batches(references, monkeypatch):
+    """The check above is sensitive: a sampler not set to the epoch breaks it."""
+    root, ref = references("hierarchical")
+    folder = root / "no_set_epoch"
+    argv = args(root, folder, "--ckpt_interval_steps=2")
+    killed_recipe(argv, "2:4")
+    monkeypatch.setattr(HierarchicalBatchSampler, "set_epoch", lambda self, epoch: None)
+    train.main(argv)
+    assert (folder / "train_log.txt").read_text() != (ref / "train_log.txt").read_text()

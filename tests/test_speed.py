@@ -145,6 +145,7 @@ def test_dynamic_batches_respect_max_batch_length(tmp_path_factory, tmp_path):
         tmp_path_factory,
         tmp_path / "results",
         "--dynamic_batching=True",
+        "--batch_sampler=random",  # hierarchical batches are not dynamic
         "--dynamic_batch_sampler={max_batch_length: 6.0, num_buckets: 5, "
         "shuffle: True, batch_ordering: random}",
     )
@@ -161,7 +162,9 @@ def test_dynamic_batches_respect_max_batch_length(tmp_path_factory, tmp_path):
             assert padded <= 6.0 + 1e-6, (batch, padded)
         assert len(batches) < len(durations) / 1.5  # batches of several items
     # The sampler is seeded with the run's seed (not SpeechBrain's fixed 42).
-    other = recipe_hparams(tmp_path_factory, tmp_path / "r2", "--seed=5")
+    other = recipe_hparams(
+        tmp_path_factory, tmp_path / "r2", "--seed=5", "--batch_sampler=random"
+    )
     other["dynamic_batching"] = True
     other_sampler = train.train_loader_options(other, dataset)["batch_sampler"]
     sampler.set_epoch(1)
@@ -192,6 +195,7 @@ def test_bf16_run_with_dynamic_batches_has_finite_losses(tmp_path_factory, tmp_p
         "--debug",
         "--debug_epochs=2",
         "--dynamic_batching=True",
+        "--batch_sampler=random",  # hierarchical batches are not dynamic
         "--dynamic_batch_sampler={max_batch_length: 2.5, num_buckets: 2, "
         "shuffle: True, batch_ordering: random}",
     )

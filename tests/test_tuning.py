@@ -65,6 +65,10 @@ def tune_args(prep, root, *options, folds="fr,ur"):
         f"--prep_folder={prep}",
         TINY,
         "--batch_size=8",
+        # proposed's hierarchical batches, of 8 too (several per epoch)
+        "--hier_n_lang=2",
+        "--hier_n_cls=2",
+        "--hier_n_sam=2",
     ]
 
 

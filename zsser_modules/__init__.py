@@ -63,6 +63,7 @@ _EXPORTS = {
     "AtomicCheckpointer": "checkpoints",
     "RunIdentity": "run_identity",
     "check_run_folder": "run_identity",
+    "HierarchicalBatchSampler": "hierarchical_sampler",
 }
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "FbankEncoder",
     "FbankStatsEncoder",
     "FeatureCache",
+    "HierarchicalBatchSampler",
     "SSLLayerPooling",
     "WeightedLayerSum",
     "WhisperLayerPooling",
@@ -130,6 +132,7 @@ if TYPE_CHECKING:  # pragma: no cover
         encoder_fingerprint,
         use_cached_features,
     )
+    from .hierarchical_sampler import HierarchicalBatchSampler
     from .inference import EmotionRecognizer
     from .labels import (
         ALL_EMOTIONS,

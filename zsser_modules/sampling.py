@@ -22,11 +22,23 @@ of one global draw, so the union of processes is balanced) and with
 duration-bucketed dynamic batches (:class:`WeightedDynamicBatchSampler`
 buckets the weighted draw); exact quotas would fight the bucketing.
 
+``batch_sampler`` chooses the batches themselves: ``random`` (the above)
+or ``hierarchical``, the paper's hierarchical cross-lingual batches
+(:class:`zsser_modules.hierarchical_sampler.HierarchicalBatchSampler`:
+``n_lang`` languages x ``n_cls`` emotions x ``n_sam`` utterances). The
+hierarchical sampler replaces ``language_sampling``, the batch size and the
+sorting of the random batches (it draws its own batches), and cannot be
+combined with dynamic batching. ``auto`` picks it for the variants whose
+losses use cross-lingual positives (:func:`resolve_batch_sampler`).
+
 Every sampler is seeded from the run's ``seed`` and reshuffled by
 ``set_epoch``: a run is deterministic given (seed, epoch), which exact resume
 relies on. :class:`SeededSamplerMixin` makes a ``Brain`` call ``set_epoch`` on
 any sampler it is given (SpeechBrain only does so for samplers it creates
-itself) and gives DDP's ``DistributedSampler`` the run's seed.
+itself) and gives DDP's ``DistributedSampler`` the run's seed; a batch
+sampler that shards itself across processes (``shards_itself``, the
+hierarchical one) is not wrapped in SpeechBrain's
+``DistributedSamplerWrapper``.
 
 Authors
  * zsser contributors 2026
@@ -48,9 +60,54 @@ from speechbrain.dataio.sampler import (
 from torch.utils.data import DistributedSampler
 
 from zsser_modules.choices import check_choice
+from zsser_modules.hierarchical_sampler import HierarchicalBatchSampler
 
 #: Values of ``language_sampling``.
 LANGUAGE_SAMPLING = ("natural", "balanced")
+#: Values of ``batch_sampler`` (``auto`` is resolved per variant).
+BATCH_SAMPLERS = ("auto", "random", "hierarchical")
+
+
+def resolve_batch_sampler(value: str, variant: str, auto: Mapping[str, str]) -> str:
+    """The batches a run draws: ``value``, or for ``auto`` the variant's default.
+
+    Arguments
+    ---------
+    value : str
+        ``batch_sampler``: ``auto``, ``random`` or ``hierarchical``.
+    variant : str
+        The run's variant.
+    auto : mapping
+        The default of each variant (``random`` or ``hierarchical``).
+
+    Returns
+    -------
+    str
+        ``random`` or ``hierarchical``.
+
+    Example
+    -------
+    >>> defaults = {"baseline2": "random", "proposed": "hierarchical"}
+    >>> resolve_batch_sampler("auto", "proposed", defaults)
+    'hierarchical'
+    >>> resolve_batch_sampler("random", "proposed", defaults)
+    'random'
+    >>> resolve_batch_sampler("hier", "proposed", defaults)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_sampler must be one of ['auto', 'random', 'hierarchical'], got 'hier' (e.g. --batch_sampler=hierarchical).
+    """  # noqa: E501
+    check_choice(
+        "batch_sampler", value, BATCH_SAMPLERS, "e.g. --batch_sampler=hierarchical"
+    )
+    if value != "auto":
+        return value
+    if variant not in auto:
+        raise ValueError(
+            f"batch_sampler=auto has no default for variant {variant!r}: set "
+            "--batch_sampler=random or --batch_sampler=hierarchical."
+        )
+    return auto[variant]
 
 
 def check_language_sampling(value: str) -> str:
@@ -180,6 +237,12 @@ def train_loader_kwargs(
     dynamic_batching: bool = False,
     dynamic_options: Mapping[str, Any] | None = None,
     key: str = "lang",
+    batch_sampler: str = "random",
+    n_lang: int = 3,
+    n_cls: int = 4,
+    n_sam: int = 3,
+    num_batches: int | None = None,
+    label_key: str = "emo",
 ) -> dict[str, Any]:
     """DataLoader options of the training set, with a seeded, epoch-aware sampler.
 
@@ -200,13 +263,30 @@ def train_loader_kwargs(
     dynamic_options : mapping, optional
         ``DynamicBatchSampler`` options (``max_batch_length``, ...).
     key : str
-        The column to balance.
+        The column to balance (and the language column of hierarchical
+        batches).
+    batch_sampler : str
+        ``random`` (the options above) or ``hierarchical`` (the paper's
+        batches; ``language_sampling``, ``batch_size`` and ``shuffle`` are
+        then not used; ``dynamic_batching`` is refused).
+    n_lang : int
+        Hierarchical batches: languages per batch.
+    n_cls : int
+        Hierarchical batches: emotions per batch.
+    n_sam : int
+        Hierarchical batches: utterances per (language, emotion).
+    num_batches : int, optional
+        Hierarchical batches per epoch (default: ``ceil(N / (n_lang * n_cls
+        * n_sam))``, see :mod:`zsser_modules.hierarchical_sampler`).
+    label_key : str
+        Hierarchical batches: the emotion column.
 
     Returns
     -------
     dict
         Options for ``Brain.fit(train_loader_kwargs=...)``: a ``sampler`` (or
-        a ``batch_sampler`` with dynamic batching) that has ``set_epoch``.
+        a ``batch_sampler`` with dynamic or hierarchical batches) that has
+        ``set_epoch``.
 
     Example
     -------
@@ -216,10 +296,45 @@ def train_loader_kwargs(
     ...                               {"batch_size": 2, "shuffle": True})
     >>> type(options["sampler"]).__name__, options["batch_size"]
     ('BalancingDataSampler', 2)
+    >>> data = {str(i): {"lang": "en" if i < 4 else "de", "emo": "neu" if i % 2
+    ...         else "sad"} for i in range(8)}
+    >>> options = train_loader_kwargs(DynamicItemDataset(data), "natural", 1,
+    ...     {"batch_size": 2, "shuffle": True}, batch_sampler="hierarchical",
+    ...     n_lang=2, n_cls=2, n_sam=1)
+    >>> sorted(options), len(options["batch_sampler"])
+    (['batch_sampler'], 2)
     """
     check_language_sampling(language_sampling)
+    check_choice(
+        "batch_sampler",
+        batch_sampler,
+        BATCH_SAMPLERS[1:],
+        "e.g. --batch_sampler=hierarchical",
+    )
     options = dict(loader_options)
     shuffle = options.pop("shuffle", False)
+    keep = ("num_workers", "collate_fn", "pin_memory", "prefetch_factor")
+    if batch_sampler == "hierarchical":
+        if dynamic_batching:
+            raise ValueError(
+                "batch_sampler=hierarchical draws its own batches of n_lang x n_cls "
+                "x n_sam utterances, which cannot be dynamic (duration-bucketed) "
+                "batches: use --dynamic_batching=False (or --batch_sampler=random)."
+            )
+        sampler = HierarchicalBatchSampler.from_dataset(
+            dataset,
+            lang_key=key,
+            label_key=label_key,
+            n_lang=n_lang,
+            n_cls=n_cls,
+            n_sam=n_sam,
+            seed=int(seed),
+            num_batches=num_batches,
+        )
+        return {
+            "batch_sampler": sampler,
+            **{k: options[k] for k in keep if k in options},
+        }
     if language_sampling == "balanced" and not (shuffle or dynamic_batching):
         raise ValueError(
             "language_sampling=balanced draws utterances at random, which cannot "
@@ -234,7 +349,6 @@ def train_loader_kwargs(
             sampler = WeightedDynamicBatchSampler(dataset, weights, **dynamic)
         else:
             sampler = DynamicBatchSampler(dataset, **dynamic)
-        keep = ("num_workers", "collate_fn", "pin_memory", "prefetch_factor")
         return {
             "batch_sampler": sampler,
             **{k: options[k] for k in keep if k in options},
@@ -254,10 +368,18 @@ class SeededSamplerMixin:
     ``batch_sampler`` passed in the loader options (e.g. a
     ``DynamicBatchSampler``) would repeat the same batches every epoch.
     Under DDP SpeechBrain builds a ``DistributedSampler`` (or wrapper) with
-    its default seed 0; this mixin gives it ``hparams.seed``.
+    its default seed 0; this mixin gives it ``hparams.seed``. A batch sampler
+    with a true ``shards_itself`` attribute (the hierarchical one: every
+    process draws the same global batches and keeps its share) is used as
+    it is: SpeechBrain would wrap it in a ``DistributedSamplerWrapper``,
+    which would split each process's share again.
     """
 
     def _train_loader_specifics(self, dataset: Any, loader_kwargs: dict) -> dict:
+        given = loader_kwargs.get("batch_sampler")
+        if getattr(given, "shards_itself", False):
+            self.train_sampler = given
+            return loader_kwargs
         loader_kwargs = super()._train_loader_specifics(dataset, loader_kwargs)
         if self.train_sampler is None:
             given = loader_kwargs.get("batch_sampler") or loader_kwargs.get("sampler")
