@@ -260,12 +260,13 @@ def override_value(key: str, overrides: Sequence[str]) -> tuple[bool, Any]:
 def write_repeated_result(
     run: Run, original: Run, command: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """Write ``run``'s results.json from the identical experiment ``original``.
+    r"""Write ``run``'s results.json from the identical experiment ``original``.
 
     The metrics, confusion matrix, setting paths and prediction files
     (``predictions.csv``, :mod:`zsser_modules.predictions`) are the
-    original's; the source is the run's own, and :data:`SAME_AS_KEY` names the run that was
-    trained (the original, or the run the original itself was taken from).
+    original's; the source is the run's own, and :data:`SAME_AS_KEY` names
+    the run that was trained (the original, or the run the original itself
+    was taken from).
     The original's run identity describes the original's settings (its own
     source), so it is kept as ``same_experiment_run_identity``, not as the
     copy's ``run_identity``.

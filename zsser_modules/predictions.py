@@ -194,7 +194,7 @@ def _check_frame(frame: pd.DataFrame, where: str) -> None:
 
 
 def read_predictions(path: PathLike) -> pd.DataFrame:
-    """Read and check a predictions file written by :func:`write_predictions`.
+    r"""Read and check a predictions file written by :func:`write_predictions`.
 
     Arguments
     ---------
@@ -316,7 +316,7 @@ def write_run_predictions(
 
 
 def copy_predictions(source_folder: PathLike, target_folder: PathLike) -> list[Path]:
-    """Copy a run's prediction files to the folder of a run that repeats it.
+    r"""Copy a run's prediction files to the folder of a run that repeats it.
 
     Used by ``recipes/run_grid.py`` for a repeated experiment (its results
     are the original's); stale prediction files of the target that the

@@ -97,22 +97,17 @@ class Column:
             self.reference = np.atleast_2d(np.asarray(self.reference, dtype=np.int64))
         n = self.labels.size
         if self.predictions.shape[1] != n or (
-            self.reference is not None and self.reference.shape != self.predictions.shape
+            self.reference is not None
+            and self.reference.shape != self.predictions.shape
         ):
             raise ValueError(
                 f"Expected predictions of shape [seeds, {n}] (and a reference of "
                 f"the same shape), found {self.predictions.shape}"
-                + (
-                    f" and {self.reference.shape}"
-                    if self.reference is not None
-                    else ""
-                )
+                + (f" and {self.reference.shape}" if self.reference is not None else "")
                 + "."
             )
         _, self._codes = np.unique(np.asarray(self.speakers), return_inverse=True)
-        top = max(
-            int(self.labels.max(initial=0)), int(self.predictions.max(initial=0))
-        )
+        top = max(int(self.labels.max(initial=0)), int(self.predictions.max(initial=0)))
         self.n_classes = max(self.n_classes, top + 1)
 
     @property
@@ -216,7 +211,9 @@ def weighted_scores(
     [1.0]
     """
     if metric not in BOOTSTRAP_METRICS:
-        raise ValueError(f"Unknown metric {metric!r}; choose one of {BOOTSTRAP_METRICS}.")
+        raise ValueError(
+            f"Unknown metric {metric!r}; choose one of {BOOTSTRAP_METRICS}."
+        )
     flat = np.ndim(predictions) == 1
     predictions = np.atleast_2d(predictions)
     weights = np.asarray(weights, dtype=float)
