@@ -453,3 +453,126 @@ def test_speaker_norm_and_tuned_runs_get_their_own_rows_and_comparisons(tmp_path
     spk_norm_rows = [line for line in markdown.splitlines() if "+spk-norm |" in line]
     assert spk_norm_rows and not any("**" in line for line in spk_norm_rows)
     assert "| proposed (tuned) | **" in markdown
+
+
+# ---- Per-utterance predictions: intervals and tests in the tables (issue 19) ----
+
+
+def write_predicted_run(root, pair, variant, seed, accuracy, rng, speakers, labels):
+    """A run folder with a results.json and the predictions.csv it comes from."""
+    from zsser_modules.metrics import macro_f1, uar
+    from zsser_modules.predictions import predictions_frame, write_predictions
+
+    classes = ["neutral", "happy", "angry", "sad"]
+    right = rng.random(labels.size) < accuracy
+    predicted = np.where(right, labels, (labels + rng.integers(1, 4, labels.size)) % 4)
+    scores = np.full((labels.size, 4), np.log(0.1))
+    scores[np.arange(labels.size), predicted] = np.log(0.7)
+    ids = [f"de_{i:03d}" for i in range(labels.size)]
+    manifest = pd.DataFrame(
+        {
+            "ID": ids,
+            "spk_id": [f"spk{s}" for s in speakers],
+            "lang": "de",
+            "emo": [classes[y] for y in labels],
+        }
+    )
+    path = write_result(
+        root,
+        pair,
+        variant,
+        seed,
+        uar(labels, predicted, 4),
+        macro_f1(labels, predicted, 4),
+    )
+    frame = predictions_frame(ids, scores, manifest, classes)
+    write_predictions(frame, path.parent / "predictions.csv")
+    return path
+
+
+def test_predictions_files_round_trip_into_intervals_and_tests(tmp_path):
+    from zsser_modules.grid_dedupe import write_repeated_result
+    from zsser_modules.grid_engine import Run
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(np.arange(6), 20)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2, 3):
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.8)):
+            write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            # zh_de is the same experiment: the grid copies results and predictions
+            write_repeated_result(
+                Run(
+                    "zh",
+                    "de",
+                    variant,
+                    seed,
+                    tmp_path / "zh_de" / variant / f"seed{seed}",
+                ),
+                Run(
+                    "en",
+                    "de",
+                    variant,
+                    seed,
+                    tmp_path / "en_de" / variant / f"seed{seed}",
+                ),
+            )
+        for pair in ("en_de", "zh_de"):  # source-only: two experiments
+            write_predicted_run(
+                tmp_path, pair, "baseline1", seed, 0.45, rng, speakers, labels
+            )
+    df = rt.collect_results(tmp_path)
+    assert df["predictions"].notna().all() and len(df) == 18
+    paths = rt.write_tables(df, tmp_path / "out", figure=False, n_boot=300, n_perm=500)
+
+    summary = pd.read_csv(paths["summary_long"])
+    for metric in rt.METRICS:
+        low, mean, high = (summary[f"{metric}_{k}"] for k in ("low", "mean", "high"))
+        assert ((low <= mean + 1e-9) & (mean <= high + 1e-9)).all()
+    assert (summary["n_speakers"] == 6).all()
+
+    comparisons = pd.read_csv(
+        paths["comparisons"], keep_default_na=False, na_values=[""]
+    )
+    uar_rows = comparisons[comparisons["metric"] == "uar"].set_index(
+        ["variant", "reference", "pair"]
+    )
+    en = uar_rows.loc[("proposed", "baseline2", "en_de")]
+    zh = uar_rows.loc[("proposed", "baseline2", "zh_de")]
+    assert zh["repeat_of"] == "en_de" and zh["p_holm"] == en["p_holm"]
+    assert en["ci_low"] > 0 and en["p_holm"] <= rt.ALPHA  # the planted difference
+    b1 = uar_rows.loc[("proposed", "baseline1", "zh_de")]
+    assert pd.isna(b1["repeat_of"]) or b1["repeat_of"] == ""
+    # the family: one test per distinct experiment (zh_de vs baseline2 repeats)
+    tested = comparisons[(comparisons["metric"] == "uar")]
+    family = tested[tested["repeat_of"].fillna("") == ""]
+    p = family["p_value"].to_numpy(float)
+    assert family["p_holm"].to_numpy(float) == pytest.approx(rt.holm(p))
+
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "hierarchical bootstrap interval" in markdown
+    assert "Coverage caveat" in markdown and "en→de (6)" in markdown
+    assert "| proposed − baseline2 | **+" in markdown
+
+    # a run without predictions (an old run): its cells get means only, noted
+    (tmp_path / "en_de" / "baseline1" / "seed2" / "predictions.csv").unlink()
+    # predictions of another run than results.json says: no interval, noted
+    changed = tmp_path / "zh_de" / "baseline1" / "seed1" / "results.json"
+    changed.write_text(json.dumps({**json.loads(changed.read_text()), "uar": 0.99}))
+    df = rt.collect_results(tmp_path)
+    paths = rt.write_tables(df, tmp_path / "out2", figure=False, n_boot=100, n_perm=100)
+    summary = rt.summarize(df)
+    long = pd.read_csv(paths["summary_long"]).set_index(["variant", "pair"])
+    assert np.isnan(long.loc[("baseline1", "en_de"), "uar_low"])
+    assert np.isnan(long.loc[("baseline1", "zh_de"), "uar_low"])
+    assert np.isfinite(long.loc[("proposed", "en_de"), "uar_low"])
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "Means only" in markdown and "baseline1 en→de" in markdown
+    assert "Unusable prediction files" in markdown and "of another run" in markdown
+    # ... and no comparison mixes results.json's difference with another interval
+    assert "| proposed − baseline1 | +31.7 (3/3) | +13.2 (2/3) | +22.5 (3/3) |" in (
+        markdown
+    )
+    assert len(summary) == len(long)

@@ -25,6 +25,7 @@ from zsser_modules.results_table.summary import (
     order_variants,
 )
 from zsser_modules.results_table.uncertainty import (
+    TOLERANCE,
     PredictionStore,
     comparison_statistics,
     repeat_of,
@@ -214,6 +215,15 @@ def compare_variants(
             figures = comparison_statistics(
                 df, variant, reference, [pair], seeds, store, n_boot, n_perm
             )
+        estimate = figures[f"{metric}_estimate"]
+        if np.isfinite(estimate) and abs(estimate - delta_mean) > TOLERANCE:
+            store.problems.append(
+                f"{variant} − {reference} {pair} {metric}: the predictions give "
+                f"{100 * estimate:+.2f}, results.json {100 * delta_mean:+.2f}; they "
+                "are of another run (rerun it to rewrite them)."
+            )
+            figures = {key: math.nan for key in figures}
+            figures["n_speakers"] = figures["n_utterances"] = 0
         uar = metric == "uar"
         rows.append(
             {
@@ -358,11 +368,11 @@ def comparisons_markdown(comparisons: pd.DataFrame, metric: str) -> str:
     part = comparisons[comparisons["metric"] == metric]
     columns = list(dict.fromkeys(part["pair"]))
     test = (
-        f" p_H: Holm-adjusted p-value of a stratified paired permutation test "
+        " p_H: Holm-adjusted p-value of a stratified paired permutation test "
         "(seeds as strata, the two variants' predictions swapped per test "
-        "utterance, statistic the mean over seeds of the UAR difference; 10,000 "
-        "swaps), one test per distinct experiment, Holm over every test of the "
-        f"table; bold: p_H ≤ {ALPHA}."
+        "utterance, statistic the mean over seeds of the UAR difference), one "
+        "test per distinct experiment, Holm over every test of the table; "
+        f"bold: p_H ≤ {ALPHA}."
         if metric == "uar"
         else " No test on macro-F1 (the tests are on UAR)."
     )

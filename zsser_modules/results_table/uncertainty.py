@@ -290,7 +290,9 @@ def comparison_statistics(
     Returns
     -------
     dict
-        ``uar_low``, ``uar_high``, ``macro_f1_low``, ``macro_f1_high``,
+        ``uar_estimate`` and ``macro_f1_estimate`` (the difference the
+        predictions give), ``uar_low``, ``uar_high``, ``macro_f1_low``,
+        ``macro_f1_high``,
         ``p_value`` (the permutation test), ``p_seed_t`` (a t-test over the
         per-seed differences, a check that does not assume the seeds'
         models exchangeable item by item; NaN with fewer than 3 seeds),
@@ -298,6 +300,8 @@ def comparison_statistics(
     """
     store = PredictionStore(df) if store is None else store
     result = {
+        "uar_estimate": math.nan,
+        "macro_f1_estimate": math.nan,
         "uar_low": math.nan,
         "uar_high": math.nan,
         "macro_f1_low": math.nan,
@@ -314,6 +318,7 @@ def comparison_statistics(
         return result
     for metric in BOOTSTRAP_METRICS:
         interval = bootstrap_interval(columns, metric, n_boot=n_boot)
+        result[f"{metric}_estimate"] = interval.estimate
         result[f"{metric}_low"], result[f"{metric}_high"] = interval.low, interval.high
         result["n_speakers"] = interval.n_speakers
         result["n_utterances"] = interval.n_utterances
