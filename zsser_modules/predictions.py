@@ -17,6 +17,7 @@ Authors
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -240,7 +241,9 @@ def predict_dataset(
     """Run a trained Brain over a dataset: its predictions table.
 
     The Brain's modules are used as they are (after ``evaluate``: the
-    selected checkpoint), in eval mode, with the test loader options.
+    selected checkpoint), in eval mode, with the test loader options, the
+    Brain's evaluation precision context and, in debug mode, its
+    ``debug_batches`` limit: the same utterances and outputs as ``evaluate``.
 
     Arguments
     ---------
@@ -268,11 +271,17 @@ def predict_dataset(
     options = {**brain.hparams.test_dataloader_options, "ckpt_prefix": None}
     loader = brain.make_dataloader(dataset, sb.Stage.TEST, **options)
     ids, scores = [], []
+    limit = brain.debug_batches if getattr(brain, "debug", False) else None
+    context = getattr(brain, "evaluation_ctx", None) or contextlib.nullcontext()
     brain.modules.eval()
     with torch.no_grad():
-        for batch in loader:
-            log_probs = brain.compute_forward(batch, sb.Stage.TEST)["log_probs"]
-            scores.append(log_probs.float().cpu().reshape(len(batch.id), -1))
+        for step, batch in enumerate(loader):
+            if limit is not None and step >= limit:
+                break  # as Brain.evaluate in debug mode
+            with context:
+                outputs = brain.compute_forward(batch, sb.Stage.TEST)
+            log_probs = outputs["log_probs"].float().cpu()
+            scores.append(log_probs.reshape(len(batch.id), -1))
             ids += list(batch.id)
     return predictions_frame(ids, torch.cat(scores), manifest, classes)
 
