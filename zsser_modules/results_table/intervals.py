@@ -37,6 +37,7 @@ Authors
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -219,22 +220,76 @@ def weighted_scores(
     weights = np.asarray(weights, dtype=float)
     eye = np.eye(n_classes)
     truth = eye[labels]  # [N, C]
-    support = weights @ truth  # [B, C]
+    guesses = eye[predictions]  # [S, N, C]
+    # One pass over the (large) weights: support, hits and, for F1, guesses.
+    parts = [truth[None], truth[None] * guesses]
+    if metric == "macro_f1":
+        parts.append(guesses)
+    stacked = np.concatenate(parts, axis=0)  # [1 + S (+ S), N, C]
+    counts = weights @ stacked.transpose(1, 0, 2).reshape(labels.size, -1)
+    counts = counts.reshape(weights.shape[0], -1, n_classes)  # [B, parts, C]
+    n_seeds = predictions.shape[0]
+    support = counts[:, :1]  # [B, 1, C]
+    hits = counts[:, 1 : 1 + n_seeds]  # [B, S, C]
     present = support > 0
-    n_present = np.maximum(present.sum(axis=1), 1)
-    scores = np.empty((weights.shape[0], predictions.shape[0]))
-    for s, pred in enumerate(predictions):
-        guess = eye[pred]
-        hits = weights @ (truth * guess)  # true positives [B, C]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if metric == "uar":
-                per_class = np.where(present, hits / support, 0.0)
-            else:
-                predicted = weights @ guess
-                denom = support + predicted
-                per_class = np.where(present & (denom > 0), 2 * hits / denom, 0.0)
-        scores[:, s] = per_class.sum(axis=1) / n_present
+    n_present = np.maximum(present.sum(axis=2), 1)  # [B, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "uar":
+            per_class = np.where(present, hits / support, 0.0)
+        else:
+            denom = support + counts[:, 1 + n_seeds :]
+            per_class = np.where(present & (denom > 0), 2 * hits / denom, 0.0)
+    scores = per_class.sum(axis=2) / n_present  # [B, S]
     return scores[:, 0] if flat else scores
+
+
+#: Draws of the test sets met lately, by (test set, replicates, seed).
+_DRAWS: dict[tuple, np.ndarray] = {}
+#: How many test sets' draws are kept (each ``n_boot x N`` floats).
+_KEEP_DRAWS = 8
+
+
+def draws_of_test_set(column: Column, n_boot: int, seed: int) -> np.ndarray:
+    """The speaker and utterance draws of a column's test set (kept for reuse).
+
+    The draws are a function of the test set (``column.key``, or its labels
+    and speakers), ``n_boot`` and ``seed`` only: every cell and comparison on
+    one test set uses the same draws (common random numbers), and the draws
+    are made once.
+
+    Arguments
+    ---------
+    column : Column
+        Any column on the test set.
+    n_boot : int
+        Replicates.
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        Multiplicities ``[n_boot, N]`` as floats (:func:`hierarchical_weights`).
+
+    Example
+    -------
+    >>> column = Column(np.array([0, 1, 1]), np.array(["a", "a", "b"]),
+    ...                 np.array([[0, 1, 0]]))
+    >>> draws = draws_of_test_set(column, 5, 0)
+    >>> draws.shape, draws is draws_of_test_set(column, 5, 0)
+    ((5, 3), True)
+    """
+    key = column.key or (column.labels.tobytes() + column._codes.tobytes())
+    data = key.encode("utf-8") if isinstance(key, str) else key
+    cache_key = (data, column._codes.tobytes(), n_boot, seed)
+    if cache_key not in _DRAWS:
+        rng = np.random.default_rng([seed, zlib.crc32(data)])
+        while len(_DRAWS) >= _KEEP_DRAWS:
+            del _DRAWS[next(iter(_DRAWS))]
+        _DRAWS[cache_key] = hierarchical_weights(column._codes, n_boot, rng).astype(
+            float
+        )
+    return _DRAWS[cache_key]
 
 
 def _column_scores(column: Column, weights: np.ndarray, metric: str) -> np.ndarray:
@@ -320,19 +375,16 @@ def bootstrap_interval(
             "Every column of a bootstrap needs predictions for the same seeds; "
             f"found {[c.predictions.shape[0] for c in columns]}."
         )
-    rng = np.random.default_rng(seed)
     total = float(sum(c.weight for c in columns))
     observed, replicates = 0.0, np.zeros(n_boot)
+    rng = np.random.default_rng([seed, n_seeds])
     seeds = seed_weights(n_seeds, n_boot, rng) / n_seeds  # [B, S]
-    draws: dict = {}
     for column in columns:
-        key = column.key or column.labels.tobytes() + column._codes.tobytes()
-        if key not in draws:
-            draws[key] = hierarchical_weights(column._codes, n_boot, rng)
+        draws = draws_of_test_set(column, n_boot, seed)
         ones = np.ones((1, column.labels.size))
         share = column.weight / total
         observed += share * float(_column_scores(column, ones, metric).mean())
-        replicates += share * (_column_scores(column, draws[key], metric) * seeds).sum(
+        replicates += share * (_column_scores(column, draws, metric) * seeds).sum(
             axis=1
         )
     alpha = (1 - confidence) / 2
@@ -400,19 +452,18 @@ def align_predictions(
         for frame in frames:
             extra |= set(frame["label"]) | set(frame["prediction"])
         classes = list(classes) + sorted(extra - set(classes))
-    code = {name: i for i, name in enumerate(classes)}
-    first = indexed[0].loc[common]
-    for frame in indexed[1:]:
-        other = frame.loc[common]
+    code = pd.Index(list(classes))
+    aligned = [frame.loc[common] for frame in indexed]
+    first = aligned[0]
+    for other in aligned[1:]:
         for column in ("label", "spk_id"):
             if not (other[column].to_numpy() == first[column].to_numpy()).all():
                 raise ValueError(
                     f"Two runs give the same utterance a different {column!r}: their "
                     "predictions are of different test sets; rerun the older one."
                 )
-    labels = np.array([code[x] for x in first["label"]], dtype=np.int64)
+    labels = code.get_indexer(first["label"]).astype(np.int64)
     predictions = np.array(
-        [[code[x] for x in frame.loc[common, "prediction"]] for frame in indexed],
-        dtype=np.int64,
+        [code.get_indexer(frame["prediction"]) for frame in aligned], dtype=np.int64
     ).reshape(len(indexed), len(common))
     return labels, first["spk_id"].to_numpy(), predictions, list(classes), common

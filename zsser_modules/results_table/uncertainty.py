@@ -79,6 +79,8 @@ class PredictionStore:
                     self.paths[(variant, pair, int(seed))] = path
         self._frames: dict[tuple, pd.DataFrame | None] = {}
         self.problems: list[str] = []
+        #: Results of :func:`comparison_statistics`, by its arguments.
+        self.statistics: dict[tuple, dict] = {}
 
     def __bool__(self) -> bool:
         return bool(self.paths)
@@ -299,6 +301,19 @@ def comparison_statistics(
         ``n_speakers``, ``n_utterances``; NaN (0) without predictions.
     """
     store = PredictionStore(df) if store is None else store
+    memo = (variant, reference, tuple(pairs), tuple(seeds), n_boot, n_perm)
+    memo += (tuple(weights) if weights is not None else None,)
+    if memo not in store.statistics:
+        store.statistics[memo] = _comparison_statistics(
+            store, variant, reference, pairs, seeds, n_boot, n_perm, weights
+        )
+    return dict(store.statistics[memo])
+
+
+def _comparison_statistics(
+    store, variant, reference, pairs, seeds, n_boot, n_perm, weights
+):
+    """:func:`comparison_statistics`, computed."""
     result = {
         "uar_estimate": math.nan,
         "macro_f1_estimate": math.nan,
