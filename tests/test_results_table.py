@@ -550,6 +550,8 @@ def test_predictions_files_round_trip_into_intervals_and_tests(tmp_path):
     family = tested[tested["repeat_of"].fillna("") == ""]
     p = family["p_value"].to_numpy(float)
     assert family["p_holm"].to_numpy(float) == pytest.approx(rt.holm(p))
+    t = family["p_seed_t"].to_numpy(float)
+    assert family["p_seed_t_holm"].to_numpy(float) == pytest.approx(rt.holm(t))
 
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "hierarchical bootstrap interval" in markdown

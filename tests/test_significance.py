@@ -13,6 +13,7 @@ from zsser_modules.results_table.significance import (
     ALPHA,
     holm,
     paired_permutation_test,
+    seed_t_test,
     uar_contributions,
 )
 
@@ -122,6 +123,7 @@ def test_a_repeated_column_is_one_test_of_the_family():
         }
     )
     adjusted = adjust_pvalues(rows).set_index(["metric", "pair"])["p_holm"]
+    assert adjust_pvalues(rows)["p_seed_t_holm"].isna().all()  # no seed t-test
     # family of three (zh_de repeats en_de): 0.01*3, 0.02*2, 0.03*1 -> 0.03 0.04 0.04
     assert adjusted[("uar", "en_de")] == pytest.approx(0.03)
     assert adjusted[("uar", "zh_de")] == pytest.approx(0.03)
@@ -137,3 +139,46 @@ def test_bad_input_is_refused_in_one_line():
     column.reference = None
     with pytest.raises(ValueError, match="needs a reference"):
         paired_permutation_test([column])
+
+
+def simulate_seed_effects(rng, sd, n_seeds=5):
+    """Identical variants whose models differ as a whole from seed to seed."""
+    column = simulate(rng, 0.55, 0.55, n_seeds=n_seeds)
+    labels = column.labels
+    for which in ("predictions", "reference"):
+        shift = rng.normal(0, sd, (n_seeds, 1))  # one seed's model better overall
+        p_right = 1 / (1 + np.exp(-(np.log(0.55 / 0.45) + shift)))
+        right = rng.random((n_seeds, labels.size)) < p_right
+        wrong = (labels + rng.integers(1, N_CLASSES, right.shape)) % N_CLASSES
+        setattr(column, which, np.where(right, labels, wrong))
+    return column
+
+
+def test_seed_effects_fool_the_permutation_test_but_not_the_seed_t_test():
+    # The permutation test conditions on the trained models (documented in
+    # significance.py); the seed t-test, and so the tables' bold (both must
+    # reject), stays at the nominal level.
+    # (20,000 simulations of this setting: seed t-test at 0.0502)
+    rng = np.random.default_rng(2)
+    n_sim = 1000
+    perm, seed_t, both = [], [], []
+    for i in range(n_sim):
+        column = simulate_seed_effects(rng, sd=0.5)
+        p = paired_permutation_test([column], n_perm=200, seed=i).p_value
+        t = seed_t_test([column]).p_value
+        perm.append(p <= ALPHA)
+        seed_t.append(t <= ALPHA)
+        both.append(p <= ALPHA and t <= ALPHA)
+    bound = ALPHA + 2 * math.sqrt(ALPHA * (1 - ALPHA) / n_sim)
+    assert np.mean(perm) > 2 * ALPHA  # the known limitation
+    assert np.mean(seed_t) <= bound and np.mean(both) <= bound
+
+
+def test_seed_t_test_edge_cases():
+    column = simulate(np.random.default_rng(6), 0.6, 0.6, n_seeds=1)
+    assert math.isnan(seed_t_test([column]).p_value)  # one seed: no test
+    column = simulate(np.random.default_rng(6), 0.6, 0.6)
+    column.reference = column.predictions.copy()
+    assert seed_t_test([column]).p_value == 1.0  # no difference at all
+    strong = simulate(np.random.default_rng(8), 0.8, 0.4, n_seeds=5)
+    assert seed_t_test([strong]).p_value < 0.01

@@ -97,6 +97,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
     "p_value",
     "p_holm",
     "p_seed_t",
+    "p_seed_t_holm",
     "repeat_of",
     "n_speakers",
     "n_utterances",
@@ -129,9 +130,10 @@ def compare_variants(
     hierarchical bootstrap interval of ``delta_mean`` (speakers, utterances
     within them, seeds; :mod:`.intervals`); for UAR, ``p_value``, the
     stratified paired permutation test (seeds as strata, utterances swapped;
-    :mod:`.significance`), and ``p_seed_t``, a t-test over the per-seed
-    differences (a check). ``p_holm`` is filled by :func:`adjust_pvalues`
-    across a table's comparisons. ``repeat_of`` names the column whose
+    :mod:`.significance`), and ``p_seed_t``, the t-test over the per-seed
+    differences (:func:`~.significance.seed_t_test`). ``p_holm`` and
+    ``p_seed_t_holm`` are filled by :func:`adjust_pvalues` across a table's
+    comparisons. ``repeat_of`` names the column whose
     experiment a column repeats (both rows copied from it, ``†``): its test
     is that column's, counted once; in ``Avg.`` such a column is merged
     into its original. Without predictions these are NaN (or ``""``).
@@ -240,6 +242,7 @@ def compare_variants(
                 "p_value": figures["p_value"] if uar else math.nan,
                 "p_holm": math.nan,
                 "p_seed_t": figures["p_seed_t"] if uar else math.nan,
+                "p_seed_t_holm": math.nan,
                 "repeat_of": repeated,
                 "n_speakers": figures["n_speakers"],
                 "n_utterances": figures["n_utterances"],
@@ -251,9 +254,11 @@ def compare_variants(
 def adjust_pvalues(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Holm-adjust the p-values of a table's comparisons, one test per experiment.
 
-    The family is every row with a p-value that does not repeat another
-    column (``repeat_of`` empty): each distinct experiment counts once. A
-    repeated column gets the adjusted p-value of the column it repeats.
+    For each test (``p_value``, the permutation test, into ``p_holm``;
+    ``p_seed_t``, the seed t-test, into ``p_seed_t_holm``), the family is
+    every row with a p-value that does not repeat another column
+    (``repeat_of`` empty): each distinct experiment counts once. A repeated
+    column gets the adjusted p-values of the column it repeats.
 
     Arguments
     ---------
@@ -263,7 +268,8 @@ def adjust_pvalues(comparisons: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A copy with ``p_holm`` filled.
+        A copy with ``p_holm`` and ``p_seed_t_holm`` filled (NaN where the
+        row has no such test).
 
     Example
     -------
@@ -274,16 +280,20 @@ def adjust_pvalues(comparisons: pd.DataFrame) -> pd.DataFrame:
     [0.02, 0.02, 0.04]
     """
     out = comparisons.copy()
-    out["p_holm"] = math.nan
     repeated = out["repeat_of"].fillna("").astype(str) != ""
-    family = out.index[out["p_value"].notna() & ~repeated]
-    out.loc[family, "p_holm"] = holm(out.loc[family, "p_value"].to_numpy(float))
-    originals = out.set_index(["variant", "reference", "metric", "pair"])["p_holm"]
-    for index in out.index[repeated]:
-        row = out.loc[index]
-        key = (row["variant"], row["reference"], row["metric"], row["repeat_of"])
-        if key in originals.index:
-            out.loc[index, "p_holm"] = originals[key]
+    for raw, adjusted in (("p_value", "p_holm"), ("p_seed_t", "p_seed_t_holm")):
+        out[adjusted] = math.nan
+        if raw not in out.columns:
+            continue
+        family = out.index[out[raw].notna() & ~repeated]
+        out.loc[family, adjusted] = holm(out.loc[family, raw].to_numpy(float))
+        keys = ["variant", "reference", "metric", "pair"]
+        originals = out.set_index(keys)[adjusted]
+        for index in out.index[repeated]:
+            row = out.loc[index]
+            key = (row["variant"], row["reference"], row["metric"], row["repeat_of"])
+            if key in originals.index:
+                out.loc[index, adjusted] = originals[key]
     return out
 
 
@@ -301,19 +311,25 @@ def format_p(p: float) -> str:
 
 
 def comparison_cell(row: pd.Series) -> str:
-    """One comparison cell in points: ``Δ [low, high] p_H (k/n)``.
+    """One comparison cell in points: ``Δ [low, high] p_H p, t_H q (k/n)``.
 
     ``[low, high]``: the bootstrap interval; ``p_H``: the Holm-adjusted
-    p-value of the paired test (UAR only); ``k/n``: seeds with the variant
-    ahead. Bold when ``p_H`` is at most :data:`ALPHA`; ``†`` when the column
-    repeats another's experiment. Without predictions: ``Δ (k/n)``.
+    p-value of the stratified paired permutation test, ``t_H`` that of the
+    seed t-test (UAR only); ``k/n``: seeds with the variant ahead. Bold when
+    both adjusted p-values are at most :data:`ALPHA` (see
+    :mod:`.significance` for why both); ``†`` when the column repeats
+    another's experiment. Without predictions: ``Δ (k/n)``.
 
     Example
     -------
     >>> comparison_cell(pd.Series({"n_seeds": 3, "delta_mean": 0.05,
-    ...     "ci_low": 0.01, "ci_high": 0.09, "p_holm": 0.004, "n_better": 3,
-    ...     "repeat_of": ""}))
-    '**+5.0 [+1.0, +9.0] p_H 0.004** (3/3)'
+    ...     "ci_low": 0.01, "ci_high": 0.09, "p_holm": 0.004,
+    ...     "p_seed_t_holm": 0.03, "n_better": 3, "repeat_of": ""}))
+    '**+5.0 [+1.0, +9.0] p_H 0.004, t_H 0.030** (3/3)'
+    >>> comparison_cell(pd.Series({"n_seeds": 3, "delta_mean": 0.05,
+    ...     "ci_low": 0.01, "ci_high": 0.09, "p_holm": 0.004,
+    ...     "p_seed_t_holm": 0.2, "n_better": 2, "repeat_of": "en_de"}))
+    '+5.0 [+1.0, +9.0] p_H 0.004, t_H 0.200 (2/3)†'
     >>> comparison_cell(pd.Series({"n_seeds": 2, "delta_mean": 0.05,
     ...     "ci_low": float("nan"), "ci_high": float("nan"),
     ...     "p_holm": float("nan"), "n_better": 1, "repeat_of": ""}))
@@ -324,10 +340,11 @@ def comparison_cell(row: pd.Series) -> str:
     text = f"{100 * row['delta_mean']:+.1f}"
     if np.isfinite(row["ci_low"]):
         text += f" [{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]"
-    p = row.get("p_holm", math.nan)
+    p = float(row.get("p_holm", math.nan))
+    t = float(row.get("p_seed_t_holm", math.nan))
     if np.isfinite(p):
-        text += f" p_H {format_p(p)}"
-        if p <= ALPHA:
+        text += f" p_H {format_p(p)}, t_H {format_p(t)}"
+        if p <= ALPHA and t <= ALPHA:
             text = f"**{text}**"
     text += f" ({int(row['n_better'])}/{int(row['n_seeds'])})"
     if isinstance(row.get("repeat_of"), str) and row["repeat_of"]:
@@ -370,9 +387,11 @@ def comparisons_markdown(comparisons: pd.DataFrame, metric: str) -> str:
     test = (
         " p_H: Holm-adjusted p-value of a stratified paired permutation test "
         "(seeds as strata, the two variants' predictions swapped per test "
-        "utterance, statistic the mean over seeds of the UAR difference), one "
-        "test per distinct experiment, Holm over every test of the table; "
-        f"bold: p_H ≤ {ALPHA}."
+        "utterance, statistic the mean over seeds of the UAR difference; it "
+        "conditions on the trained models); t_H: Holm-adjusted p-value of a "
+        "paired t-test over seeds (each seed's two models one replicate); one "
+        "test of each kind per distinct experiment, Holm over every test of the "
+        f"table; bold: both p_H and t_H ≤ {ALPHA}."
         if metric == "uar"
         else " No test on macro-F1 (the tests are on UAR)."
     )

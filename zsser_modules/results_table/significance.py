@@ -1,4 +1,4 @@
-r"""Paired tests between two variants: a stratified paired permutation test, and Holm.
+r"""Paired tests of two variants: a stratified permutation test, a seed t-test, Holm.
 
 **The test.** Two variants scored on the same test utterances, each with the
 same seeds (seed ``s`` of both: same initialisation and batch order). The
@@ -22,14 +22,31 @@ What it tests and what it does not: it asks whether the two variants, as
 trained with these seeds, differ on these test items, pooling the evidence
 of every seed (so it can reject with 3 or 5 seeds, which a sign flip over
 seeds alone cannot: with 5 seeds its smallest two-sided p-value is
-:math:`2/2^5 = 0.0625`). It does not generalise over seeds it did not run;
-the bootstrap interval of the difference (:mod:`.intervals`), which
-resamples seeds and speakers, is the statement about that.
+:math:`2/2^5 = 0.0625`). It conditions on the trained models: when a
+model's quality varies from seed to seed as a whole (one seed's model
+better on most utterances), that variation is not in its null
+distribution, and it rejects identical variants too often. Measured on
+simulated identical variants (180 utterances, 10 speakers, 5 seeds, each
+model's logit shifted by a seed effect of sd 0.3 or 0.6, i.e. seed stds of
+UAR of a few points, as in our tables; 400 simulations): false-positive
+rate 0.27 and 0.54 swapping utterances, 0.23 and 0.41 swapping speakers;
+without seed effects 0.06 (nominal 0.05, within the simulation's error).
+
+**The seed t-test** (:func:`seed_t_test`) takes each seed's pair of models
+as one replicate: a one-sample t-test of the per-seed UAR differences
+(:math:`S - 1` degrees of freedom; with 5 seeds it rejects at
+:math:`|t| > 2.78`). In the same simulations its false-positive rate was
+0.06, 0.035 and 0.04. The tables give both tests, Holm-adjusted, and mark
+a difference (bold) only when both reject: the permutation test alone
+would declare seed noise a difference, the t-test alone has little power
+at 3 seeds. The bootstrap interval of the difference (:mod:`.intervals`),
+which resamples seeds as well as speakers and utterances, excluded 0 for
+0.0 %, 1.0 % and 5.2 % of those identical pairs.
 
 **Multiple comparisons.** :func:`holm` adjusts the p-values of a table's
 tests (Holm's step-down method, which controls the family-wise error rate
-at any dependence). A repeated experiment (a ``†`` column) is one test,
-counted once.
+at any dependence), each kind of test over its own family. A repeated
+experiment (a ``†`` column) is one test, counted once.
 
 Authors
  * zsser contributors 2026
@@ -42,6 +59,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from zsser_modules.results_table.intervals import Column
 
@@ -182,6 +200,61 @@ def paired_permutation_test(
         n_units=int(values.size),
         n_seeds=columns[0].predictions.shape[0],
     )
+
+
+def seed_t_test(columns: Sequence[Column]) -> PairedTest:
+    """Paired t-test over seeds of the UAR difference (seeds as the replicates).
+
+    Each seed gives one difference ``UAR(a) - UAR(b)`` (weighted mean over
+    the columns); the test is Student's one-sample t-test of those
+    differences against 0 (two-sided, ``S - 1`` degrees of freedom). It
+    treats each seed's pair of trained models as one replicate, so
+    seed-to-seed variation of the models (one seed's model better on every
+    utterance) is part of its null distribution, which the permutation test
+    leaves out; it needs no exchangeability of single utterances, and with
+    5 seeds it rejects at |t| > 2.78.
+
+    Arguments
+    ---------
+    columns : sequence of Column
+        As for :func:`paired_permutation_test`.
+
+    Returns
+    -------
+    PairedTest
+        Statistic (mean difference) and p-value; NaN with fewer than two
+        seeds or when every seed gives the same non-zero difference; p = 1
+        when every difference is 0.
+
+    Example
+    -------
+    >>> labels = np.array([0, 0, 1, 1])
+    >>> a = np.array([[0, 0, 1, 1], [0, 0, 1, 0], [0, 1, 1, 1]])
+    >>> b = np.array([[0, 1, 1, 0], [0, 1, 0, 0], [0, 1, 1, 0]])
+    >>> test = seed_t_test([Column(labels, np.zeros(4), a, reference=b)])
+    >>> round(test.statistic, 3), round(test.p_value, 3), test.n_seeds
+    (0.417, 0.038, 3)
+    """
+    if not columns:
+        return PairedTest(math.nan, math.nan)
+    if any(c.reference is None for c in columns):
+        raise ValueError("A paired test needs a reference in every column.")
+    total = float(sum(c.weight for c in columns))
+    n_seeds = columns[0].predictions.shape[0]
+    differences = np.zeros(n_seeds)
+    for column in columns:
+        differences += (column.weight / total) * (
+            uar_contributions(column.labels, column.predictions, column.n_classes)
+            - uar_contributions(column.labels, column.reference, column.n_classes)
+        ).sum(axis=1)
+    mean = float(differences.mean())
+    if n_seeds < 2:
+        return PairedTest(mean, math.nan, 0, n_seeds)
+    if np.ptp(differences) <= 1e-12:
+        p = 1.0 if abs(mean) <= 1e-12 else math.nan
+        return PairedTest(mean, p, 0, n_seeds)
+    p = float(stats.ttest_1samp(differences, 0.0).pvalue)
+    return PairedTest(mean, p, 0, n_seeds)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

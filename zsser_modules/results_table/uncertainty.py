@@ -22,7 +22,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from zsser_modules.predictions import PredictionsError, read_predictions
 from zsser_modules.results_table.intervals import (
@@ -37,7 +36,7 @@ from zsser_modules.results_table.significance import (
     N_PERMUTATIONS,
     PERMUTATION_SEED,
     paired_permutation_test,
-    uar_contributions,
+    seed_t_test,
 )
 from zsser_modules.results_table.summary import AVG, _per_seed_average
 
@@ -295,9 +294,8 @@ def comparison_statistics(
         ``uar_estimate`` and ``macro_f1_estimate`` (the difference the
         predictions give), ``uar_low``, ``uar_high``, ``macro_f1_low``,
         ``macro_f1_high``,
-        ``p_value`` (the permutation test), ``p_seed_t`` (a t-test over the
-        per-seed differences, a check that does not assume the seeds'
-        models exchangeable item by item; NaN with fewer than 3 seeds),
+        ``p_value`` (the permutation test), ``p_seed_t`` (the t-test over
+        the per-seed differences, :func:`~.significance.seed_t_test`),
         ``n_speakers``, ``n_utterances``; NaN (0) without predictions.
     """
     store = PredictionStore(df) if store is None else store
@@ -347,13 +345,5 @@ def _comparison_statistics(
     result["p_value"] = paired_permutation_test(
         tested, n_perm=n_perm, seed=PERMUTATION_SEED
     ).p_value
-    if len(seeds) >= 3:
-        differences = np.zeros(len(seeds))
-        for column in columns:
-            differences += (
-                uar_contributions(column.labels, column.predictions, column.n_classes)
-                - uar_contributions(column.labels, column.reference, column.n_classes)
-            ).sum(axis=1) / len(columns)
-        if np.ptp(differences) > 0:
-            result["p_seed_t"] = float(stats.ttest_1samp(differences, 0.0).pvalue)
+    result["p_seed_t"] = seed_t_test(tested).p_value
     return result
