@@ -578,3 +578,50 @@ def test_predictions_files_round_trip_into_intervals_and_tests(tmp_path):
         markdown
     )
     assert len(summary) == len(long)
+
+
+def test_a_test_set_that_changes_with_the_seed_gets_intervals(tmp_path):
+    # split_seed following seed: each seed tests on its own utterances
+    from zsser_modules.metrics import uar
+
+    rng = np.random.default_rng(1)
+    for seed in (1, 2, 3):
+        speakers = np.repeat(np.arange(5), 8)
+        labels = rng.integers(0, 4, speakers.size)
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.7)):
+            path = write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            frame = pd.read_csv(path.parent / "predictions.csv")
+            frame["ID"] = [f"s{seed}_{i}" for i in frame["ID"]]  # other utterances
+            frame.to_csv(path.parent / "predictions.csv", index=False)
+            codes = [
+                ["neutral", "happy", "angry", "sad"].index(x) for x in frame["label"]
+            ]
+            preds = [
+                ["neutral", "happy", "angry", "sad"].index(x)
+                for x in frame["prediction"]
+            ]
+            assert json.loads(path.read_text())["uar"] == pytest.approx(
+                uar(codes, preds, 4)
+            )
+    df = rt.collect_results(tmp_path)
+    store = rt.PredictionStore(df)
+    summary = rt.cell_intervals(df, rt.summarize(df), store, n_boot=200)
+    assert not store.problems
+    cells = summary.set_index(["variant", "pair"])
+    for variant in ("baseline2", "proposed"):
+        low, mean, high = cells.loc[
+            (variant, "en_de"), ["uar_low", "uar_mean", "uar_high"]
+        ]
+        assert low <= mean <= high
+    row = (
+        rt.compare_variants(
+            df, "proposed", "baseline2", store=store, n_boot=200, n_perm=200
+        )
+        .set_index("pair")
+        .loc["en_de"]
+    )
+    assert row["ci_low"] <= row["delta_mean"] <= row["ci_high"]
+    assert np.isfinite(row["p_value"]) and np.isfinite(row["p_seed_t"])
+    assert not store.problems

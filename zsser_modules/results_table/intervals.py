@@ -80,6 +80,13 @@ class Column:
     key : str
         Columns with the same key share one test set (the same speaker and
         utterance draws); by default the test set's utterance IDs.
+    slot : int, optional
+        For a test set that differs from seed to seed (a split that follows
+        the seed): the column holds one seed, ``predictions`` ``[1, N]``,
+        and ``slot`` is that seed's position among the seeds. A cell is then
+        one column per seed, each with its own test set.
+    group : str
+        A name for the caller (e.g. the pair the column belongs to).
     """
 
     labels: np.ndarray
@@ -89,6 +96,8 @@ class Column:
     n_classes: int = 0
     weight: float = 1.0
     key: str = ""
+    slot: int | None = None
+    group: str = ""
     _codes: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -107,9 +116,18 @@ class Column:
                 + (f" and {self.reference.shape}" if self.reference is not None else "")
                 + "."
             )
+        if self.slot is not None and self.predictions.shape[0] != 1:
+            raise ValueError(
+                f"A column of one seed (slot {self.slot}) holds predictions of "
+                f"shape [1, N], found {self.predictions.shape}."
+            )
         _, self._codes = np.unique(np.asarray(self.speakers), return_inverse=True)
         top = max(int(self.labels.max(initial=0)), int(self.predictions.max(initial=0)))
         self.n_classes = max(self.n_classes, top + 1)
+
+    def slots(self, n_seeds: int) -> list[int]:
+        """The seed positions the column covers."""
+        return list(range(n_seeds)) if self.slot is None else [self.slot]
 
     @property
     def n_speakers(self) -> int:
@@ -325,6 +343,33 @@ class Interval:
 NO_INTERVAL = Interval(math.nan, math.nan, math.nan)
 
 
+def seed_layout(columns: Sequence[Column]) -> tuple[int, list[float]]:
+    """The number of seeds of some columns, and each column's share.
+
+    A column covering every seed counts its weight; a column of one seed
+    (``slot``) counts its weight once per seed it covers, over the seeds:
+    the shares make the statistic ``sum_c share_c * sum_{s in c} score / S``
+    the weighted mean over columns of the mean over seeds.
+
+    Example
+    -------
+    >>> one = Column(np.array([0]), np.array([0]), np.array([[0]]), slot=0)
+    >>> two = Column(np.array([0]), np.array([0]), np.array([[0]]), slot=1)
+    >>> seed_layout([one, two])
+    (2, [1.0, 1.0])
+    """
+    whole = {c.predictions.shape[0] for c in columns if c.slot is None}
+    slotted = {c.slot for c in columns if c.slot is not None}
+    n_seeds = max(whole | {max(slotted, default=-1) + 1})
+    if len(whole) > 1 or (whole and slotted and max(slotted) >= n_seeds) or not n_seeds:
+        raise ValueError(
+            "Every column of a bootstrap needs predictions for the same seeds; "
+            f"found {[c.predictions.shape[0] for c in columns]}."
+        )
+    covered = sum(c.weight * len(c.slots(n_seeds)) for c in columns) / n_seeds
+    return n_seeds, [c.weight / covered for c in columns]
+
+
 def bootstrap_interval(
     columns: Sequence[Column],
     metric: str = "uar",
@@ -369,24 +414,17 @@ def bootstrap_interval(
     """
     if not columns:
         return NO_INTERVAL
-    n_seeds = columns[0].predictions.shape[0]
-    if any(c.predictions.shape[0] != n_seeds for c in columns) or n_seeds == 0:
-        raise ValueError(
-            "Every column of a bootstrap needs predictions for the same seeds; "
-            f"found {[c.predictions.shape[0] for c in columns]}."
-        )
-    total = float(sum(c.weight for c in columns))
+    n_seeds, shares = seed_layout(columns)
     observed, replicates = 0.0, np.zeros(n_boot)
     rng = np.random.default_rng([seed, n_seeds])
     seeds = seed_weights(n_seeds, n_boot, rng) / n_seeds  # [B, S]
-    for column in columns:
+    for column, share in zip(columns, shares):
         draws = draws_of_test_set(column, n_boot, seed)
         ones = np.ones((1, column.labels.size))
-        share = column.weight / total
-        observed += share * float(_column_scores(column, ones, metric).mean())
-        replicates += share * (_column_scores(column, draws, metric) * seeds).sum(
-            axis=1
-        )
+        slots = column.slots(n_seeds)
+        observed += share * float(_column_scores(column, ones, metric).sum()) / n_seeds
+        scores = _column_scores(column, draws, metric)  # [B, len(slots)]
+        replicates += share * (scores * seeds[:, slots]).sum(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(replicates, [alpha, 1 - alpha])
     return Interval(

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from zsser_modules.results_table.intervals import Column
+from zsser_modules.results_table.intervals import Column, seed_layout
 
 #: Random swaps per test.
 N_PERMUTATIONS = 10000
@@ -166,22 +166,21 @@ def paired_permutation_test(
         return PairedTest(math.nan, math.nan)
     if any(c.reference is None for c in columns):
         raise ValueError("A paired test needs a reference in every column.")
-    total = float(sum(c.weight for c in columns))
+    n_seeds, shares = seed_layout(columns)
     parts = []
-    for column in columns:
-        n_seeds = column.predictions.shape[0]
+    for column, share in zip(columns, shares):
         diff = uar_contributions(
             column.labels, column.predictions, column.n_classes
         ) - uar_contributions(column.labels, column.reference, column.n_classes)
         if unit == "speaker":  # sum each speaker's utterances: one unit
             codes = column._codes
             diff = np.stack([np.bincount(codes, weights=row) for row in diff])
-        parts.append((column.weight / total / n_seeds) * diff.ravel())
+        parts.append((share / n_seeds) * diff.ravel())
     values = np.concatenate(parts)
     values = values[values != 0]  # units that cannot change T
     observed = float(values.sum())
     if values.size == 0:
-        return PairedTest(observed, 1.0, 0, columns[0].predictions.shape[0])
+        return PairedTest(observed, 1.0, 0, n_seeds)
     rng = np.random.default_rng(seed)
     exceed, done = 0, 0
     chunk = max(1, min(n_perm, 20_000_000 // values.size))
@@ -198,7 +197,7 @@ def paired_permutation_test(
         statistic=observed,
         p_value=(1 + exceed) / (1 + n_perm),
         n_units=int(values.size),
-        n_seeds=columns[0].predictions.shape[0],
+        n_seeds=n_seeds,
     )
 
 
@@ -239,14 +238,16 @@ def seed_t_test(columns: Sequence[Column]) -> PairedTest:
         return PairedTest(math.nan, math.nan)
     if any(c.reference is None for c in columns):
         raise ValueError("A paired test needs a reference in every column.")
-    total = float(sum(c.weight for c in columns))
-    n_seeds = columns[0].predictions.shape[0]
-    differences = np.zeros(n_seeds)
+    n_seeds, _ = seed_layout(columns)
+    differences, totals = np.zeros(n_seeds), np.zeros(n_seeds)
     for column in columns:
-        differences += (column.weight / total) * (
+        slots = column.slots(n_seeds)
+        differences[slots] += column.weight * (
             uar_contributions(column.labels, column.predictions, column.n_classes)
             - uar_contributions(column.labels, column.reference, column.n_classes)
         ).sum(axis=1)
+        totals[slots] += column.weight
+    differences /= np.maximum(totals, 1e-300)
     mean = float(differences.mean())
     if n_seeds < 2:
         return PairedTest(mean, math.nan, 0, n_seeds)

@@ -104,6 +104,27 @@ class PredictionStore:
         return None if any(f is None for f in frames) or not frames else frames
 
 
+def _column(store, where, frames, n_variant, reference, slot=None):
+    """A :class:`Column` from aligned runs (the variant's, then the reference's)."""
+    try:
+        labels, speakers, preds, classes, ids = align_predictions(frames)
+    except ValueError as error:
+        store.problems.append(f"{where}: {error}")
+        return None
+    if not ids:
+        store.problems.append(f"{where}: the runs have no test utterance in common.")
+        return None
+    return Column(
+        labels,
+        speakers,
+        preds[:n_variant],
+        reference=preds[n_variant:] if reference else None,
+        n_classes=len(classes),
+        key="\n".join(ids),
+        slot=slot,
+    )
+
+
 def _columns(
     store: PredictionStore,
     variant: str,
@@ -111,32 +132,34 @@ def _columns(
     seeds: Sequence[int],
     reference: str | None = None,
 ) -> list[Column] | None:
-    """One :class:`Column` per pair (None if some run lacks predictions)."""
+    """The :class:`Column` s of some pairs (None if some run lacks predictions).
+
+    One column per pair when every seed was tested on the same utterances;
+    one column per pair and seed (``slot``) when the test set changes with
+    the seed (a split that follows the seed).
+    """
     columns = []
     for pair in pairs:
         frames = store.frames(variant, pair, seeds)
         other = store.frames(reference, pair, seeds) if reference else []
         if frames is None or other is None:
             return None
-        try:
-            labels, speakers, preds, classes, ids = align_predictions(frames + other)
-        except ValueError as error:
-            store.problems.append(f"{variant} {pair}: {error}")
-            return None
-        if not ids:
-            store.problems.append(f"{variant} {pair}: no utterance in common.")
-            return None
-        n = len(seeds)
-        columns.append(
-            Column(
-                labels,
-                speakers,
-                preds[:n],
-                reference=preds[n:] if reference else None,
-                n_classes=len(classes),
-                key="\n".join(ids),
-            )
-        )
+        where = f"{variant}{' − ' + reference if reference else ''} {pair}"
+        id_sets = {frozenset(frame["ID"]) for frame in frames + other}
+        if len(id_sets) == 1:
+            column = _column(store, where, frames + other, len(seeds), reference)
+            if column is None:
+                return None
+            column.group = pair
+            columns.append(column)
+            continue
+        for slot in range(len(seeds)):  # a test set per seed
+            runs = [frames[slot]] + ([other[slot]] if reference else [])
+            column = _column(store, where, runs, 1, reference, slot=slot)
+            if column is None:
+                return None
+            column.group = pair
+            columns.append(column)
     return columns
 
 
@@ -337,10 +360,11 @@ def _comparison_statistics(
         result["n_utterances"] = interval.n_utterances
     tested = columns
     if weights is not None:
+        by_pair = dict(zip(pairs, weights))
         tested = []
-        for column, weight in zip(columns, weights):
-            if weight > 0:
-                column.weight = float(weight)
+        for column in columns:
+            if by_pair[column.group] > 0:
+                column.weight = float(by_pair[column.group])
                 tested.append(column)
     result["p_value"] = paired_permutation_test(
         tested, n_perm=n_perm, seed=PERMUTATION_SEED
