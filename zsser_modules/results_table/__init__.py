@@ -60,7 +60,8 @@ Every public name is importable from the package itself.
 Command line (rebuild the tables of any folder of runs)::
 
     python -m zsser_modules.results_table results/grid [--out DIR] [--seeds 1,2,3] \
-        [--pairs en_de,zh_fr] [--variants baseline2,proposed]
+        [--pairs en_de,zh_fr] [--variants baseline2,proposed] [--bootstrap 2000] \
+        [--permutations 10000]
 
 Authors
  * zsser contributors 2026
@@ -85,7 +86,9 @@ from zsser_modules.results_table.intervals import (
     Interval,
     align_predictions,
     bootstrap_interval,
+    draws_of_test_set,
     hierarchical_weights,
+    seed_layout,
     seed_weights,
     weighted_scores,
 )
@@ -124,6 +127,7 @@ from zsser_modules.results_table.significance import (
     PairedTest,
     holm,
     paired_permutation_test,
+    seed_t_test,
     uar_contributions,
 )
 from zsser_modules.results_table.summary import (
@@ -195,6 +199,7 @@ __all__ = [
     "comparisons_for",
     "comparisons_markdown",
     "diagnostics_markdown",
+    "draws_of_test_set",
     "format_cell",
     "format_p",
     "hierarchical_weights",
@@ -214,6 +219,8 @@ __all__ = [
     "repeats_note",
     "row_label",
     "run_notes",
+    "seed_layout",
+    "seed_t_test",
     "seed_weights",
     "summarize",
     "to_markdown",

@@ -239,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     ---------
     argv : sequence of str, optional
         Arguments (default: ``sys.argv[1:]``): ``ROOT [--out DIR] [--seeds 1,2,3]
-        [--pairs en_de,zh_fr] [--variants baseline2,proposed] [--no-figure]``.
+        [--pairs en_de,zh_fr] [--variants baseline2,proposed] [--no-figure]
+        [--bootstrap N] [--permutations N]``.
 
     Returns
     -------
@@ -284,6 +285,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         help="comma-separated variants expected as rows (default: those found)",
     )
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=N_BOOTSTRAP,
+        help=f"bootstrap replicates per interval (default {N_BOOTSTRAP})",
+    )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=N_PERMUTATIONS,
+        help=f"random swaps per paired test (default {N_PERMUTATIONS})",
+    )
     args = parser.parse_args(argv)
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()] or None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] or None
@@ -291,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if args.bootstrap < 1 or args.permutations < 1:
+        parser.error("--bootstrap and --permutations must be positive integers")
     df = collect_results(args.root)
     paths = write_tables(
         df,
@@ -299,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         pairs=pairs,
         variants=variants,
         figure=not args.no_figure,
+        n_boot=args.bootstrap,
+        n_perm=args.permutations,
     )
     print(f"{len(df)} runs -> {paths['markdown']}")
     return paths
