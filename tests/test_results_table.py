@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -625,3 +626,33 @@ def test_a_test_set_that_changes_with_the_seed_gets_intervals(tmp_path):
     assert row["ci_low"] <= row["delta_mean"] <= row["ci_high"]
     assert np.isfinite(row["p_value"]) and np.isfinite(row["p_seed_t"])
     assert not store.problems
+
+
+def test_a_repeat_whose_original_is_not_shown_is_tested_in_its_own_right(tmp_path):
+    from zsser_modules.grid_dedupe import write_repeated_result
+    from zsser_modules.grid_engine import Run
+
+    rng = np.random.default_rng(2)
+    speakers = np.repeat(np.arange(4), 10)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2, 3):
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.7)):
+            write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            folder = tmp_path / "{}" / variant / f"seed{seed}"
+            write_repeated_result(
+                Run("zh", "de", variant, seed, Path(str(folder).format("zh_de"))),
+                Run("en", "de", variant, seed, Path(str(folder).format("en_de"))),
+            )
+    df = rt.collect_results(tmp_path)
+    only = df[df["pair"] == "zh_de"]  # e.g. a table of one subfolder
+    shown = rt.adjust_pvalues(
+        rt.compare_variants(only, "proposed", "baseline2", n_perm=200)
+    )
+    zh = shown[shown["pair"] == "zh_de"].iloc[0]
+    assert zh["repeat_of"] == "" and np.isfinite(zh["p_holm"])
+    both = rt.adjust_pvalues(
+        rt.compare_variants(df, "proposed", "baseline2", n_perm=200)
+    )
+    assert both.set_index("pair").loc["zh_de", "repeat_of"] == "en_de"

@@ -204,7 +204,7 @@ def compare_variants(
         delta_mean, delta_std = _mean_std(diff)
         if pair == AVG:
             repeated = ""
-            weights = [0.0 if repeats.get(p) else 1.0 for p in pairs]
+            weights = [0.0 if repeats.get(p) in pairs else 1.0 for p in pairs]
             for p in pairs:  # a repeated column counts in its original's weight
                 if repeats.get(p) in pairs:
                     weights[pairs.index(repeats[p])] += 1.0
@@ -213,6 +213,8 @@ def compare_variants(
             )
         else:
             repeated = repeat_of(df, variant, reference, pair, seeds)
+            if repeated not in pairs:  # its original is not in the table
+                repeated = ""
             repeats[pair] = repeated
             figures = comparison_statistics(
                 df, variant, reference, [pair], seeds, store, n_boot, n_perm
