@@ -102,6 +102,7 @@ from zsser_modules.inference import (
 )
 from zsser_modules.labels import LANGUAGES, build_label_encoder
 from zsser_modules.metrics import EmotionMetricStats
+from zsser_modules.predictions import write_run_predictions
 from zsser_modules.run_identity import (
     RESULTS_KEY,
     RunIdentity,
@@ -1236,6 +1237,8 @@ def main(argv=None):
         results = write_results(
             brain, hparams, datasets, manifests, train_langs, write=False
         )
+        # Per-utterance predictions (test, and test_all where present).
+        write_run_predictions(brain, hparams, datasets, manifests)
         if hparams["diagnostics"]:  # probes of the representation (held out)
             diagnostics = diagnose(brain, hparams, datasets, manifests, frozen)
             results["diagnostics_post_hoc"] = diagnostics.pop("post_hoc")

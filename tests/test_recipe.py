@@ -24,6 +24,8 @@ from recipe_utils import (
 from recipes import train
 from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.labels import EMOTIONS
+from zsser_modules.metrics import uar
+from zsser_modules.predictions import class_names, read_predictions
 
 pytestmark = pytest.mark.slow
 
@@ -86,6 +88,13 @@ def check_run_outputs(folder, source, target, variant):
         "embedding.ckpt",
     ):
         assert (inference / name).is_file()
+    # per-utterance predictions (issue 19): the test's utterances and scores
+    predictions = read_predictions(folder / "predictions.csv")
+    assert len(predictions) == results["n_test"]
+    assert class_names(predictions) == list(EMOTIONS)
+    labels = [EMOTIONS.index(x) for x in predictions["label"]]
+    predicted = [EMOTIONS.index(x) for x in predictions["prediction"]]
+    assert uar(labels, predicted, 4) == pytest.approx(results["uar"], abs=1e-9)
     speakers = (folder / "save" / "speaker_encoder.txt").read_text()
     train_speakers = sorted(set(read_manifest(results["setting"]["train"])["spk_id"]))
     assert all(f"'{s}' => {i}" in speakers for i, s in enumerate(train_speakers))

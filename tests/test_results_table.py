@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,10 @@ def test_csv_round_trip(tmp_path):
     # an empty same_as is written as an empty field: read it back as ""
     long = pd.read_csv(paths["summary_long"])
     long["same_as"] = long["same_as"].fillna("")
+    # the long summary also holds the cells' intervals (none: no predictions)
+    assert list(long.columns) == [*rt.SUMMARY_COLUMNS, *rt.INTERVAL_COLUMNS]
+    assert long["uar_low"].isna().all() and (long["n_speakers"] == 0).all()
+    long = long[list(rt.SUMMARY_COLUMNS)]
     pd.testing.assert_frame_equal(long, summary, check_dtype=False)
     assert (long["same_as"] == "").all()
     wide = pd.read_csv(paths["summary_wide"], index_col="variant")
@@ -281,7 +286,9 @@ def test_command_line_rebuilds_the_tables(tmp_path, capsys):
     assert "1 runs ->" in capsys.readouterr().out
 
 
-def test_paired_comparisons_have_known_values_and_verdicts():
+def test_paired_comparisons_have_known_values():
+    # The old verdict rule (beyond the larger seed std) is gone (issue 19):
+    # without predictions a comparison has its seed-paired differences only.
     b2 = {"en_de": [0.40, 0.42, 0.44], "zh_fr": [0.50, 0.60, 0.70]}
     pr = {"en_de": [0.45, 0.47, 0.49], "zh_fr": [0.48, 0.62, 0.67]}
     rows = [
@@ -296,23 +303,21 @@ def test_paired_comparisons_have_known_values_and_verdicts():
     en = result.loc["en_de"]
     assert en["delta_mean"] == pytest.approx(0.05)
     assert en["delta_std"] == pytest.approx(0.0, abs=1e-12)
-    assert en["spread"] == pytest.approx(0.02)
-    assert (en["verdict"], en["n_better"], en["n_seeds"]) == ("higher", 3, 3)
+    assert (en["n_better"], en["n_seeds"]) == (3, 3)
+    assert "verdict" not in result.columns and "spread" not in result.columns
+    assert result[["ci_low", "ci_high", "p_value", "p_holm"]].isna().all().all()
     zh = result.loc["zh_fr"]  # differences -0.02, +0.02, -0.03 against std 0.1
     assert zh["delta_mean"] == pytest.approx(-0.01)
-    assert zh["spread"] == pytest.approx(0.1)
-    assert (zh["verdict"], zh["n_better"]) == ("within", 1)
+    assert zh["n_better"] == 1
     avg = result.loc["Avg."]  # per-seed averages: b2 .45 .51 .57, pr .465 .545 .58
     assert avg["delta_mean"] == pytest.approx((0.015 + 0.035 + 0.01) / 3)
-    assert avg["spread"] == pytest.approx(np.std([0.45, 0.51, 0.57], ddof=1))
-    assert avg["verdict"] == "within"
-    # lower, and n/a with one seed
+    # the other way round, and with one seed
     lower = rt.compare_variants(runs(*rows), "baseline2", "proposed")
-    assert lower.set_index("pair").loc["en_de", "verdict"] == "lower"
+    assert lower.set_index("pair").loc["en_de", "delta_mean"] == pytest.approx(-0.05)
     one = rt.compare_variants(
         runs(*[r for r in rows if r[2] == 1]), "proposed", "baseline2"
     )
-    assert set(one["verdict"]) == {"n/a"} and set(one["n_seeds"]) == {1}
+    assert set(one["n_seeds"]) == {1} and one["delta_std"].isna().all()
 
 
 def test_comparisons_pair_seeds_and_are_written(tmp_path):
@@ -334,9 +339,7 @@ def test_comparisons_pair_seeds_and_are_written(tmp_path):
     }  # the other comparisons have no runs
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "## Paired comparisons" in markdown
-    assert "| proposed − baseline2 | +5.0 (within, 2/2) | +5.0 (within, 2/2) |" in (
-        markdown
-    )
+    assert "| proposed − baseline2 | +5.0 (2/2) | +5.0 (2/2) |" in markdown
 
 
 def test_data_notes_head_the_tables(tmp_path):
@@ -422,11 +425,12 @@ def test_speaker_norm_and_tuned_runs_get_their_own_rows_and_comparisons(tmp_path
         "proposed (tuned)",
         "proposed +spk-norm",
     ]
+    # transductive rows (+spk-norm) last, in a block of their own (issue 19)
     assert rt.order_variants(df["variant"]) == [
         "baseline2",
-        "baseline2 +spk-norm",
         "proposed",
         "proposed (tuned)",
+        "baseline2 +spk-norm",
         "proposed +spk-norm",
     ]
     paths = rt.write_tables(df, tmp_path / "out", figure=False)
@@ -445,3 +449,210 @@ def test_speaker_norm_and_tuned_runs_get_their_own_rows_and_comparisons(tmp_path
     )
     markdown = paths["markdown"].read_text(encoding="utf-8")
     assert "| proposed +spk-norm |" in markdown
+    # the transductive rows have the best means but are never bold
+    assert f"| {rt.TRANSDUCTIVE_HEADER} |" in markdown
+    spk_norm_rows = [line for line in markdown.splitlines() if "+spk-norm |" in line]
+    assert spk_norm_rows and not any("**" in line for line in spk_norm_rows)
+    assert "| proposed (tuned) | **" in markdown
+
+
+# ---- Per-utterance predictions: intervals and tests in the tables (issue 19) ----
+
+
+def write_predicted_run(root, pair, variant, seed, accuracy, rng, speakers, labels):
+    """A run folder with a results.json and the predictions.csv it comes from."""
+    from zsser_modules.metrics import macro_f1, uar
+    from zsser_modules.predictions import predictions_frame, write_predictions
+
+    classes = ["neutral", "happy", "angry", "sad"]
+    right = rng.random(labels.size) < accuracy
+    predicted = np.where(right, labels, (labels + rng.integers(1, 4, labels.size)) % 4)
+    scores = np.full((labels.size, 4), np.log(0.1))
+    scores[np.arange(labels.size), predicted] = np.log(0.7)
+    ids = [f"de_{i:03d}" for i in range(labels.size)]
+    manifest = pd.DataFrame(
+        {
+            "ID": ids,
+            "spk_id": [f"spk{s}" for s in speakers],
+            "lang": "de",
+            "emo": [classes[y] for y in labels],
+        }
+    )
+    path = write_result(
+        root,
+        pair,
+        variant,
+        seed,
+        uar(labels, predicted, 4),
+        macro_f1(labels, predicted, 4),
+    )
+    frame = predictions_frame(ids, scores, manifest, classes)
+    write_predictions(frame, path.parent / "predictions.csv")
+    return path
+
+
+def test_predictions_files_round_trip_into_intervals_and_tests(tmp_path):
+    from zsser_modules.grid_dedupe import write_repeated_result
+    from zsser_modules.grid_engine import Run
+
+    rng = np.random.default_rng(0)
+    speakers = np.repeat(np.arange(6), 20)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2, 3):
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.8)):
+            write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            # zh_de is the same experiment: the grid copies results and predictions
+            write_repeated_result(
+                Run(
+                    "zh",
+                    "de",
+                    variant,
+                    seed,
+                    tmp_path / "zh_de" / variant / f"seed{seed}",
+                ),
+                Run(
+                    "en",
+                    "de",
+                    variant,
+                    seed,
+                    tmp_path / "en_de" / variant / f"seed{seed}",
+                ),
+            )
+        for pair in ("en_de", "zh_de"):  # source-only: two experiments
+            write_predicted_run(
+                tmp_path, pair, "baseline1", seed, 0.45, rng, speakers, labels
+            )
+    df = rt.collect_results(tmp_path)
+    assert df["predictions"].notna().all() and len(df) == 18
+    paths = rt.write_tables(df, tmp_path / "out", figure=False, n_boot=300, n_perm=500)
+
+    summary = pd.read_csv(paths["summary_long"])
+    for metric in rt.METRICS:
+        low, mean, high = (summary[f"{metric}_{k}"] for k in ("low", "mean", "high"))
+        assert ((low <= mean + 1e-9) & (mean <= high + 1e-9)).all()
+    assert (summary["n_speakers"] == 6).all()
+
+    comparisons = pd.read_csv(
+        paths["comparisons"], keep_default_na=False, na_values=[""]
+    )
+    uar_rows = comparisons[comparisons["metric"] == "uar"].set_index(
+        ["variant", "reference", "pair"]
+    )
+    en = uar_rows.loc[("proposed", "baseline2", "en_de")]
+    zh = uar_rows.loc[("proposed", "baseline2", "zh_de")]
+    assert zh["repeat_of"] == "en_de" and zh["p_holm"] == en["p_holm"]
+    assert en["ci_low"] > 0 and en["p_holm"] <= rt.ALPHA  # the planted difference
+    b1 = uar_rows.loc[("proposed", "baseline1", "zh_de")]
+    assert pd.isna(b1["repeat_of"]) or b1["repeat_of"] == ""
+    # the family: one test per distinct experiment (zh_de vs baseline2 repeats)
+    tested = comparisons[(comparisons["metric"] == "uar")]
+    family = tested[tested["repeat_of"].fillna("") == ""]
+    p = family["p_value"].to_numpy(float)
+    assert family["p_holm"].to_numpy(float) == pytest.approx(rt.holm(p))
+    t = family["p_seed_t"].to_numpy(float)
+    assert family["p_seed_t_holm"].to_numpy(float) == pytest.approx(rt.holm(t))
+
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "hierarchical bootstrap interval" in markdown
+    assert "Coverage caveat" in markdown and "en→de (6)" in markdown
+    assert "| proposed − baseline2 | **+" in markdown
+
+    # a run without predictions (an old run): its cells get means only, noted
+    (tmp_path / "en_de" / "baseline1" / "seed2" / "predictions.csv").unlink()
+    # predictions of another run than results.json says: no interval, noted
+    changed = tmp_path / "zh_de" / "baseline1" / "seed1" / "results.json"
+    changed.write_text(json.dumps({**json.loads(changed.read_text()), "uar": 0.99}))
+    df = rt.collect_results(tmp_path)
+    paths = rt.write_tables(df, tmp_path / "out2", figure=False, n_boot=100, n_perm=100)
+    summary = rt.summarize(df)
+    long = pd.read_csv(paths["summary_long"]).set_index(["variant", "pair"])
+    assert np.isnan(long.loc[("baseline1", "en_de"), "uar_low"])
+    assert np.isnan(long.loc[("baseline1", "zh_de"), "uar_low"])
+    assert np.isfinite(long.loc[("proposed", "en_de"), "uar_low"])
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "Means only" in markdown and "baseline1 en→de" in markdown
+    assert "Unusable prediction files" in markdown and "of another run" in markdown
+    # ... and no comparison mixes results.json's difference with another interval
+    assert "| proposed − baseline1 | +31.7 (3/3) | +13.2 (2/3) | +22.5 (3/3) |" in (
+        markdown
+    )
+    assert len(summary) == len(long)
+
+
+def test_a_test_set_that_changes_with_the_seed_gets_intervals(tmp_path):
+    # split_seed following seed: each seed tests on its own utterances
+    from zsser_modules.metrics import uar
+
+    rng = np.random.default_rng(1)
+    for seed in (1, 2, 3):
+        speakers = np.repeat(np.arange(5), 8)
+        labels = rng.integers(0, 4, speakers.size)
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.7)):
+            path = write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            frame = pd.read_csv(path.parent / "predictions.csv")
+            frame["ID"] = [f"s{seed}_{i}" for i in frame["ID"]]  # other utterances
+            frame.to_csv(path.parent / "predictions.csv", index=False)
+            codes = [
+                ["neutral", "happy", "angry", "sad"].index(x) for x in frame["label"]
+            ]
+            preds = [
+                ["neutral", "happy", "angry", "sad"].index(x)
+                for x in frame["prediction"]
+            ]
+            assert json.loads(path.read_text())["uar"] == pytest.approx(
+                uar(codes, preds, 4)
+            )
+    df = rt.collect_results(tmp_path)
+    store = rt.PredictionStore(df)
+    summary = rt.cell_intervals(df, rt.summarize(df), store, n_boot=200)
+    assert not store.problems
+    cells = summary.set_index(["variant", "pair"])
+    for variant in ("baseline2", "proposed"):
+        low, mean, high = cells.loc[
+            (variant, "en_de"), ["uar_low", "uar_mean", "uar_high"]
+        ]
+        assert low <= mean <= high
+    row = (
+        rt.compare_variants(
+            df, "proposed", "baseline2", store=store, n_boot=200, n_perm=200
+        )
+        .set_index("pair")
+        .loc["en_de"]
+    )
+    assert row["ci_low"] <= row["delta_mean"] <= row["ci_high"]
+    assert np.isfinite(row["p_value"]) and np.isfinite(row["p_seed_t"])
+    assert not store.problems
+
+
+def test_a_repeat_whose_original_is_not_shown_is_tested_in_its_own_right(tmp_path):
+    from zsser_modules.grid_dedupe import write_repeated_result
+    from zsser_modules.grid_engine import Run
+
+    rng = np.random.default_rng(2)
+    speakers = np.repeat(np.arange(4), 10)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2, 3):
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.7)):
+            write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            folder = tmp_path / "{}" / variant / f"seed{seed}"
+            write_repeated_result(
+                Run("zh", "de", variant, seed, Path(str(folder).format("zh_de"))),
+                Run("en", "de", variant, seed, Path(str(folder).format("en_de"))),
+            )
+    df = rt.collect_results(tmp_path)
+    only = df[df["pair"] == "zh_de"]  # e.g. a table of one subfolder
+    shown = rt.adjust_pvalues(
+        rt.compare_variants(only, "proposed", "baseline2", n_perm=200)
+    )
+    zh = shown[shown["pair"] == "zh_de"].iloc[0]
+    assert zh["repeat_of"] == "" and np.isfinite(zh["p_holm"])
+    both = rt.adjust_pvalues(
+        rt.compare_variants(df, "proposed", "baseline2", n_perm=200)
+    )
+    assert both.set_index("pair").loc["zh_de", "repeat_of"] == "en_de"

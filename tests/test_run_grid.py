@@ -77,6 +77,7 @@ FAKE_RECIPE = textwrap.dedent(
         rank = ["baseline1", "baseline2", "no_supcon", "no_spkadv", "proposed",
                 "upper_bound", "baseline2_hier"].index(variant)
         uar = 0.40 + 0.05 * rank + 0.01 * seed
+        (out / "predictions.csv").write_text(f"made by {key}\\n")
         (out / "results.json").write_text(json.dumps({
             "source": opts["source_lang"], "target": opts["target_lang"],
             "variant": variant, "seed": seed, "uar": uar, "macro_f1": uar - 0.02,
@@ -514,6 +515,9 @@ def test_identical_experiments_run_once(fake, layered, tmp_path, capsys):
         }
         rest = {k: v for k, v in shared.items() if not k.startswith("same_")}
         assert rest == {**original, "source": "zh"}
+        # the per-utterance predictions come with the results (issue 19)
+        copied = fake["grid"] / f"zh_de/proposed/seed{seed}/predictions.csv"
+        assert copied.read_text() == f"made by en_de/proposed/seed{seed}\n"
     out = capsys.readouterr().out
     assert "10 to run, 2 to take from an identical run" in out
     assert "same    zh_de/proposed/seed1" in out

@@ -50,6 +50,7 @@ from zsser_modules.data_prep.zero_shot import SOURCE_ONLY_VARIANTS
 from zsser_modules.grid_engine import COMMAND_NAME, Outcome, Run, run_state
 from zsser_modules.grid_plan import hparams_file, plan_runs  # noqa: F401 (doctests)
 from zsser_modules.hparams import read_raw_hparams
+from zsser_modules.predictions import copy_predictions
 from zsser_modules.results_table import (
     SAME_AS_KEY,
     InvalidResultError,
@@ -259,11 +260,13 @@ def override_value(key: str, overrides: Sequence[str]) -> tuple[bool, Any]:
 def write_repeated_result(
     run: Run, original: Run, command: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """Write ``run``'s results.json from the identical experiment ``original``.
+    r"""Write ``run``'s results.json from the identical experiment ``original``.
 
-    The metrics, confusion matrix and setting paths are the original's; the
-    source is the run's own, and :data:`SAME_AS_KEY` names the run that was
-    trained (the original, or the run the original itself was taken from).
+    The metrics, confusion matrix, setting paths and prediction files
+    (``predictions.csv``, :mod:`zsser_modules.predictions`) are the
+    original's; the source is the run's own, and :data:`SAME_AS_KEY` names
+    the run that was trained (the original, or the run the original itself
+    was taken from).
     The original's run identity describes the original's settings (its own
     source), so it is kept as ``same_experiment_run_identity``, not as the
     copy's ``run_identity``.
@@ -303,6 +306,10 @@ def write_repeated_result(
     >>> copied = json.loads(b.results_file.read_text())
     >>> "run_identity" in copied, copied["same_experiment_run_identity"]
     (False, '0123456789ab')
+    >>> _ = (a.output_folder / "predictions.csv").write_text("ID\\n")
+    >>> _ = write_repeated_result(b, a)
+    >>> (b.output_folder / "predictions.csv").read_text()
+    'ID\\n'
     """
     load_result(original.results_file)  # refuse an unusable original
     data = json.loads(original.results_file.read_text(encoding="utf-8"))
@@ -313,6 +320,8 @@ def write_repeated_result(
         data[SAME_AS_KEY] = original.key
         data["same_experiment_folder"] = str(original.output_folder)
     run.output_folder.mkdir(parents=True, exist_ok=True)
+    # The per-utterance predictions too (the tables' intervals and tests).
+    copy_predictions(original.output_folder, run.output_folder)
     record = {
         SAME_AS_KEY: data[SAME_AS_KEY],
         "command": list(command) if command else [],

@@ -32,22 +32,36 @@ macro-F1. Definitions:
   frames and CSV files, and shown in percent with one decimal in Markdown.
 - Row order: :data:`VARIANT_ORDER` (baselines, ablations, proposed, then
   the upper bound, which sees the target and is an oracle, not a
-  competitor). Column order: the pairs as given, then the others with source
-  and target in :data:`zsser_modules.labels.LANGUAGES` order. In each
-  column, the best mean among the zero-shot variants (all but
-  ``upper_bound``) is in bold.
+  competitor), then, in a block of their own, the transductive rows
+  (``+spk-norm``: they use each test speaker's own statistics). Column
+  order: the pairs as given, then the others with source and target in
+  :data:`zsser_modules.labels.LANGUAGES` order. In each column, the best
+  mean among the inductive zero-shot rows (neither ``upper_bound`` nor
+  transductive) is in bold.
+- **Intervals and tests**: where the runs wrote per-utterance predictions
+  (``predictions.csv``, :mod:`zsser_modules.predictions`), every cell and
+  every paired difference gets a 95 % hierarchical bootstrap interval
+  (test speakers, utterances within them, seeds), and every paired UAR
+  difference a stratified paired permutation test (seeds as strata),
+  Holm-adjusted over the table, one test per distinct experiment. Runs
+  without predictions get the means and seed spreads only, with a note.
 
 Modules, each named for what it holds: ``runs`` (loading each run's
 ``results.json`` into the run table), ``summary`` (row and column order,
 cells over seeds, missing runs), ``markdown`` (the paper-shaped tables),
-``comparisons`` (paired differences between variants), ``plot`` (the bar
+``comparisons`` (paired differences between variants, with intervals and
+Holm-adjusted tests), ``intervals`` (the hierarchical bootstrap over test
+speakers, utterances and seeds), ``significance`` (the stratified paired
+permutation test and Holm's adjustment), ``uncertainty`` (from the runs'
+``predictions.csv`` files to the intervals and tests), ``plot`` (the bar
 chart) and ``write`` (every file of a folder of runs, and the command line).
 Every public name is importable from the package itself.
 
 Command line (rebuild the tables of any folder of runs)::
 
     python -m zsser_modules.results_table results/grid [--out DIR] [--seeds 1,2,3] \
-        [--pairs en_de,zh_fr] [--variants baseline2,proposed]
+        [--pairs en_de,zh_fr] [--variants baseline2,proposed] [--bootstrap 2000] \
+        [--permutations 10000]
 
 Authors
  * zsser contributors 2026
@@ -56,15 +70,35 @@ Authors
 from zsser_modules.results_table.comparisons import (
     COMPARISON_COLUMNS,
     COMPARISONS,
+    adjust_pvalues,
     compare_variants,
+    comparison_cell,
     comparisons_for,
     comparisons_markdown,
+    format_p,
+)
+from zsser_modules.results_table.intervals import (
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    FEW_SPEAKERS,
+    N_BOOTSTRAP,
+    Column,
+    Interval,
+    align_predictions,
+    bootstrap_interval,
+    draws_of_test_set,
+    hierarchical_weights,
+    seed_layout,
+    seed_weights,
+    weighted_scores,
 )
 from zsser_modules.results_table.markdown import (
     EMPTY_CELL,
     SAME_AS_MARK,
+    TRANSDUCTIVE_HEADER,
     diagnostics_markdown,
     format_cell,
+    intervals_note,
     pair_label,
     repeats_note,
     to_markdown,
@@ -86,60 +120,112 @@ from zsser_modules.results_table.runs import (
     row_label,
     run_notes,
 )
+from zsser_modules.results_table.significance import (
+    ALPHA,
+    N_PERMUTATIONS,
+    PERMUTATION_SEED,
+    PairedTest,
+    holm,
+    paired_permutation_test,
+    seed_t_test,
+    uar_contributions,
+)
 from zsser_modules.results_table.summary import (
     AVG,
     ORACLE_VARIANTS,
     SUMMARY_COLUMNS,
+    TRANSDUCTIVE_MARKS,
     VARIANT_ORDER,
     is_oracle,
+    is_transductive,
     missing_runs,
     order_pairs,
     order_variants,
     summarize,
     to_wide,
 )
+from zsser_modules.results_table.uncertainty import (
+    INTERVAL_COLUMNS,
+    PredictionStore,
+    cell_intervals,
+    comparison_statistics,
+    repeat_of,
+)
 from zsser_modules.results_table.write import TABLE_FILES, main, write_tables
 
 __all__ = [
+    "ALPHA",
     "AVG",
+    "BOOTSTRAP_SEED",
     "COMPARISONS",
     "COMPARISON_COLUMNS",
+    "CONFIDENCE",
     "DIAGNOSTICS",
     "DIAGNOSTIC_COLUMNS",
     "EMPTY_CELL",
-    "InvalidResultError",
+    "FEW_SPEAKERS",
+    "INTERVAL_COLUMNS",
     "METRICS",
+    "N_BOOTSTRAP",
+    "N_PERMUTATIONS",
     "ORACLE_VARIANTS",
+    "PERMUTATION_SEED",
     "REQUIRED_KEYS",
     "RUN_COLUMNS",
     "SAME_AS_KEY",
     "SAME_AS_MARK",
     "SPEAKER_NORM_SUFFIX",
-    "TUNED_SUFFIX",
     "SUMMARY_COLUMNS",
     "TABLE_FILES",
+    "TRANSDUCTIVE_HEADER",
+    "TRANSDUCTIVE_MARKS",
+    "TUNED_SUFFIX",
     "VARIANT_COLORS",
     "VARIANT_ORDER",
+    "Column",
+    "Interval",
+    "InvalidResultError",
+    "PairedTest",
+    "PredictionStore",
+    "adjust_pvalues",
+    "align_predictions",
     "base_variant",
+    "bootstrap_interval",
+    "cell_intervals",
     "collect_results",
     "compare_variants",
+    "comparison_cell",
+    "comparison_statistics",
     "comparisons_for",
     "comparisons_markdown",
     "diagnostics_markdown",
+    "draws_of_test_set",
     "format_cell",
+    "format_p",
+    "hierarchical_weights",
+    "holm",
+    "intervals_note",
     "is_oracle",
+    "is_transductive",
     "load_result",
     "main",
     "missing_runs",
     "order_pairs",
     "order_variants",
     "pair_label",
+    "paired_permutation_test",
     "plot_variants",
+    "repeat_of",
     "repeats_note",
     "row_label",
     "run_notes",
+    "seed_layout",
+    "seed_t_test",
+    "seed_weights",
     "summarize",
     "to_markdown",
     "to_wide",
+    "uar_contributions",
+    "weighted_scores",
     "write_tables",
 ]

@@ -12,12 +12,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from zsser_modules.results_table.intervals import FEW_SPEAKERS
 from zsser_modules.results_table.runs import DIAGNOSTICS, METRICS
 from zsser_modules.results_table.summary import (
     AVG,
     SUMMARY_COLUMNS,
     _mean_std,
     is_oracle,
+    is_transductive,
     order_variants,
 )
 
@@ -130,9 +132,15 @@ def pair_label(pair: str) -> str:
 
 
 def format_cell(
-    mean: float, std: float, n_seeds: int, n_expected: int, bold: bool = False
+    mean: float,
+    std: float,
+    n_seeds: int,
+    n_expected: int,
+    bold: bool = False,
+    low: float = float("nan"),
+    high: float = float("nan"),
 ) -> str:
-    """Format one cell in percent: ``"60.0 ± 10.0"``, marked when incomplete.
+    """Format one cell in percent: ``"60.0 ± 10.0 [52.1, 67.3]"``, marked if incomplete.
 
     Arguments
     ---------
@@ -146,12 +154,17 @@ def format_cell(
         Seeds expected; fewer found gives the mark ``(k/n)``.
     bold : bool
         Put the numbers in Markdown bold.
+    low : float
+        Lower end of the bootstrap interval, a fraction (NaN: none shown).
+    high : float
+        Its upper end.
 
     Returns
     -------
     str
         ``"–"`` without runs; ``"61.2"`` with one seed; ``"60.0 ± 10.0"`` with
-        more; `` (k/n)`` appended when ``n_seeds < n_expected``.
+        more; `` [low, high]`` after them when there is an interval;
+        `` (k/n)`` appended when ``n_seeds < n_expected``.
 
     Example
     -------
@@ -163,12 +176,16 @@ def format_cell(
     '**60.0 ± 10.0** (2/3)'
     >>> format_cell(float("nan"), float("nan"), 0, 3)
     '–'
+    >>> format_cell(0.6, 0.1, 3, 3, low=0.521, high=0.673)
+    '60.0 ± 10.0 [52.1, 67.3]'
     """
     if n_seeds == 0 or not np.isfinite(mean):
         return EMPTY_CELL
     text = f"{100 * mean:.1f}"
     if n_seeds > 1 and np.isfinite(std):
         text += f" ± {100 * std:.1f}"
+    if np.isfinite(low) and np.isfinite(high):
+        text += f" [{100 * low:.1f}, {100 * high:.1f}]"
     if bold:
         text = f"**{text}**"
     if n_seeds < n_expected:
@@ -187,13 +204,18 @@ def _check_summary(summary: pd.DataFrame, metric: str) -> None:
         )
 
 
+#: Label of the row that opens the block of transductive rows.
+TRANSDUCTIVE_HEADER = "*transductive: test-speaker statistics*"
+
+
 def to_markdown(summary: pd.DataFrame, metric: str) -> str:
     """Write one metric of a summary as a Markdown table (rows: variants).
 
     Arguments
     ---------
     summary : pandas.DataFrame
-        Output of :func:`summarize`.
+        Output of :func:`summarize`, with intervals where
+        :func:`~.uncertainty.cell_intervals` added them.
     metric : str
         ``"uar"`` or ``"macro_f1"``.
 
@@ -201,16 +223,20 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
     -------
     str
         A caption line, a blank line and the table (no trailing newline).
-        Columns: ``Variant``, one per pair (``en→de``), ``Avg.``. The best
-        mean of each column among the zero-shot variants is bold; a cell
+        Columns: ``Variant``, one per pair (``en→de``), ``Avg.``. Cells:
+        :func:`format_cell` (with the bootstrap interval where the summary
+        has one). The best mean of each column among the zero-shot
+        (inductive, non-oracle) rows is bold; transductive rows
+        (:func:`~.summary.is_transductive`) follow in a block of their own,
+        opened by :data:`TRANSDUCTIVE_HEADER`, and are never bold; a cell
         that repeats another column's runs ends with ``†``.
 
     Example
     -------
     >>> from zsser_modules.results_table.summary import summarize
     >>> df = pd.DataFrame({"pair": "en_de", "variant": ["baseline1"] * 3
-    ...     + ["proposed"] * 3, "seed": [1, 2, 3] * 2,
-    ...     "uar": [0.4, 0.5, 0.6, 0.5, 0.6, 0.7], "macro_f1": 0.5})
+    ...     + ["proposed"] * 3 + ["proposed +spk-norm"] * 3, "seed": [1, 2, 3] * 3,
+    ...     "uar": [0.4, 0.5, 0.6, 0.5, 0.6, 0.7, 0.6, 0.7, 0.8], "macro_f1": 0.5})
     >>> print(to_markdown(summarize(df), "uar"))
     **UAR (%)**: mean ± std over seeds
     <BLANKLINE>
@@ -218,30 +244,49 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
     | :-- | --: | --: |
     | baseline1 | 50.0 ± 10.0 | 50.0 ± 10.0 |
     | proposed | **60.0 ± 10.0** | **60.0 ± 10.0** |
+    | *transductive: test-speaker statistics* | | |
+    | proposed +spk-norm | 70.0 ± 10.0 | 70.0 ± 10.0 |
     """
     _check_summary(summary, metric)
     columns = list(dict.fromkeys(summary["pair"]))
     variants = list(dict.fromkeys(summary["variant"]))
     cells = summary.set_index(["variant", "pair"])
+    has_intervals = f"{metric}_low" in summary.columns and bool(
+        summary[f"{metric}_low"].notna().any()
+    )
+
+    def competing(name: str) -> bool:
+        return not is_oracle(name) and not is_transductive(name)
+
     best = {}
     for column in columns:
         means = cells.xs(column, level="pair")[f"{metric}_mean"]
-        means = means[[not is_oracle(v) for v in means.index]].dropna()
+        means = means[[competing(v) for v in means.index]].dropna()
         if len(means) > 1:
             best[column] = round(100 * means.max(), 1)
+    caption = f"**{METRICS[metric]} (%)**: mean ± std over seeds"
+    if has_intervals:
+        caption += (
+            " [95 % hierarchical bootstrap interval: test speakers, utterances "
+            "within them, seeds]"
+        )
     lines = [
-        f"**{METRICS[metric]} (%)**: mean ± std over seeds",
+        caption,
         "",
         "| Variant | " + " | ".join(pair_label(c) for c in columns) + " |",
         "| :-- |" + " --: |" * len(columns),
     ]
-    for variant in variants:
+    inductive = [v for v in variants if not is_transductive(v)]
+    transductive = [v for v in variants if is_transductive(v)]
+    for variant in inductive + transductive:
+        if transductive and variant == transductive[0]:
+            lines.append(f"| {TRANSDUCTIVE_HEADER} |" + " |" * len(columns))
         texts = []
         for column in columns:
             cell = cells.loc[(variant, column)]
             mean = float(cell[f"{metric}_mean"])
             bold = (
-                not is_oracle(variant)
+                competing(variant)
                 and column in best
                 and np.isfinite(mean)
                 and round(100 * mean, 1) == best[column]
@@ -253,11 +298,67 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
                     int(cell["n_seeds"]),
                     int(cell["n_expected"]),
                     bold=bold,
+                    low=float(cell.get(f"{metric}_low", np.nan)),
+                    high=float(cell.get(f"{metric}_high", np.nan)),
                 )
                 + (SAME_AS_MARK if cell["same_as"] else "")
             )
         lines.append(f"| {variant} | " + " | ".join(texts) + " |")
     return "\n".join(lines)
+
+
+def intervals_note(summary: pd.DataFrame) -> str:
+    """Notes on the intervals: few test speakers, cells without predictions.
+
+    Arguments
+    ---------
+    summary : pandas.DataFrame
+        Output of :func:`summarize` with :func:`~.uncertainty.cell_intervals`.
+
+    Returns
+    -------
+    str
+        Markdown paragraphs, or ``""`` when there is nothing to note.
+
+    Example
+    -------
+    >>> summary = pd.DataFrame({"variant": "proposed", "pair": ["en_de", "Avg."],
+    ...     "n_seeds": 3, "uar_low": [0.5, 0.5], "n_speakers": [10, 10]})
+    >>> print(intervals_note(summary))  # doctest: +NORMALIZE_WHITESPACE
+    Coverage caveat: test sets with fewer than 20 speakers: en→de (10); a
+    bootstrap over so few speakers tends to give intervals that are too narrow.
+    """
+    if "uar_low" not in summary.columns:
+        return ""
+    pairs = summary[(summary["pair"] != AVG) & (summary["n_seeds"] > 0)]
+    notes = []
+    with_interval = pairs[pairs["uar_low"].notna()]
+    few = with_interval[with_interval["n_speakers"] < FEW_SPEAKERS]
+    if len(few):
+        counts = few.groupby("pair", sort=False)["n_speakers"].min()
+        items = ", ".join(f"{pair_label(p)} ({n})" for p, n in counts.items())
+        notes.append(
+            f"Coverage caveat: test sets with fewer than {FEW_SPEAKERS} "
+            f"speakers: {items}; a bootstrap over so few speakers tends to give "
+            "intervals that are too narrow."
+        )
+    without = pairs[pairs["uar_low"].isna()]
+    if len(without):
+        items = sorted(
+            {
+                f"{v} {pair_label(p)}"
+                for v, p in zip(without["variant"], without["pair"])
+            }
+        )
+        shown = ", ".join(items[:12]) + (
+            f" and {len(items) - 12} more" if len(items) > 12 else ""
+        )
+        notes.append(
+            f"Means only (no interval, no test) where a run lacks per-utterance "
+            f"predictions (runs made before predictions.csv was written) or they "
+            f"do not reproduce results.json: {shown}."
+        )
+    return "\n\n".join(notes)
 
 
 def repeats_note(summary: pd.DataFrame) -> str:

@@ -15,6 +15,8 @@ from typing import Any, Union
 
 import pandas as pd
 
+from zsser_modules.predictions import PREDICTIONS_FILE
+
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -62,6 +64,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "path",
     "same_as",
     "note",
+    "predictions",
     *DIAGNOSTIC_COLUMNS,
 )
 
@@ -175,7 +178,10 @@ def load_result(path: PathLike) -> dict[str, Any]:
         an int (or None), ``encoder`` a str (or None), ``path`` the file,
         ``same_as`` the run whose identical experiment this result repeats
         (:data:`SAME_AS_KEY`; None for a run of its own), ``note`` the
-        run's data note (e.g. that the corpus is synthetic; None without).
+        run's data note (e.g. that the corpus is synthetic; None without),
+        ``predictions`` the run's per-utterance predictions file
+        (``predictions.csv`` beside the results.json; None for a run
+        without one, e.g. one made before such files were written).
 
     Raises
     ------
@@ -253,6 +259,8 @@ def load_result(path: PathLike) -> dict[str, Any]:
     row["note"] = note if isinstance(note, str) and note else None
     row["pair"] = f"{row['source']}_{row['target']}"
     row["path"] = str(path)
+    predictions = path.parent / PREDICTIONS_FILE
+    row["predictions"] = str(predictions) if predictions.is_file() else None
     row.update(_diagnostic_values(data.get("diagnostics")))
     return {column: row[column] for column in RUN_COLUMNS}
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from zsser_modules.labels import LANGUAGES
-from zsser_modules.results_table.runs import METRICS, base_variant
+from zsser_modules.results_table.runs import METRICS, SPEAKER_NORM_SUFFIX, base_variant
 
 #: Name of the last column: the average over the pairs.
 AVG = "Avg."
@@ -33,6 +33,23 @@ VARIANT_ORDER: tuple[str, ...] = (
 
 #: Variants that see the target language in training (never bolded as best).
 ORACLE_VARIANTS = frozenset({"upper_bound"})
+
+
+#: Row-label marks of transductive rows: they use the test speakers' own
+#: statistics (every test utterance and its speaker label), so they are not
+#: zero-shot in the strict sense; the tables show them in a block of their own.
+TRANSDUCTIVE_MARKS: tuple[str, ...] = (SPEAKER_NORM_SUFFIX,)
+
+
+def is_transductive(label: str) -> bool:
+    """Whether a row uses test-speaker statistics (:data:`TRANSDUCTIVE_MARKS`).
+
+    Example
+    -------
+    >>> is_transductive("proposed +spk-norm"), is_transductive("proposed (tuned)")
+    (True, False)
+    """
+    return any(mark in label for mark in TRANSDUCTIVE_MARKS)
 
 
 #: Columns of the summary returned by :func:`summarize`.
@@ -87,8 +104,10 @@ def order_pairs(found: Iterable[str], given: Sequence[str] | None = None) -> lis
 def order_variants(found: Iterable[str], given: Sequence[str] | None = None) -> list:
     """Row order of the variants: :data:`VARIANT_ORDER`, unknown names last.
 
-    A marked row (``"proposed +spk-norm"``, :func:`~.runs.row_label`)
-    follows its variant.
+    A marked row (``"proposed (tuned)"``, :func:`~.runs.row_label`)
+    follows its variant; transductive rows (:func:`is_transductive`, e.g.
+    ``"proposed +spk-norm"``) come last, as a block of their own, in the
+    same order among themselves.
 
     Arguments
     ---------
@@ -106,8 +125,9 @@ def order_variants(found: Iterable[str], given: Sequence[str] | None = None) -> 
     -------
     >>> order_variants(["proposed", "upper_bound", "baseline1", "mine"])
     ['baseline1', 'proposed', 'upper_bound', 'mine']
-    >>> order_variants(["proposed +spk-norm", "baseline2", "proposed"])
-    ['baseline2', 'proposed', 'proposed +spk-norm']
+    >>> order_variants(["proposed +spk-norm", "upper_bound", "baseline2 +spk-norm",
+    ...                 "proposed"])
+    ['proposed', 'upper_bound', 'baseline2 +spk-norm', 'proposed +spk-norm']
     """
     names = set(found) | set(given or ())
 
@@ -115,7 +135,13 @@ def order_variants(found: Iterable[str], given: Sequence[str] | None = None) -> 
         base = base_variant(name)
         known = base in VARIANT_ORDER
         index = VARIANT_ORDER.index(base) if known else len(VARIANT_ORDER)
-        return (index, base if not known else "", name != base, name)
+        return (
+            is_transductive(name),
+            index,
+            base if not known else "",
+            name != base,
+            name,
+        )
 
     return sorted(names, key=rank)
 

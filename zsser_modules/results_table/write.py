@@ -14,12 +14,15 @@ import pandas as pd
 
 from zsser_modules.results_table.comparisons import (
     COMPARISON_COLUMNS,
+    adjust_pvalues,
     compare_variants,
     comparisons_for,
     comparisons_markdown,
 )
+from zsser_modules.results_table.intervals import N_BOOTSTRAP
 from zsser_modules.results_table.markdown import (
     diagnostics_markdown,
+    intervals_note,
     pair_label,
     repeats_note,
     to_markdown,
@@ -31,7 +34,9 @@ from zsser_modules.results_table.runs import (
     collect_results,
     run_notes,
 )
+from zsser_modules.results_table.significance import N_PERMUTATIONS
 from zsser_modules.results_table.summary import AVG, missing_runs, summarize, to_wide
+from zsser_modules.results_table.uncertainty import PredictionStore, cell_intervals
 
 #: Files written by :func:`write_tables`, by key.
 TABLE_FILES = {
@@ -46,7 +51,11 @@ TABLE_FILES = {
 
 
 def _runs_report(
-    df: pd.DataFrame, summary: pd.DataFrame, missing: pd.DataFrame, max_items: int = 30
+    df: pd.DataFrame,
+    summary: pd.DataFrame,
+    missing: pd.DataFrame,
+    max_items: int = 30,
+    problems: Sequence[str] = (),
 ) -> str:
     """Markdown paragraph: run counts, incomplete cells, missing runs, skips."""
     n_cells = int((summary["pair"] != AVG).sum())
@@ -69,6 +78,16 @@ def _runs_report(
         )
     else:
         lines.append("- Missing runs: none.")
+    if "predictions" in df.columns:
+        with_predictions = int(df["predictions"].notna().sum())
+        lines.append(
+            f"- Runs with per-utterance predictions (predictions.csv): "
+            f"{with_predictions} of {len(df)}."
+        )
+    if problems:
+        lines.append(
+            f"- Unusable prediction files: {len(problems)}, e.g. {problems[0]}"
+        )
     skipped = df.attrs.get("skipped") or []
     if skipped:
         lines.append(
@@ -84,6 +103,8 @@ def write_tables(
     pairs: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
     figure: bool = True,
+    n_boot: int = N_BOOTSTRAP,
+    n_perm: int = N_PERMUTATIONS,
 ) -> dict[str, Path]:
     """Write the results tables (Markdown, CSV) and the variant figure.
 
@@ -101,6 +122,10 @@ def write_tables(
         Expected variants (see :func:`summarize`).
     figure : bool
         Also draw :func:`plot_variants` (``variants.png``).
+    n_boot : int
+        Bootstrap replicates of each interval (:mod:`.intervals`).
+    n_perm : int
+        Random swaps of each paired test (:mod:`.significance`).
 
     Returns
     -------
@@ -108,10 +133,13 @@ def write_tables(
         By key (:data:`TABLE_FILES`): ``markdown`` (``results.md``: UAR and
         macro-F1 tables, definitions, run report), ``runs`` (``runs.csv``,
         one row per run), ``summary_long`` (``summary_long.csv``, one row per
-        cell, :func:`summarize`), ``summary_wide`` (``summary_wide.csv``, one
+        cell, :func:`summarize`, with the bootstrap intervals of
+        :func:`~.uncertainty.cell_intervals`), ``summary_wide``
+        (``summary_wide.csv``, one
         row per variant, :func:`to_wide`), ``missing`` (``missing_runs.csv``),
         ``comparisons`` (``comparisons.csv``: :func:`compare_variants` for
-        :func:`comparisons_for` of the rows with runs, both metrics) and
+        :func:`comparisons_for` of the rows with runs, both metrics, with
+        Holm-adjusted p-values, :func:`adjust_pvalues`) and
         ``figure`` (``variants.png``, if ``figure``).
 
     Example
@@ -127,7 +155,9 @@ def write_tables(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    store = PredictionStore(df)
     summary = summarize(df, seeds=seeds, pairs=pairs, variants=variants)
+    summary = cell_intervals(df, summary, store, n_boot=n_boot)
     missing = missing_runs(df, seeds=seeds, pairs=pairs, variants=variants)
     paths = {key: out_dir / name for key, name in TABLE_FILES.items()}
     if not figure:
@@ -140,7 +170,16 @@ def write_tables(
     found = set(df["variant"])
     order = [p for p in summary["pair"].drop_duplicates() if p != AVG]
     comparisons = [
-        compare_variants(df, variant, reference, metric, pairs=order)
+        compare_variants(
+            df,
+            variant,
+            reference,
+            metric,
+            pairs=order,
+            store=store,
+            n_boot=n_boot,
+            n_perm=n_perm,
+        )
         for variant, reference in comparisons_for(found)
         for metric in METRICS
     ]
@@ -149,6 +188,7 @@ def write_tables(
         if comparisons
         else pd.DataFrame(columns=list(COMPARISON_COLUMNS))
     )
+    comparisons = adjust_pvalues(comparisons)
     comparisons.to_csv(paths["comparisons"], index=False)
     if figure:
         plot_variants(df, paths["figure"], seeds=seeds, pairs=pairs, variants=variants)
@@ -161,21 +201,31 @@ def write_tables(
         "(`upper_bound` also trains on it). Cells: mean ± sample std over seeds, "
         "in %; one seed: the mean only. Avg.: mean ± std over seeds of the "
         "per-seed average over the pairs, using the seeds that have every pair. "
-        "`(k/n)`: k of the n expected seeds found; `–`: no run. Bold: best "
-        "zero-shot variant of the column.",
+        "`(k/n)`: k of the n expected seeds found; `–`: no run. "
+        "[low, high]: 95 % hierarchical bootstrap interval (test speakers, "
+        "utterances within them, and seeds resampled; UAR and macro-F1 "
+        "recomputed from each run's predictions.csv). Bold: best zero-shot "
+        "variant of the column, among the inductive rows; the transductive rows "
+        "(+spk-norm: each test speaker's own statistics, computed from all its "
+        "test utterances) form a block of their own and are never bold.",
     ]
     for metric in METRICS:
         parts += ["", to_markdown(summary, metric)]
-    note = repeats_note(summary)
-    if note:
-        parts += ["", note]
+    for note in (repeats_note(summary), intervals_note(summary)):
+        if note:
+            parts += ["", note]
     if len(comparisons):
         parts += ["", "## Paired comparisons", ""]
         parts += ["\n\n".join(comparisons_markdown(comparisons, m) for m in METRICS)]
     diagnostics = diagnostics_markdown(df)
     if diagnostics:
         parts += ["", "## Representation diagnostics", "", diagnostics]
-    parts += ["", "## Runs", "", _runs_report(df, summary, missing)]
+    parts += [
+        "",
+        "## Runs",
+        "",
+        _runs_report(df, summary, missing, problems=store.problems),
+    ]
     if figure:
         parts += ["", f"![Variants]({paths['figure'].name})"]
     paths["markdown"].write_text("\n".join(parts) + "\n", encoding="utf-8")
@@ -189,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     ---------
     argv : sequence of str, optional
         Arguments (default: ``sys.argv[1:]``): ``ROOT [--out DIR] [--seeds 1,2,3]
-        [--pairs en_de,zh_fr] [--variants baseline2,proposed] [--no-figure]``.
+        [--pairs en_de,zh_fr] [--variants baseline2,proposed] [--no-figure]
+        [--bootstrap N] [--permutations N]``.
 
     Returns
     -------
@@ -234,6 +285,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         help="comma-separated variants expected as rows (default: those found)",
     )
     parser.add_argument("--no-figure", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=N_BOOTSTRAP,
+        help=f"bootstrap replicates per interval (default {N_BOOTSTRAP})",
+    )
+    parser.add_argument(
+        "--permutations",
+        type=int,
+        default=N_PERMUTATIONS,
+        help=f"random swaps per paired test (default {N_PERMUTATIONS})",
+    )
     args = parser.parse_args(argv)
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()] or None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] or None
@@ -241,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if args.bootstrap < 1 or args.permutations < 1:
+        parser.error("--bootstrap and --permutations must be positive integers")
     df = collect_results(args.root)
     paths = write_tables(
         df,
@@ -249,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         pairs=pairs,
         variants=variants,
         figure=not args.no_figure,
+        n_boot=args.bootstrap,
+        n_perm=args.permutations,
     )
     print(f"{len(df)} runs -> {paths['markdown']}")
     return paths
