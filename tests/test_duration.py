@@ -222,6 +222,12 @@ def test_dynamic_batches_use_the_cropped_length():
                 "batch_ordering": "ascending",
             },
             "max_duration": 15.0,
+            "variant": "baseline2",
+            "batch_sampler": "random",
+            "hier_n_lang": 3,
+            "hier_n_cls": 4,
+            "hier_n_sam": 3,
+            "hier_batches_per_epoch": None,
         },
         dataset,
     )

@@ -176,7 +176,9 @@ def test_fbank_run_resumes_after_its_first_epoch(tmp_path_factory):
 def test_missing_corpus_folder_names_the_key(tmp_path_factory, tmp_path):
     fixture = dict(session_fixture(tmp_path_factory))
     del fixture["emodb_folder"]
-    args = recipe_args("en_de", fixture, tmp_path, "--languages=[en,de]")
+    args = recipe_args(
+        "en_de", fixture, tmp_path, "--languages=[en,de]", "--batch_sampler=random"
+    )
     with pytest.raises(ValueError, match=r"--emodb_folder=") as error:
         run_recipe(args)
     assert "emodb (for de)" in str(error.value)
