@@ -87,3 +87,38 @@ def test_a_bad_setting_is_refused_before_a_run_identity_is_recorded(tmp_path):
     assert "selection must be mean_language_uar or pooled_uar" in done.stderr
     # (loading the YAML makes the checkpointer's folder, nothing else)
     assert not (folder / IDENTITY_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    "old, key",
+    [
+        ("protocol: speaker\n", "protocol"),
+        ("paper_split: speaker_held_out\n", "paper_split"),
+        ("batch_sampler: random\n", "batch_sampler"),
+    ],
+)
+def test_a_run_of_another_protocol_split_or_sampler_is_never_resumed(
+    tmp_path, old, key
+):
+    """en_de.yaml changed meaning with the paper protocol: an old folder is refused."""
+    hparams = REPO_ROOT / "hparams" / "en_de.yaml"
+    run = tmp_path / "run"
+    check_run_folder(run, RunIdentity.from_hparams(hparams, old, {}))
+    _checkpoint(run)
+    with pytest.raises(RunIdentityError, match=key):
+        check_run_folder(run, RunIdentity.from_hparams(hparams, "", {}))
+
+
+def test_a_run_folder_from_before_the_paper_protocol_is_refused(tmp_path):
+    """An identity without the protocol's keys (an older release) differs."""
+    hparams = REPO_ROOT / "hparams" / "en_de.yaml"
+    run = tmp_path / "run"
+    now = RunIdentity.from_hparams(hparams, "", {})
+    old = {
+        k: v for k, v in now.settings.items() if k not in ("protocol", "batch_sampler")
+    }
+    check_run_folder(run, RunIdentity(old))
+    _checkpoint(run)
+    with pytest.raises(RunIdentityError, match="protocol") as error:
+        check_run_folder(run, now)
+    assert "batch_sampler" in str(error.value)
