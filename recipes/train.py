@@ -189,6 +189,7 @@ def check_hierarchical_batches(hparams):
             hparams["target_lang"],
             hparams["variant"],
             list(hparams["languages"]),
+            hparams["protocol"],
         )
     except ValueError:  # reported with its own message by prepare_data
         return
@@ -519,7 +520,7 @@ def prepare_data(hparams):
     pool = list(hparams["languages"])
     for role, lang in (("source_lang", source), ("target_lang", target)):
         if lang not in pool:
-            raise ValueError(
+            raise SettingError(
                 f"{role}={lang!r} is not in languages={pool}: add it "
                 f"(e.g. --languages=[{','.join(pool + [lang])}])."
             )
@@ -545,7 +546,7 @@ def prepare_data(hparams):
     if hparams["skip_prep"]:
         missing = [str(path) for path in manifests.values() if not path.is_file()]
         if missing:
-            raise FileNotFoundError(
+            raise SettingError(
                 f"skip_prep is True but the setting is missing: {missing}. "
                 "Run once without --skip_prep=True."
             )
@@ -561,7 +562,7 @@ def prepare_data(hparams):
             for c in missing
         )
         keys = " ".join(f"--{c}_folder=/path/to/{c}" for c in missing)
-        raise ValueError(
+        raise SettingError(
             f"This run ({source}->{target}, variant {hparams['variant']}) uses the "
             f"languages {used}; no folder is set for the corpora {needs}. Set "
             f"{keys} (or the {', '.join(c + '_folder' for c in missing)} key in "

@@ -58,6 +58,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import scipy.stats
 import speechbrain as sb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -235,7 +236,8 @@ class Tuning:
         source = args.source or tree.get("source_lang")
         if source in (None, target) or source not in languages:
             source = next(lang for lang in languages if lang != target)
-        pool = training_languages(source, target, variant, languages)
+        protocol = tree.get("protocol", "speaker")
+        pool = training_languages(source, target, variant, languages, protocol)
         self.terms = _variant_terms(variant)
         self.space = {k: v for k, v in TUNABLE.items() if v["term"] in self.terms}
         if not self.space:
@@ -361,11 +363,8 @@ class Tuning:
         scores = {}
         for held_out in self.folds:
             results = self.run_fold(params, held_out)
-            assert (
-                results["target"] == held_out
-                and self.target not in (results["training_languages"])
-            ), "a fold must hold out a pool language and never see the target"
-            scores[held_out] = float(results[self.args.metric])
+            check_fold(results, held_out, self.target)
+            scores[held_out] = fold_score(results, self.args.metric)
         trial.set_user_attr("per_fold", scores)
         return sum(scores.values()) / len(scores)
 
@@ -498,8 +497,8 @@ class Tuning:
                 per_fold = {}
                 for held_out in self.folds:
                     results = self.run_fold(params, held_out, seed, epochs)
-                    assert self.target not in results["training_languages"]
-                    per_fold[held_out] = float(results[metric])
+                    check_fold(results, held_out, self.target)
+                    per_fold[held_out] = fold_score(results, metric)
                 scores[arm][seed] = per_fold
         means = {
             arm: {k: sum(f.values()) / len(f) for k, f in per_seed.items()}
@@ -507,6 +506,11 @@ class Tuning:
         }
         diffs = [means["tuned"][k] - means["defaults"][k] for k in seeds]
         mean_diff = sum(diffs) / len(diffs)
+        p_value = None
+        if len(diffs) > 1 and statistics.stdev(diffs) > 0:
+            p_value = float(
+                scipy.stats.ttest_1samp(diffs, 0.0, alternative="greater").pvalue
+            )
         record = {
             "seeds": seeds,
             "epochs": epochs,
@@ -524,10 +528,14 @@ class Tuning:
                 "mean": mean_diff,
                 "std": statistics.stdev(diffs) if len(diffs) > 1 else None,
                 "tuned_higher": sum(d > 0 for d in diffs),
+                # paired t-test over the fresh seeds (one-sided: tuned higher)
+                "p_value": p_value,
             },
-            "verdict": "the tuned weights are higher on average over fresh seeds"
-            if mean_diff > 0
-            else "the tuned weights are not higher over fresh seeds: keep the "
+            "verdict": "the tuned weights are higher over fresh seeds "
+            f"(paired t-test over {len(diffs)} seeds, p = {p_value:.3g})"
+            if p_value is not None and p_value <= 0.05
+            else "the tuned weights are not shown higher over fresh seeds "
+            "(paired t-test over seeds, p > 0.05 or too few seeds): keep the "
             "file's own weights",
         }
         (self.folder / "reevaluation.json").write_text(
@@ -563,6 +571,43 @@ def reevaluation_line(record: dict) -> str:
         f"{100 * diff['mean']:+.1f} (std {std} over seeds; tuned higher for "
         f"{diff['tuned_higher']}/{len(seeds)} seeds): {record['verdict']}."
     )
+
+
+def check_fold(results: dict, held_out: str, target: str) -> None:
+    """Stop if a fold's run did not hold out ``held_out`` or saw the real target.
+
+    Example
+    -------
+    >>> check_fold({"target": "fr", "training_languages": ["en", "zh"]}, "fr", "de")
+    >>> check_fold({"target": "fr", "training_languages": ["de"]}, "fr", "de")
+    Traceback (most recent call last):
+    ...
+    RuntimeError: A tuning fold must hold out fr and never train on the target de; its run had target fr and trained on ['de'].
+    """  # noqa: E501
+    if results["target"] != held_out or target in results["training_languages"]:
+        raise RuntimeError(
+            f"A tuning fold must hold out {held_out} and never train on the target "
+            f"{target}; its run had target {results['target']} and trained on "
+            f"{results['training_languages']}."
+        )
+
+
+def fold_score(results: dict, metric: str) -> float:
+    """A fold's score: on the held-out language's whole corpus where it was scored.
+
+    Under the paper protocol a fold's ``test`` split is a fixed-count split
+    (38 utterances for EmoDB); the whole held-out language, which the fold
+    never trained on either, is ``target_all``.
+
+    Example
+    -------
+    >>> fold_score({"uar": 0.5, "target_all": {"uar": 0.6}}, "uar")
+    0.6
+    >>> fold_score({"uar": 0.5}, "uar")
+    0.5
+    """
+    whole = results.get("target_all") or {}
+    return float(whole.get(metric, results[metric]))
 
 
 def _variant_terms(variant: str) -> tuple[str, ...]:

@@ -250,7 +250,7 @@ def _plan_frame(**options):
     plan = demo._plan(
         Path("/x"),
         demo_profiles.speaker_counts(**options),
-        demo_profiles.split_counts(options.get("profile", "realistic")),
+        demo_profiles.official_split_counts(options.get("profile", "realistic")),
     )
     return mark_confounded_speakers(pd.DataFrame(plan))
 

@@ -180,7 +180,7 @@ def test_other_settings_are_refused_then_overwrite_archives(reference, tmp_path)
     with pytest.raises(RunIdentityError) as error:
         train.main(args(root, ref, "--supcon_weight=0.6"))
     message = str(error.value)
-    assert "supcon_weight: 0.3 -> 0.6" in message
+    assert "supcon_weight: 1.0 -> 0.6" in message
     assert "--output_folder" in message and "--overwrite=True" in message
     # Keys that cannot change the results are not part of the identity.
     assert train.main(

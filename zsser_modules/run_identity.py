@@ -298,7 +298,7 @@ class RunIdentity:
         >>> a.hash == b.hash, a.hash == c.hash
         (True, False)
         >>> b.differences(c)
-        [('supcon_weight', 0.3, 0.6)]
+        [('supcon_weight', 1.0, 0.6)]
         """
         hparams_file, run_opts, overrides = sb.parse_arguments(list(argv))
         return cls.from_hparams(hparams_file, overrides, run_opts)

@@ -100,8 +100,8 @@ from zsser_modules.data_prep.demo_profiles import (
     PROFILES,
     SENTENCES,
     SPEAKER_VARIANTS,
+    official_split_counts,
     speaker_counts,
-    split_counts,
 )
 from zsser_modules.data_prep.demo_prosody import (
     INTENSITY_RANGE,
@@ -311,7 +311,7 @@ def prepare_demo(
     speakers, relative sizes, class imbalance and speaker-emotion confounding
     of the paper's corpora, and MELD's official split for English (3,166
     utterances, see ``PROFILES``, :func:`speaker_counts` and
-    :func:`split_counts`); ``balanced`` is 5 languages x 5 speakers x 4
+    :func:`official_split_counts`); ``balanced`` is 5 languages x 5 speakers x 4
     emotions x 20 = 2,000 utterances. Speakers recorded in one emotion only
     are marked ``spk_confounded=1``, as the real preparation does. A rerun
     with the same options (and the same generator and eSpeak NG versions)
@@ -367,7 +367,7 @@ def prepare_demo(
         profile, languages, n_speakers, n_per_class_per_speaker
     )
     counts = speaker_counts(profile, languages, n_speakers, n_per_class_per_speaker)
-    splits = split_counts(profile, languages)
+    splits = official_split_counts(profile, languages)
     noise_snr_db = None if noise_snr_db is None else float(noise_snr_db)
     save_folder = Path(os.path.abspath(os.path.expanduser(str(save_folder))))
     csv_path = save_folder / "demo.csv"

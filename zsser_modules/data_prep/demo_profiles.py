@@ -373,7 +373,7 @@ def meld_split_counts(
     return counts
 
 
-def split_counts(
+def official_split_counts(
     profile: str = "realistic", languages: Sequence[str] = LANGUAGES
 ) -> dict[str, list[dict[str, dict[str, int]]]]:
     """Utterances per speaker, split and emotion of the languages with an
@@ -394,7 +394,7 @@ def split_counts(
 
     Example
     -------
-    >>> list(split_counts("realistic")), split_counts("balanced")
+    >>> list(official_split_counts("realistic")), official_split_counts("balanced")
     (['en'], {})
     """
     if profile != "realistic" or "en" not in languages:
@@ -427,7 +427,7 @@ def speaker_counts(
     -------
     dict
         ``{lang: [ {emotion: count} for each speaker in order ]}``; for a
-        language with an official split (:func:`split_counts`), the sum
+        language with an official split (:func:`official_split_counts`), the sum
         over its splits.
 
     Example
@@ -452,7 +452,7 @@ def speaker_counts(
     esd = _scaled({emo: ESD_PER_CLASS for emo in EMOTIONS}, scales["large_scale"])
     small = scales["small_scale"]
     meld = []
-    for per_split in split_counts(profile, ["en"])["en"]:
+    for per_split in official_split_counts(profile, ["en"])["en"]:
         total: dict[str, int] = {}
         for per_emo in per_split.values():
             for emo, n in per_emo.items():

@@ -109,6 +109,7 @@ from zsser_modules.data_prep.manifest import (
     write_manifest,
 )
 from zsser_modules.data_prep.paper_protocol import (
+    HELD_OUT_SPEAKERS,
     PAPER_SPLITS,
     PROTOCOLS,
     ProtocolError,
@@ -551,7 +552,9 @@ def build_setting(
     for split, frame in result.items():
         frame = mark_confounded_speakers(frame).sort_values("ID", kind="stable")
         result[split] = frame[list(MANIFEST_COLUMNS)].reset_index(drop=True)
-    _check_guarantees(result, source, target, variant, train_langs, protocol)
+    _check_guarantees(
+        result, source, target, variant, train_langs, protocol, paper_split
+    )
     # The minimum applies to the speaker protocol's valid speakers; the paper
     # protocol's dev splits are stratified by emotion with fixed counts.
     shortfall = (
@@ -683,18 +686,36 @@ def _check_guarantees(
     variant: str,
     train_langs: list[str],
     protocol: str = "speaker",
+    paper_split: str = "stratified",
 ) -> None:
     """Assert the setting's invariants (a violation is a bug, never user error).
 
     Speaker protocol: no speaker on two sides. Paper protocol: no utterance
-    on two sides (its stratified splits share speakers, as the paper's).
+    on two sides (its stratified splits share speakers, as the paper's); with
+    ``speaker_held_out``, also no speaker of CaFE or ESD on two sides.
     """
     column = "spk_id" if protocol == "speaker" else "ID"
     items = {split: set(frames[split][column]) for split in SPLITS}
+    if protocol == "paper" and paper_split == "speaker_held_out":
+        held = {
+            split: set(
+                frames[split].loc[
+                    frames[split]["corpus"].isin(HELD_OUT_SPEAKERS), "spk_id"
+                ]
+            )
+            for split in SPLITS
+        }
     for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
         overlap = items[a] & items[b]
         if overlap:
             raise RuntimeError(f"{column} in both {a} and {b}: {sorted(overlap)[:5]}")
+        if protocol == "paper" and paper_split == "speaker_held_out":
+            shared = held[a] & held[b]
+            if shared:
+                raise RuntimeError(
+                    f"speaker_held_out: speakers in both {a} and {b}: "
+                    f"{sorted(shared)[:5]}"
+                )
     for split in ("train", "valid"):
         langs = set(frames[split]["lang"])
         if not langs <= set(train_langs):
