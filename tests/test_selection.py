@@ -2,6 +2,7 @@
 (checkpoint averaging, the last epoch, the LR schedule)."""
 
 import json
+import logging
 import math
 import re
 
@@ -245,28 +246,51 @@ def test_newbob_checkpoint_file_is_speechbrains(tmp_path):
     assert new(0.5) == old(0.5)
 
 
-def test_results_json_records_the_selection(tmp_path):
-    """A demo run averaging the last 2 of 3 epochs under a cosine schedule."""
+def _demo_args(root, folder):
+    """A tiny demo run averaging the last 2 of 3 epochs under a cosine schedule."""
     from conftest import REPO_ROOT
 
+    return [
+        str(REPO_ROOT / "hparams" / "demo.yaml"),
+        f"--output_folder={folder}",
+        f"--results_root={root}",
+        "--demo_options={n_speakers: 2, n_per_class_per_speaker: 3}",
+        "--number_of_epochs=3",
+        "--tsne_per_language=10",
+        "--diagnostics=False",
+        "--noprogressbar",
+        "--selection_average=2",
+        "--selection_average_of=last",
+        "--lr_schedule=cosine",
+    ]
+
+
+@pytest.fixture(scope="module")
+def averaged_run(tmp_path_factory):
+    """The uninterrupted run of _demo_args: (its Brain, its folder, the root)."""
     from recipes import train
 
-    folder = tmp_path / "run"
-    brain = train.main(
-        [
-            str(REPO_ROOT / "hparams" / "demo.yaml"),
-            f"--output_folder={folder}",
-            f"--results_root={tmp_path / 'results'}",
-            "--demo_options={n_speakers: 2, n_per_class_per_speaker: 3}",
-            "--number_of_epochs=3",
-            "--tsne_per_language=10",
-            "--diagnostics=False",
-            "--noprogressbar",
-            "--selection_average=2",
-            "--selection_average_of=last",
-            "--lr_schedule=cosine",
-        ]
-    )
+    root = tmp_path_factory.mktemp("selection")
+    folder = root / "run"
+    brain = train.main(_demo_args(root / "results", folder))
+    # As after a process of its own: SpeechBrain's log file handler of this
+    # run must not receive the later runs' messages.
+    for handler in list(logging.getLogger().handlers):
+        if isinstance(handler, logging.FileHandler) and str(
+            handler.baseFilename
+        ).startswith(str(folder)):
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    return brain, folder, root
+
+
+def _logged_lrs(folder):
+    log = (folder / "train_log.txt").read_text()
+    return [float(v) for v in re.findall(r"lr: ([-+.e\d]+)", log)]
+
+
+def test_results_json_records_the_selection(averaged_run):
+    brain, folder, _ = averaged_run
     results = json.loads((folder / "results.json").read_text())
     assert results["selection"] == "mean_language_uar"
     assert results["selection_average"] == 2
@@ -280,13 +304,27 @@ def test_results_json_records_the_selection(tmp_path):
         states = [torch.load(c.paramfiles[name]) for c in chosen]
         for key, value in brain.modules[name].state_dict().items():
             if value.is_floating_point():
-                assert torch.allclose(
-                    value.cpu(), (states[0][key] + states[1][key]) / 2
-                )
+                expected = (states[0][key] + states[1][key]) / 2
+                assert torch.allclose(value.cpu(), expected)
     # The log's per-epoch LR follows the cosine schedule.
-    log = (folder / "train_log.txt").read_text()
-    logged = [float(v) for v in re.findall(r"lr: ([-+.e\d]+)", log)]
     lr = brain.hparams.lr
-    assert logged == pytest.approx(
+    assert _logged_lrs(folder) == pytest.approx(
         [lr * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)], rel=1e-2
     )
+
+
+def test_cosine_schedule_and_averaging_resume_exactly(averaged_run):
+    """Killed (SIGKILL) before epoch 2's first batch, then resumed: same run."""
+    from recipe_utils import killed_recipe, run_recipe
+
+    _, reference, root = averaged_run
+    folder = root / "killed"
+    args = _demo_args(root / "results", folder)
+    killed_recipe(args, "2:1")
+    run_recipe(args)
+    assert _logged_lrs(folder) == _logged_lrs(reference)
+    got, expected = (
+        json.loads((path / "results.json").read_text()) for path in (folder, reference)
+    )
+    for key in ("uar", "macro_f1", "confusion_matrix", "selected_epochs"):
+        assert got[key] == expected[key], key
