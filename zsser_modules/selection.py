@@ -254,7 +254,15 @@ def load_selected(
         average_into(
             checkpoints, {name: checkpointer.recoverables[name] for name in names}
         )
-    return selection_record(checkpoints, selection, average, average_of)
+    record = selection_record(checkpoints, selection, average, average_of)
+    logger.info(
+        "Tested model: %s epoch(s) %s (selection %s, selection_average %d)",
+        "the average of" if average else "the",
+        record["selected_epochs"],
+        selection,
+        average,
+    )
+    return record
 
 
 def selection_record(
