@@ -328,3 +328,51 @@ def test_cosine_schedule_and_averaging_resume_exactly(averaged_run):
     )
     for key in ("uar", "macro_f1", "confusion_matrix", "selected_epochs"):
         assert got[key] == expected[key], key
+
+
+def _selection_variance():
+    """tests/benchmarks/selection_variance.py as a module."""
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    path = REPO_ROOT / "tests" / "benchmarks" / "selection_variance.py"
+    spec = importlib.util.spec_from_file_location("selection_variance", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_selection_variance_summarises_paired_differences(tmp_path, capsys):
+    bench = _selection_variance()
+    uar = {  # (mode, variant, seed) -> (test UAR, whole-target UAR)
+        ("fixed", "baseline2"): [(0.50, 0.40), (0.52, 0.41), (0.48, 0.39)],
+        ("fixed", "proposed"): [(0.60, 0.45), (0.58, 0.47), (0.62, 0.46)],
+        ("varied", "baseline2"): [(0.40, 0.40), (0.60, 0.42), (0.50, 0.38)],
+        ("varied", "proposed"): [(0.55, 0.44), (0.60, 0.50), (0.70, 0.40)],
+    }
+    for (mode, variant), values in uar.items():
+        for seed, (test, whole) in enumerate(values, start=1):
+            folder = tmp_path / "avg3" / f"split_{mode}" / "en_de" / variant
+            (folder / f"seed{seed}").mkdir(parents=True)
+            (folder / f"seed{seed}" / "results.json").write_text(
+                json.dumps({"seed": seed, "uar": test, "target_all": {"uar": whole}})
+            )
+    code = bench.main(
+        ["--out", str(tmp_path), "--no-run", "--settings", "avg3:selection_average=3"]
+    )
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())["avg3"]
+    for mode in ("fixed", "varied"):
+        for key, index in (("test", 0), ("target_all", 1)):
+            diffs = [
+                p[index] - b[index]
+                for p, b in zip(uar[(mode, "proposed")], uar[(mode, "baseline2")])
+            ]
+            assert summary[mode][key]["std"] == pytest.approx(np.std(diffs, ddof=1))
+            assert summary[mode][key]["mean"] == pytest.approx(np.mean(diffs))
+    assert summary["fixed"]["overrides"] == ["--selection_average=3"]
+    out = capsys.readouterr().out
+    assert "split fixed" in out and "split varied" in out and "avg3" in out
+    assert bench.main(["--out", str(tmp_path), "--no-run", "--settings", "avg3"]) == 2
+    assert "NAME:key=value" in capsys.readouterr().err
