@@ -116,7 +116,13 @@ from zsser_modules.sampling import (
     resolve_batch_sampler,
     train_loader_kwargs,
 )
-from zsser_modules.selection import check_selection, validation_meta
+from zsser_modules.selection import (
+    check_selection_options,
+    load_selected,
+    retention,
+    selected_checkpoints,
+    validation_meta,
+)
 from zsser_modules.speaker_norm import (
     SpeakerNorm,
     check_speaker_norm,
@@ -403,8 +409,9 @@ class ZeroShotSER(SeededSamplerMixin, DistributedBrainMixin, sb.Brain):
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
+            # Keep what selection needs (the k best or last with averaging).
             self.checkpointer.save_and_keep_only(
-                meta=meta, max_keys=[self.hparams.selection]
+                meta=meta, **retention(*selection_options(vars(self.hparams))[:3])
             )
         else:
             self.test_summary = summary
@@ -412,6 +419,19 @@ class ZeroShotSER(SeededSamplerMixin, DistributedBrainMixin, sb.Brain):
                 stats_meta={"epoch loaded": self.hparams.epoch_counter.current},
                 test_stats=stats,
             )
+
+    def on_evaluate_start(self, max_key=None, min_key=None):
+        """Load the model `selection` picks (ignores max_key/min_key).
+
+        The best (or last) epoch, or the average of k checkpoints with
+        selection_average (zsser_modules.selection.load_selected); what was
+        selected goes to results.json.
+        """
+        self.selected = load_selected(
+            self.checkpointer,
+            list(self.modules.keys()),
+            *selection_options(vars(self.hparams))[:3],
+        )
 
     def anneal_learning_rates(self, old_lr, new_lr):
         """Apply the LR schedule to every optimizer.
@@ -880,13 +900,24 @@ def sample_per_language(dataset, manifest, n_per_language, seed):
     return FilteredSortedDynamicItemDataset(dataset, sorted(ids))
 
 
+def selection_options(hparams):
+    """selection, selection_average, selection_average_of, lr_schedule."""
+    return (
+        hparams["selection"],
+        hparams["selection_average"],
+        hparams["selection_average_of"],
+        hparams["lr_schedule"],
+    )
+
+
 def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
     """Write results.json (test metrics, best epoch, setting); return it.
 
     ``run_identity`` is the short hash of the run's settings
     (zsser_modules.run_identity; the settings are in run_identity.json).
     """
-    best = brain.checkpointer.find_checkpoint(max_key=hparams["selection"])
+    options = selection_options(hparams)
+    best = selected_checkpoints(brain.checkpointer, *options[:3])[0]
     summary = brain.test_summary
     results = {
         "source": hparams["source_lang"],
@@ -913,7 +944,9 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "target_all": getattr(brain, "target_all_summary", None),
         "best_epoch": best.meta["epoch"],
         "best_valid_uar": best.meta["uar"],
-        "selection": hparams["selection"],
+        # selection, selection_average(_of), selected_epochs (averaged)
+        **getattr(brain, "selected", {"selection": hparams["selection"]}),
+        "lr_schedule": options[3],
         "valid_mean_language_uar": best.meta.get("mean_language_uar"),
         "valid_uar_per_language": best.meta.get("uar_per_language"),
         "batch_sampler": batch_sampler_of(hparams),
@@ -1120,7 +1153,7 @@ def main(argv=None):
     # Bad values are refused before the run folder is touched.
     try:
         check_protocol(hparams["protocol"], hparams["paper_split"])
-        check_selection(hparams["selection"])
+        check_selection_options(*selection_options(hparams))
         check_language_sampling(hparams["language_sampling"])
         check_max_duration(hparams["max_duration"])
         check_hierarchical_batches(hparams)
@@ -1209,7 +1242,7 @@ def main(argv=None):
 
     # Test on the unseen target language with the best epoch by `selection`
     # (the loader options are copied: evaluate() adds a key to them).
-    if brain.checkpointer.find_checkpoint(max_key=hparams["selection"]) is None:
+    if not selected_checkpoints(brain.checkpointer, *selection_options(hparams)[:3]):
         raise RuntimeError(
             "No checkpoint with a validation UAR in "
             f"{brain.checkpointer.checkpoints_dir} with a {hparams['selection']} "

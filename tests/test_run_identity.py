@@ -84,7 +84,9 @@ def test_a_bad_setting_is_refused_before_a_run_identity_is_recorded(tmp_path):
         timeout=300,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "selection must be mean_language_uar or pooled_uar" in done.stderr
+    assert "selection must be one of ['mean_language_uar', 'pooled_uar', 'last']" in (
+        done.stderr
+    )
     # (loading the YAML makes the checkpointer's folder, nothing else)
     assert not (folder / IDENTITY_FILE).exists()
 
