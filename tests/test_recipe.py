@@ -173,15 +173,18 @@ def test_fbank_run_resumes_after_its_first_epoch(tmp_path_factory):
     assert (folder / "inference" / "fbank.ckpt").is_file()
 
 
-def test_missing_corpus_folder_names_the_key(tmp_path_factory, tmp_path):
+def test_missing_corpus_folder_names_the_key(tmp_path_factory, tmp_path, capsys):
     fixture = dict(session_fixture(tmp_path_factory))
     del fixture["emodb_folder"]
     args = recipe_args(
         "en_de", fixture, tmp_path, "--languages=[en,de]", "--batch_sampler=random"
     )
-    with pytest.raises(ValueError, match=r"--emodb_folder=") as error:
+    with pytest.raises(SystemExit) as error:
         run_recipe(args)
-    assert "emodb (for de)" in str(error.value)
+    assert error.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("recipes/train.py: ") and "\n" not in err
+    assert "--emodb_folder=" in err and "emodb (for de)" in err
 
 
 # ---------------------------------------------------------------------------
