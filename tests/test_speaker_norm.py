@@ -7,7 +7,6 @@ fallback, and the recipe's results.json / exported model.
 """
 
 import json
-import logging
 
 import numpy as np
 import pytest
@@ -197,6 +196,7 @@ def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
     )
     results = json.loads((folder / "results.json").read_text())
     assert results["speaker_norm"] == "per_speaker"
+    assert results["speaker_norm_pool"] == "own_split"
     # 2 speakers per language: train and valid split the training languages'
     # speakers, and the target's 2 test speakers have their own statistics.
     assert results["speaker_norm_speakers"]["test"] == 2
@@ -241,7 +241,9 @@ def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
     assert len(csv.read_text().splitlines()) == len(wavs) + 1
     plain = tmp_path / "plain"
     train.main([DEMO, f"--output_folder={plain}", *common])
-    assert json.loads((plain / "results.json").read_text())["speaker_norm"] == "none"
+    plain_results = json.loads((plain / "results.json").read_text())
+    assert plain_results["speaker_norm"] == "none"
+    assert plain_results["speaker_norm_pool"] is None
     assert not (plain / "inference" / "speaker_norm.ckpt").exists()
     capsys.readouterr()
     assert (
@@ -374,9 +376,12 @@ def test_inductive_rows_get_their_own_labels():
     }
 
 
-def test_recipe_records_the_enrolment(tmp_path, caplog):
+def test_recipe_records_the_enrolment(tmp_path, monkeypatch):
     folder = tmp_path / "enrol"
-    caplog.set_level(logging.WARNING)
+    logged = []  # the recipe's logger does not propagate to caplog
+    monkeypatch.setattr(
+        train.logger, "warning", lambda msg, *a, **k: logged.append(msg)
+    )
     train.main(
         [
             DEMO,
@@ -405,9 +410,7 @@ def test_recipe_records_the_enrolment(tmp_path, caplog):
     assert results["speaker_norm_enrolment_utterances"]["test_all"] == 2 * 4
     fallback = results["speaker_norm_enrolment_fallback_speakers"]
     assert fallback["test"] == 2 and fallback["test_all"] == 0
-    warnings = [
-        r.getMessage() for r in caplog.records if "fewer test" in r.getMessage()
-    ]
+    warnings = [msg for msg in logged if "fewer test" in msg]
     assert len(warnings) == 1 and "2 test speaker(s)" in warnings[0]
     identity = RunIdentity.from_argv([DEMO, "--speaker_norm_enrolment=5"])
     assert identity.hash == RunIdentity.from_argv([DEMO]).hash
