@@ -124,6 +124,7 @@ from zsser_modules.selection import (
     validation_meta,
 )
 from zsser_modules.speaker_norm import (
+    STATISTICS_POOL,
     SpeakerNorm,
     check_speaker_norm,
     normalize_datasets,
@@ -811,11 +812,15 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
 def speaker_normalize(hparams, datasets):
     """Standardise the cached features (speaker_norm: zsser_modules.speaker_norm).
 
-    per_speaker: every split's speakers use their own statistics, computed
-    in one pass over the feature cache from the features and the ``spk_id``
-    column only (transductive for the test speakers). per_speaker_enrolment:
-    each speaker's statistics from speaker_norm_enrolment of its utterances
-    (drawn with split_seed). training: the training utterances' global
+    per_speaker: every utterance uses its speaker's statistics over its own
+    split's utterances (test_all: over test_all's; so the test split is
+    normalised alike for every system), computed in one pass over the
+    feature cache from the features and the ``spk_id`` column only
+    (transductive for the test speakers). per_speaker_enrolment: each
+    speaker's statistics from speaker_norm_enrolment of its utterances in
+    the split (drawn with split_seed; a speaker with that many or fewer uses
+    all, counted per split, with a warning for the test split). training:
+    the training utterances' global
     statistics for every utterance. Returns the inference fallback, a
     SpeakerNorm holding the global statistics of the training utterances,
     or None with speaker_norm: none (nothing changes).
@@ -832,6 +837,15 @@ def speaker_normalize(hparams, datasets):
     hparams["speaker_norm_speakers"] = summary["speakers"]
     if summary["enrolment"] is not None:
         hparams["speaker_norm_enrolment_utterances"] = summary["enrolment"]
+        hparams["speaker_norm_enrolment_fallback_speakers"] = summary["fallback"]
+        if summary["fallback"].get("test"):
+            logger.warning(
+                f"speaker_norm=per_speaker_enrolment: {summary['fallback']['test']} "
+                f"test speaker(s) have speaker_norm_enrolment="
+                f"{hparams['speaker_norm_enrolment']} or fewer test utterances and "
+                "are normalised with all of them (transductive in practice): "
+                "choose a smaller --speaker_norm_enrolment."
+            )
     mean, std = summary["global"]
     fallback = build_module(SpeakerNorm, feature_shape=list(mean.shape))
     fallback.set_statistics(mean, std)
@@ -955,6 +969,12 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         "language_sampling": hparams["language_sampling"],
         "speaker_norm": hparams["speaker_norm"],
         "speaker_norm_speakers": hparams.get("speaker_norm_speakers"),
+        # whose utterances give a speaker's statistics (speaker_norm.py)
+        "speaker_norm_pool": {
+            "per_speaker": STATISTICS_POOL,
+            "per_speaker_enrolment": STATISTICS_POOL,
+            "training": "train",
+        }.get(hparams["speaker_norm"]),
         # per_speaker_enrolment: k, and the enrolment utterances per split
         # (those of the test split are scored too)
         "speaker_norm_enrolment": hparams["speaker_norm_enrolment"]
@@ -962,6 +982,10 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
         else None,
         "speaker_norm_enrolment_utterances": hparams.get(
             "speaker_norm_enrolment_utterances"
+        ),
+        # speakers normalised with all their utterances (k or fewer), per split
+        "speaker_norm_enrolment_fallback_speakers": hparams.get(
+            "speaker_norm_enrolment_fallback_speakers"
         ),
         "training_languages": train_langs,
         "loss_weights": {"ce": 1.0, **hparams["loss_weights"]},
@@ -1162,6 +1186,7 @@ def main(argv=None):
             frozen=hparams["encoder"] == "fbank_stats"
             or (hparams["encoder"] in PRETRAINED_ENCODERS and hparams["freeze_ssl"]),
             cached=hparams["use_feature_cache"],
+            enrolment=hparams["speaker_norm_enrolment"],
         )
     except ValueError as error:
         print(f"recipes/train.py: {error}", file=sys.stderr)

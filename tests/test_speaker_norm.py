@@ -196,6 +196,7 @@ def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
     )
     results = json.loads((folder / "results.json").read_text())
     assert results["speaker_norm"] == "per_speaker"
+    assert results["speaker_norm_pool"] == "own_split"
     # 2 speakers per language: train and valid split the training languages'
     # speakers, and the target's 2 test speakers have their own statistics.
     assert results["speaker_norm_speakers"]["test"] == 2
@@ -240,7 +241,9 @@ def test_recipe_with_per_speaker_norm_and_its_exported_model(tmp_path, capsys):
     assert len(csv.read_text().splitlines()) == len(wavs) + 1
     plain = tmp_path / "plain"
     train.main([DEMO, f"--output_folder={plain}", *common])
-    assert json.loads((plain / "results.json").read_text())["speaker_norm"] == "none"
+    plain_results = json.loads((plain / "results.json").read_text())
+    assert plain_results["speaker_norm"] == "none"
+    assert plain_results["speaker_norm_pool"] is None
     assert not (plain / "inference" / "speaker_norm.ckpt").exists()
     capsys.readouterr()
     assert (
@@ -373,8 +376,12 @@ def test_inductive_rows_get_their_own_labels():
     }
 
 
-def test_recipe_records_the_enrolment(tmp_path):
+def test_recipe_records_the_enrolment(tmp_path, monkeypatch):
     folder = tmp_path / "enrol"
+    logged = []  # the recipe's logger does not propagate to caplog
+    monkeypatch.setattr(
+        train.logger, "warning", lambda msg, *a, **k: logged.append(msg)
+    )
     train.main(
         [
             DEMO,
@@ -392,8 +399,199 @@ def test_recipe_records_the_enrolment(tmp_path):
     results = json.loads((folder / "results.json").read_text())
     assert results["speaker_norm"] == "per_speaker_enrolment"
     assert results["speaker_norm_enrolment"] == 4
-    # the target's 2 test speakers, 4 enrolment utterances each (scored too)
-    assert results["speaker_norm_enrolment_utterances"]["test"] == 2 * 4
-    assert results["n_test"] > 2 * 4
+    assert results["speaker_norm_pool"] == "own_split"
+    # The paper protocol's demo test split: 3 utterances of the target's 2
+    # speakers, both with 4 or fewer there: all enrolled (scored too), both
+    # counted as fallbacks, and a warning. The whole target (test_all, 12
+    # utterances per speaker) draws its own 4 per speaker.
+    assert results["n_test"] == 3
+    assert results["speaker_norm_speakers"]["test"] == 2
+    assert results["speaker_norm_enrolment_utterances"]["test"] == 3
+    assert results["speaker_norm_enrolment_utterances"]["test_all"] == 2 * 4
+    fallback = results["speaker_norm_enrolment_fallback_speakers"]
+    assert fallback["test"] == 2 and fallback["test_all"] == 0
+    warnings = [msg for msg in logged if "fewer test" in msg]
+    assert len(warnings) == 1 and "2 test speaker(s)" in warnings[0]
     identity = RunIdentity.from_argv([DEMO, "--speaker_norm_enrolment=5"])
     assert identity.hash == RunIdentity.from_argv([DEMO]).hash
+
+
+# ---- Pools: each split its own, each utterance ID once (test_all beside) ----
+
+
+def with_test_all(rng, upper_bound=False):
+    """toy_datasets + ``test_all``: the test utterances again, and more of t1/t2.
+
+    ``upper_bound``: the train split also holds utterances of t1 (as the
+    upper bound's stratified train split holds the target's test speakers).
+    """
+    datasets, feats, speakers = toy_datasets(rng)
+    extra = {}
+    for speaker in SPLIT_SPEAKERS["test"]:
+        for u in range(3):
+            utt = f"rest_{speaker}_{u}"
+            feats[utt] = (50 + 5 * rng.normal(size=(3, 4))).astype(np.float32)
+            speakers[utt] = speaker
+            extra[utt] = {"spk_id": speaker, "emo": "sad"}
+    test_ids = [utt for utt in feats if utt.startswith("test_")]
+    data = {utt: {"spk_id": speakers[utt], "emo": "sad"} for utt in test_ids}
+    reads = []
+
+    @takes("id")
+    @provides("encoder_feats")
+    def lookup(utt_id):
+        reads.append(utt_id)
+        return torch.from_numpy(feats[utt_id])
+
+    datasets["test_all"] = DynamicItemDataset(
+        {**data, **extra},
+        dynamic_items=[lookup],
+        output_keys=["id", "encoder_feats", "emo"],
+    )
+    if upper_bound:
+        train_data = dict(datasets["train"].data)
+        for u in range(6):
+            utt = f"train_t1_{u}"
+            feats[utt] = (-20 + rng.normal(size=(3, 4))).astype(np.float32)
+            speakers[utt] = "t1"
+            train_data[utt] = {"spk_id": "t1", "emo": "happy"}
+
+        @takes("id")
+        @provides("encoder_feats")
+        def train_lookup(utt_id):
+            return torch.from_numpy(feats[utt_id])
+
+        datasets["train"] = DynamicItemDataset(
+            train_data,
+            dynamic_items=[train_lookup],
+            output_keys=["id", "encoder_feats", "emo"],
+        )
+    return datasets, feats, speakers, reads
+
+
+def split_outputs(dataset):
+    return {item["id"]: item["encoder_feats"].numpy() for item in dataset}
+
+
+def pooled_reference(feats, speakers, ids):
+    return reference({u: feats[u] for u in ids}, {u: speakers[u] for u in ids})
+
+
+@pytest.mark.parametrize("upper_bound", [False, True])
+def test_test_split_is_normalised_from_its_own_utterances_whatever_else(
+    upper_bound,
+):
+    """test_all (the test utterances again and more) and target speakers in
+    train change nothing of the test split; test_all uses its own utterances,
+    each read and counted once."""
+    plain, feats, speakers = toy_datasets(np.random.default_rng(8))
+    normalize_datasets(plain)
+    zero_shot = split_outputs(plain["test"])
+
+    datasets, feats, speakers, reads = with_test_all(
+        np.random.default_rng(8), upper_bound
+    )
+    normalize_datasets(datasets)
+    got = {split: split_outputs(dataset) for split, dataset in datasets.items()}
+    assert got["test"].keys() == zero_shot.keys()
+    for utt, value in got["test"].items():
+        np.testing.assert_array_equal(value, zero_shot[utt])  # identical rows
+    for outs in got.values():
+        expected = pooled_reference(feats, speakers, list(outs))
+        for utt, value in outs.items():
+            np.testing.assert_allclose(value, expected[utt], rtol=1e-5, atol=1e-5)
+    # the statistics pass read each test_all utterance once (then one output
+    # read per utterance above)
+    assert len(reads) == 2 * len(datasets["test_all"])
+    assert sorted(reads[: len(datasets["test_all"])]) == sorted(got["test_all"])
+    if upper_bound:  # t1's train utterances standardised with train's t1 only
+        train_t1 = [u for u in got["train"] if speakers[u] == "t1"]
+        block = np.stack([got["train"][u] for u in train_t1])
+        np.testing.assert_allclose(block.mean(0), 0.0, atol=1e-5)
+
+
+def test_repeated_ids_are_counted_once():
+    """A test view listing some IDs twice: numpy over its unique IDs (not
+    with the repeats counted twice), each ID read once; test_all apart."""
+    from speechbrain.dataio.dataset import FilteredSortedDynamicItemDataset
+
+    datasets, feats, speakers, reads = with_test_all(np.random.default_rng(9))
+    whole = datasets["test_all"]
+    test_ids = sorted(u for u in feats if u.startswith("test_"))
+    repeats = [u for u in test_ids if speakers[u] == "t1"][:3]
+    view = FilteredSortedDynamicItemDataset(whole, test_ids + repeats)
+    assert len(view) == len(test_ids) + 3
+    summary = normalize_datasets({"test": view, "test_all": whole})
+    assert sorted(reads) == sorted(test_ids + list(whole.data))  # once per pool
+    assert summary["speakers"] == {"test": 2, "test_all": 2}
+    unique = pooled_reference(feats, speakers, test_ids)
+    for item in view:
+        np.testing.assert_allclose(
+            item["encoder_feats"].numpy(), unique[item["id"]], atol=1e-5
+        )
+    whole_reference = pooled_reference(feats, speakers, list(whole.data))
+    for item in whole:
+        np.testing.assert_allclose(
+            item["encoder_feats"].numpy(), whole_reference[item["id"]], atol=1e-5
+        )
+    # numpy with the repeats counted twice gives other features for t1
+    dup = {f"dup_{u}": u for u in repeats}
+    twice = pooled_reference(
+        {**feats, **{d: feats[u] for d, u in dup.items()}},
+        {**speakers, **{d: speakers[u] for d, u in dup.items()}},
+        test_ids + list(dup),
+    )
+    assert not np.allclose(twice[repeats[0]], unique[repeats[0]], atol=1e-3)
+    # one dataset under two names: one pool, read once
+    again, feats, speakers, reads = with_test_all(np.random.default_rng(9))
+    normalize_datasets({"test_all": again["test_all"], "alias": again["test_all"]})
+    assert sorted(reads) == sorted(again["test_all"].data)
+
+
+def test_enrolment_draws_within_each_split_and_counts_fallbacks():
+    datasets, feats, speakers, _ = with_test_all(np.random.default_rng(10))
+    summary = normalize_datasets(
+        datasets, mode="per_speaker_enrolment", enrolment=4, enrolment_seed=2
+    )
+    got = {split: split_outputs(dataset) for split, dataset in datasets.items()}
+    for outs in got.values():  # numpy + random, split by split
+        expected = enrolment_reference(
+            {u: feats[u] for u in outs}, {u: speakers[u] for u in outs}, 4, seed=2
+        )
+        for utt, value in outs.items():
+            np.testing.assert_allclose(value, expected[utt], rtol=1e-5, atol=1e-4)
+    # speakers with 4 or fewer utterances in their split: train a (4 of a, 5
+    # of b), valid c (4), test t1 (4 of t1, 5 of t2); test_all: 7 and 8
+    assert summary["fallback"] == {"train": 1, "valid": 1, "test": 1, "test_all": 0}
+    assert summary["enrolment"] == {"train": 8, "valid": 4, "test": 8, "test_all": 8}
+    small = normalize_datasets(
+        toy_datasets(np.random.default_rng(10))[0],
+        mode="per_speaker_enrolment",
+        enrolment=3,
+    )
+    assert small["fallback"] == {"train": 0, "valid": 0, "test": 0}
+
+
+@pytest.mark.parametrize("k", [0, -2, 2.5, "five", True, None])
+def test_a_bad_enrolment_count_is_refused_in_one_line(k, tmp_path, capsys):
+    with pytest.raises(ValueError, match="--speaker_norm_enrolment=5"):
+        check_speaker_norm("per_speaker_enrolment", True, True, enrolment=k)
+    check_speaker_norm("per_speaker", True, True, enrolment=k)  # not used
+    check_speaker_norm("per_speaker_enrolment", True, True, enrolment=1)
+
+
+def test_recipe_refuses_a_bad_enrolment_count_before_the_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.main(
+            [
+                DEMO,
+                f"--results_root={tmp_path}",
+                "--speaker_norm=per_speaker_enrolment",
+                "--speaker_norm_enrolment=0",
+            ]
+        )
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    refusal = [line for line in err if line.startswith("recipes/train.py:")]
+    assert len(refusal) == 1 and "--speaker_norm_enrolment=5" in refusal[0]
+    assert not list(tmp_path.rglob("run_identity.json"))  # no run started

@@ -12,34 +12,47 @@ It is the classic speaker z-normalisation of cross-corpus speech emotion
 recognition: it re-centres every speaker, which the speaker adversary does
 not. What it uses, exactly (docs/recipe.md, Speaker normalisation):
 
-* the statistics of a speaker are computed over every utterance of that
-  speaker in the run's train, valid and test manifests, from the features
-  alone (the ``spk_id`` column tells whose utterance it is; the emotion
-  column is never read);
-* every split uses its own speakers' statistics, the target language's test
-  speakers included: the test is transductive (all of a test speaker's
-  utterances are seen, unlabelled, before any is classified) but label-free.
+* **each split is its own pool** (:data:`STATISTICS_POOL`): an utterance is
+  standardised with the statistics of its speaker over the utterances of
+  *its own split* only, each utterance ID counted once. The train split's
+  speakers use their train utterances, the valid split's their valid
+  utterances, the test split's their test utterances, and the paper
+  protocol's supplementary ``test_all`` (the whole target corpus) its own
+  utterances. So the test split is normalised identically for every system
+  of a task, zero-shot and upper bound alike, whatever the other splits
+  hold (under the paper protocol's stratified splits the upper bound's
+  train and valid splits share the target's test speakers; their
+  utterances never reach the test statistics), and ``test_all`` never
+  changes the test rows;
+* the statistics come from the features alone (the ``spk_id`` column tells
+  whose utterance it is; the emotion column is never read);
+* the target language's test speakers use their own test utterances: the
+  test is transductive (all of a test speaker's test utterances are seen,
+  unlabelled, before any is classified) but label-free.
 
 Two inductive alternatives (a test speaker's statistics come from k of its
 utterances fixed in advance, or from none of them):
 
 * ``speaker_norm: per_speaker_enrolment``: each speaker's statistics come
   from ``speaker_norm_enrolment`` = k of its utterances only, its
-  *enrolment* utterances (:func:`enrolment_ids`: k drawn among all of the
-  speaker's utterances in the run's manifests by a generator seeded with
-  ``f"{seed}/{speaker}"``, seed the run's ``split_seed``; all of them if the
-  speaker has k or fewer). Every split is treated alike; a zero-shot
-  target's speakers are only in the test split, so their k come from it.
+  *enrolment* utterances (:func:`enrolment_ids`: k drawn among the
+  speaker's utterances *in the same split* (pool) by a generator seeded
+  with ``f"{seed}/{speaker}"``, seed the run's ``split_seed``; all of them if
+  the speaker has k or fewer there). Every split is treated alike: a test
+  speaker's k come from the test split, identical for every system.
   The enrolment utterances stay in the test set and are scored like the
   others: the table pairs every row on the same test utterances, and
   ``results.json`` records the enrolment utterances per split
   (``speaker_norm_enrolment_utterances``; ``["test"]``: how many scored
-  utterances were enrolment ones). A speaker with k or fewer utterances is
-  normalised with all of them, as ``per_speaker`` would: under the paper
-  protocol's small test splits (EmoDB: 38 utterances from 10 speakers)
-  choose k well below a speaker's test count, or read the row as
-  transductive. A random draw, not the first k by ID: corpora order their
-  IDs by emotion (ESD's first 350 utterances of a speaker are neutral).
+  utterances were enrolment ones). A speaker with k or fewer utterances in
+  its split is normalised with all of them, as ``per_speaker`` would (a
+  *fallback*, transductive in practice): ``results.json`` counts them per
+  split (``speaker_norm_enrolment_fallback_speakers``) and the recipe warns
+  when a test speaker fell back. Under the paper protocol's small test
+  splits (EmoDB: 38 utterances from 10 speakers) choose k well below a
+  speaker's test count, or read the row as transductive. A random draw,
+  not the first k by ID: corpora order their IDs by emotion (ESD's first
+  350 utterances of a speaker are neutral).
 * ``speaker_norm: training``: one standardisation for every utterance, with
   the global statistics of the training utterances (all training speakers
   pooled): no test statistic at all (it is what the exported model applies
@@ -76,6 +89,7 @@ from zsser_modules.custom_interface import RunningStats, SpeakerNorm
 __all__ = [
     "EPS",
     "SPEAKER_NORMS",
+    "STATISTICS_POOL",
     "RunningStats",
     "SpeakerNorm",
     "check_speaker_norm",
@@ -94,9 +108,15 @@ SPEAKER_NORMS: tuple[str, ...] = (
 #: Values that use statistics of the test speakers' own utterances, all of
 #: them (transductive; the table reports those rows apart).
 TRANSDUCTIVE_NORMS: tuple[str, ...] = ("per_speaker",)
+#: Where a speaker's statistics come from (``results.json["speaker_norm_pool"]``
+#: for ``per_speaker`` and ``per_speaker_enrolment``): the utterances of the
+#: normalised utterance's own split, each ID once (module docstring).
+STATISTICS_POOL: str = "own_split"
 
 
-def check_speaker_norm(value: str, frozen: bool, cached: bool) -> None:
+def check_speaker_norm(
+    value: str, frozen: bool, cached: bool, enrolment: Any = 5
+) -> None:
     """Refuse a ``speaker_norm`` that cannot apply to this run (one-line message).
 
     Arguments
@@ -107,6 +127,9 @@ def check_speaker_norm(value: str, frozen: bool, cached: bool) -> None:
         Whether the encoder has no trainable weight.
     cached : bool
         Whether its features come from the feature cache.
+    enrolment : int
+        The ``speaker_norm_enrolment`` hyperparameter (k), checked with
+        ``per_speaker_enrolment``: a whole number, at least 1.
 
     Example
     -------
@@ -115,6 +138,10 @@ def check_speaker_norm(value: str, frozen: bool, cached: bool) -> None:
     Traceback (most recent call last):
     ...
     ValueError: speaker_norm=per_speaker normalises the features of a frozen ...
+    >>> check_speaker_norm("per_speaker_enrolment", True, True, enrolment=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: speaker_norm_enrolment must be a whole number of utterances ...
     """
     if value not in SPEAKER_NORMS:
         raise ValueError(
@@ -122,6 +149,14 @@ def check_speaker_norm(value: str, frozen: bool, cached: bool) -> None:
         )
     if value == "none":
         return
+    if value == "per_speaker_enrolment" and (
+        isinstance(enrolment, bool) or not isinstance(enrolment, int) or enrolment < 1
+    ):
+        raise ValueError(
+            "speaker_norm_enrolment must be a whole number of utterances per "
+            f"speaker, at least 1, got {enrolment!r}: set "
+            "--speaker_norm_enrolment=5 (or another positive whole number)."
+        )
     if not frozen:
         raise ValueError(
             f"speaker_norm={value} normalises the features of a frozen encoder, "
@@ -213,16 +248,20 @@ def normalize_datasets(
 ) -> dict[str, Any]:
     """Make SpeechBrain datasets give speaker-normalised features.
 
-    One pass over every dataset reads each utterance's features (from the
-    feature cache, through the dataset's ``feats_key`` item) and its speaker
-    (the manifest's ``speaker_key`` column, nothing else), accumulates each
-    speaker's statistics over all the datasets, then adds a dynamic item
-    that standardises ``feats_key`` with the utterance's own speaker's
-    statistics, under the same output name. ``mode`` (the module
-    docstring): ``per_speaker`` (every utterance of a speaker counts),
-    ``per_speaker_enrolment`` (only its :func:`enrolment_ids`, drawn over
-    all the splits' utterances of the speaker) or ``training`` (every
-    utterance standardised with the global statistics of ``global_split``).
+    One pass reads each utterance's features (from the feature cache,
+    through the dataset's ``feats_key`` item) and its speaker (the
+    manifest's ``speaker_key`` column, nothing else) and accumulates each
+    speaker's statistics **within each split** (:data:`STATISTICS_POOL`;
+    one dataset given under two names is one pool), every utterance ID
+    counted once (a view listing an ID twice counts it once); then a
+    dynamic item
+    standardises ``feats_key`` with the utterance's own speaker's
+    statistics of its own split, under the same output name. ``mode`` (the
+    module docstring): ``per_speaker`` (every utterance of the speaker in
+    the split counts), ``per_speaker_enrolment`` (only its
+    :func:`enrolment_ids`, drawn among the speaker's utterances of the
+    split) or ``training`` (every utterance standardised with the global
+    statistics of ``global_split``).
 
     Arguments
     ---------
@@ -248,65 +287,104 @@ def normalize_datasets(
     -------
     dict
         ``speakers``: {split: number of speakers}; ``global``: the ``(mean,
-        std)`` of ``global_split`` (all its speakers pooled); ``enrolment``:
-        {split: its enrolment utterances} (``per_speaker_enrolment``, else
-        None).
+        std)`` of ``global_split`` (all its speakers pooled, each ID once;
+        None without that split);
+        ``enrolment``: {split: its enrolment utterances}; ``fallback``:
+        {split: its speakers with k or fewer utterances there, normalised
+        with all of them} (both ``per_speaker_enrolment`` only, else None).
     """
     if mode not in SPEAKER_NORMS[1:]:
         raise ValueError(
             f"normalize_datasets: mode must be one of {list(SPEAKER_NORMS[1:])}, "
             f"got {mode!r}."
         )
-    chosen: set[str] | None = None
     ids = {split: _dataset_ids(dataset) for split, dataset in datasets.items()}
-    if mode == "per_speaker_enrolment":  # k per speaker, every split pooled
-        chosen = enrolment_ids(
-            {
-                utt: dataset.data[utt][speaker_key]
-                for split, dataset in datasets.items()
-                for utt in ids[split]
-            },
-            enrolment if enrolment is not None else 0,
-            enrolment_seed,
-        )
-    running: dict[str, RunningStats] = {}
-    global_stats = RunningStats()
+    # One pool per split (per pipeline: a filtered/sorted view deep-copies
+    # its parent's pipeline, so only one dataset under two names shares one).
+    pool_of = {split: id(dataset.pipeline) for split, dataset in datasets.items()}
+    pool_speakers: dict[int, dict[str, str]] = {}  # pool -> {utt: speaker}
+    for split, dataset in datasets.items():
+        members = pool_speakers.setdefault(pool_of[split], {})
+        for utt in ids[split]:
+            members[utt] = str(dataset.data[utt][speaker_key])
+    chosen: dict[int, set[str]] | None = None
+    fallback: dict[str, int] | None = None
+    if mode == "per_speaker_enrolment":  # k per speaker of each pool
+        k = enrolment if enrolment is not None else 0
+        chosen = {
+            pool: enrolment_ids(members, k, enrolment_seed)
+            for pool, members in pool_speakers.items()
+        }
+        counts = {
+            pool: _utterances_per_speaker(members)
+            for pool, members in pool_speakers.items()
+        }
+        fallback = {
+            split: sum(
+                counts[pool_of[split]][speaker] <= int(k)
+                for speaker in {pool_speakers[pool_of[split]][u] for u in ids[split]}
+            )
+            for split in datasets
+        }
+    running: dict[int, dict[str, RunningStats]] = {pool: {} for pool in pool_speakers}
+    done: dict[int, set[str]] = {pool: set() for pool in pool_speakers}
+    global_stats, global_done = RunningStats(), set()
     speakers: dict[str, int] = {}
     for split, dataset in datasets.items():
-        seen = set()
+        pool = pool_of[split]
+        members = pool_speakers[pool]
+        speakers[split] = len({members[utt] for utt in ids[split]})
         with dataset.output_keys_as(["id", feats_key]):
-            for item in dataset:
-                speaker = str(dataset.data[item["id"]][speaker_key])
-                if split == global_split:
-                    global_stats.add(item[feats_key])
-                seen.add(speaker)
-                if mode == "training":
-                    continue
-                if chosen is not None and item["id"] not in chosen:
-                    continue
-                running.setdefault(speaker, RunningStats()).add(item[feats_key])
-        speakers[split] = len(seen)
-    stats = {speaker: value.result(eps) for speaker, value in running.items()}
-    global_mean, global_std = global_stats.result(eps)
+            for index, utt in enumerate(ids[split]):
+                to_global = split == global_split and utt not in global_done
+                to_pool = (
+                    mode != "training"
+                    and utt not in done[pool]
+                    and (chosen is None or utt in chosen[pool])
+                )
+                if not (to_global or to_pool):
+                    continue  # counted already (or not enrolled): not read
+                feats = dataset[index][feats_key]
+                if to_global:
+                    global_done.add(utt)
+                    global_stats.add(feats)
+                if to_pool:
+                    done[pool].add(utt)
+                    running[pool].setdefault(members[utt], RunningStats()).add(feats)
+    stats = {
+        pool: {speaker: value.result(eps) for speaker, value in by_speaker.items()}
+        for pool, by_speaker in running.items()
+    }
+    global_mean, global_std = (
+        global_stats.result(eps) if global_stats.count else (None, None)
+    )
+    if mode == "training" and global_mean is None:
+        raise ValueError(
+            f"normalize_datasets: mode=training needs the {global_split!r} split "
+            f"among the datasets, got {list(datasets)}."
+        )
 
     from speechbrain.utils.data_pipeline import provides, takes
 
     normalized_key = f"{feats_key}_speaker_normalized"
 
-    @takes(feats_key, speaker_key)
-    @provides(normalized_key)
-    def normalize(feats, speaker):
-        if mode == "training":
-            return (feats - global_mean) / global_std
-        mean, std = stats[str(speaker)]
-        return (feats - mean) / std
+    def normalizer(pool_stats):
+        @takes(feats_key, speaker_key)
+        @provides(normalized_key)
+        def normalize(feats, speaker):
+            if mode == "training":
+                return (feats - global_mean) / global_std
+            mean, std = pool_stats[str(speaker)]
+            return (feats - mean) / std
 
-    pipelines = set()  # a filtered/sorted view shares its parent's pipeline
-    for dataset in datasets.values():
-        if id(dataset.pipeline) in pipelines:
+        return normalize
+
+    pipelines = set()  # one dataset given under two names: normalised once
+    for split, dataset in datasets.items():
+        if pool_of[split] in pipelines:
             continue
-        pipelines.add(id(dataset.pipeline))
-        dataset.add_dynamic_item(normalize)
+        pipelines.add(pool_of[split])
+        dataset.add_dynamic_item(normalizer(stats[pool_of[split]]))
         mapping = dict(dataset.pipeline.output_mapping)
         dataset.set_output_keys(
             {
@@ -316,11 +394,22 @@ def normalize_datasets(
         )
     return {
         "speakers": speakers,
-        "global": (global_mean, global_std),
+        "global": None if global_mean is None else (global_mean, global_std),
         "enrolment": None
         if chosen is None
-        else {split: len(chosen.intersection(ids[split])) for split in ids},
+        else {
+            split: len(chosen[pool_of[split]].intersection(ids[split])) for split in ids
+        },
+        "fallback": fallback,
     }
+
+
+def _utterances_per_speaker(members: Mapping[str, str]) -> dict[str, int]:
+    """Speaker -> number of (unique) utterance IDs, from ``{utt: speaker}``."""
+    counts: dict[str, int] = {}
+    for speaker in members.values():
+        counts[speaker] = counts.get(speaker, 0) + 1
+    return counts
 
 
 def _dataset_ids(dataset: Any) -> list[str]:
