@@ -84,6 +84,7 @@ CONTROL_KEYS = (
     "overwrite",
     "skip_prep",
     "tsne_per_language",  # only the t-SNE figure
+    "table1_check",  # stops a run or lets it go; never changes its numbers
 )
 #: Keys that only restate other keys: the ``modules:`` block holds references
 #: to the modules' constructors, which are part of the identity themselves.
