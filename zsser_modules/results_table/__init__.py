@@ -81,6 +81,7 @@ from zsser_modules.results_table.intervals import (
     BOOTSTRAP_SEED,
     CONFIDENCE,
     FEW_SPEAKERS,
+    MIN_SPEAKERS,
     N_BOOTSTRAP,
     Column,
     Interval,
@@ -111,14 +112,19 @@ from zsser_modules.results_table.runs import (
     REQUIRED_KEYS,
     RUN_COLUMNS,
     SAME_AS_KEY,
+    SCORES,
     SPEAKER_NORM_SUFFIX,
+    TRANSDUCTIVE_SUFFIXES,
     TUNED_SUFFIX,
     InvalidResultError,
     base_variant,
+    check_protocols,
     collect_results,
     load_result,
+    protocols_of,
     row_label,
     run_notes,
+    score_runs,
 )
 from zsser_modules.results_table.significance import (
     ALPHA,
@@ -151,9 +157,23 @@ from zsser_modules.results_table.uncertainty import (
     comparison_statistics,
     repeat_of,
 )
-from zsser_modules.results_table.write import TABLE_FILES, main, write_tables
+from zsser_modules.results_table.write import (
+    TABLE_FILES,
+    TARGET_ALL_TITLE,
+    main,
+    protocol_caption,
+    write_tables,
+)
 
 __all__ = [
+    "protocol_caption",
+    "score_runs",
+    "protocols_of",
+    "check_protocols",
+    "TARGET_ALL_TITLE",
+    "TRANSDUCTIVE_SUFFIXES",
+    "SCORES",
+    "MIN_SPEAKERS",
     "ALPHA",
     "AVG",
     "BOOTSTRAP_SEED",
