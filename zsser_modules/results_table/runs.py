@@ -85,10 +85,16 @@ RUN_COLUMNS: tuple[str, ...] = (
 #: the zero-shot runs of ``protocol: paper`` on the whole target corpus
 #: (``results.json["target_all"]``, ``predictions_target_all.csv``).
 SCORES: dict[str, dict[str, str]] = {
-    "test": {"uar": "uar", "macro_f1": "macro_f1", "predictions": "predictions"},
+    "test": {
+        "uar": "uar",
+        "macro_f1": "macro_f1",
+        "n_test": "n_test",
+        "predictions": "predictions",
+    },
     "target_all": {
         "uar": "target_all_uar",
         "macro_f1": "target_all_macro_f1",
+        "n_test": "target_all_n",
         "predictions": "predictions_target_all",
     },
 }
@@ -356,8 +362,8 @@ def score_runs(df: pd.DataFrame, score: str = "test") -> pd.DataFrame:
     """The run table as seen by one score (:data:`SCORES`).
 
     For ``score="target_all"``, only the runs with a whole-target score are
-    kept, and their ``uar``, ``macro_f1`` and ``predictions`` columns are
-    replaced by that score's (``target_all_uar``, ...): every function of
+    kept, and their ``uar``, ``macro_f1``, ``n_test`` and ``predictions``
+    columns are replaced by that score's (``target_all_uar``, ...): every function of
     the tables (summary, intervals, comparisons, tests) then works on it
     unchanged. ``"test"`` returns ``df`` itself.
 
