@@ -800,6 +800,7 @@ def test_whole_target_score_gets_its_own_supplementary_tables(tmp_path):
     assert "| proposed − baseline2 |" in supplementary
     # the main table's coverage caveat names 8 speakers, the whole target's none
     assert "en→de (8)" in markdown[:title] and "Coverage caveat" not in supplementary
+    assert "whole-target score (results.json target_all): 6 of 6" in markdown
 
     # a grid without whole-target scores writes no supplementary files
     for path in tmp_path.rglob("predictions_target_all.csv"):

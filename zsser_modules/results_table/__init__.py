@@ -45,6 +45,15 @@ macro-F1. Definitions:
   difference a stratified paired permutation test (seeds as strata),
   Holm-adjusted over the table, one test per distinct experiment. Runs
   without predictions get the means and seed spreads only, with a note.
+- **Protocol**: the runs' ``protocol`` / ``paper_split`` / ``split_seed``
+  are carried into the run table; the caption names the protocol, and a
+  table mixing protocols or paper splits is refused (or, asked for, written
+  marked MIXED).
+- **Whole-target supplementary score** (``protocol: paper``, zero-shot
+  runs: ``results.json["target_all"]``, ``predictions_target_all.csv``):
+  the same tables, intervals, comparisons and tests, with a Holm family of
+  their own, after the main tables (:func:`~.runs.score_runs` gives the run
+  table of either score to the same machinery).
 
 Modules, each named for what it holds: ``runs`` (loading each run's
 ``results.json`` into the run table), ``summary`` (row and column order,

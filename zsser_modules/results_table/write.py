@@ -179,6 +179,14 @@ def _runs_report(
             f"- Runs with per-utterance predictions (predictions.csv): "
             f"{with_predictions} of {len(df)}."
         )
+    if "target_all_uar" in df.columns and df["target_all_uar"].notna().any():
+        zero_shot = ~df["variant"].map(is_oracle).astype(bool)
+        lines.append(
+            "- Zero-shot runs with a whole-target score (results.json target_all): "
+            f"{int(df.loc[zero_shot, 'target_all_uar'].notna().sum())} of "
+            f"{int(zero_shot.sum())}; with its predictions_target_all.csv: "
+            f"{int(df['predictions_target_all'].notna().sum())}."
+        )
     if problems:
         lines.append(
             f"- Unusable prediction files: {len(problems)}, e.g. {problems[0]}"
