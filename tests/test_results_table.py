@@ -888,7 +888,7 @@ def test_protocol_is_carried_named_and_never_mixed_silently(tmp_path, capsys):
     assert "Protocol: paper (stratified)" in markdown
     assert "`upper_bound` trains on the target's train split only" in markdown
     assert "upper_bound` also trains on it" not in markdown
-    assert "computed from all its test utterances" not in markdown
+    assert "a test speaker's come from all its test utterances" in markdown
     assert "WARNING" not in markdown
     # runs from before the protocol key: the speaker settings, said so
     other = tmp_path / "old"

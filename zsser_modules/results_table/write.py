@@ -322,9 +322,10 @@ def write_tables(
         "utterances within them, and seeds resampled; UAR and macro-F1 "
         "recomputed from each run's predictions.csv). Bold: best zero-shot "
         "variant of the column, among the inductive rows; the transductive rows "
-        "(+spk-norm: each speaker's own statistics, from all of that speaker's "
-        "utterances in the run's data, its test utterances included, unlabelled) "
-        "form a block of their own and are never bold.",
+        "(+spk-norm: every utterance standardised with its speaker's statistics "
+        "over that speaker's utterances in the same split, so a test speaker's "
+        "come from all its test utterances, unlabelled, the same for every "
+        "system of the task) form a block of their own and are never bold.",
     ]
     for metric in METRICS:
         parts += ["", to_markdown(summary, metric)]
