@@ -218,14 +218,20 @@ def load_result(path: PathLike) -> dict[str, Any]:
         run's data note (e.g. that the corpus is synthetic; None without),
         ``predictions`` the run's per-utterance predictions file
         (``predictions.csv`` beside the results.json; None for a run
-        without one, e.g. one made before such files were written).
+        without one, e.g. one made before such files were written),
+        ``protocol``, ``paper_split`` and ``split_seed`` (None where the run
+        did not record them; ``split_seed`` also from ``run_identity.json``),
+        ``target_all_uar``, ``target_all_macro_f1``, ``target_all_n`` and
+        ``predictions_target_all`` (the whole-target supplementary score and
+        its ``predictions_target_all.csv``; None for a run without one).
 
     Raises
     ------
     InvalidResultError
         If the file is not a JSON object, lacks a key of
-        :data:`REQUIRED_KEYS`, or holds a metric that is not a number in
-        [0, 1] or a seed that is not an integer. The message says which.
+        :data:`REQUIRED_KEYS`, or holds a metric (its ``target_all``'s
+        included) that is not a number in [0, 1] or a seed that is not an
+        integer. The message says which.
 
     Example
     -------
