@@ -656,3 +656,278 @@ def test_a_repeat_whose_original_is_not_shown_is_tested_in_its_own_right(tmp_pat
         rt.compare_variants(df, "proposed", "baseline2", n_perm=200)
     )
     assert both.set_index("pair").loc["zh_de", "repeat_of"] == "en_de"
+
+
+# ---- The control, the whole-target score, protocols, few speakers (issue 19) ----
+
+CLASSES = ["neutral", "happy", "angry", "sad"]
+
+
+def predicted_frame(accuracy, rng, speakers, labels, prefix="de"):
+    """Predictions of a made-up model and the UAR and macro-F1 they give."""
+    from zsser_modules.metrics import macro_f1, uar
+    from zsser_modules.predictions import predictions_frame
+
+    right = rng.random(labels.size) < accuracy
+    predicted = np.where(right, labels, (labels + rng.integers(1, 4, labels.size)) % 4)
+    scores = np.full((labels.size, 4), np.log(0.1))
+    scores[np.arange(labels.size), predicted] = np.log(0.7)
+    ids = [f"{prefix}_{i:03d}" for i in range(labels.size)]
+    manifest = pd.DataFrame(
+        {
+            "ID": ids,
+            "spk_id": [f"spk{s}" for s in speakers],
+            "lang": "de",
+            "emo": [CLASSES[y] for y in labels],
+        }
+    )
+    frame = predictions_frame(ids, scores, manifest, CLASSES)
+    return frame, uar(labels, predicted, 4), macro_f1(labels, predicted, 4)
+
+
+def add_target_all(path, accuracy, rng, speakers, labels):
+    """Give a run a whole-target score and its predictions_target_all.csv."""
+    from zsser_modules.predictions import write_predictions
+
+    frame, u, f = predicted_frame(accuracy, rng, speakers, labels, prefix="all")
+    write_predictions(frame, path.parent / "predictions_target_all.csv")
+    data = json.loads(path.read_text())
+    data["target_all"] = {"uar": u, "macro_f1": f, "n_utterances": len(labels)}
+    path.write_text(json.dumps(data))
+    return u
+
+
+def test_the_control_comparisons_join_the_holm_family(tmp_path):
+    assert ("baseline2_hier", "baseline2") in rt.COMPARISONS
+    assert ("proposed", "baseline2_hier") in rt.COMPARISONS
+    assert rt.comparisons_for(["baseline2", "baseline2_hier", "proposed"]) == [
+        ("proposed", "baseline2"),
+        ("baseline2_hier", "baseline2"),
+        ("proposed", "baseline2_hier"),
+    ]
+    rng = np.random.default_rng(3)
+    speakers = np.repeat(np.arange(6), 10)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2, 3):
+        for variant, accuracy in (
+            ("baseline2", 0.4),
+            ("baseline2_hier", 0.5),
+            ("proposed", 0.8),
+        ):
+            write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+    df = rt.collect_results(tmp_path)
+    paths = rt.write_tables(df, tmp_path / "out", figure=False, n_boot=100, n_perm=200)
+    comparisons = pd.read_csv(
+        paths["comparisons"], keep_default_na=False, na_values=[""]
+    )
+    uar_rows = comparisons[comparisons["metric"] == "uar"]
+    assert set(zip(uar_rows["variant"], uar_rows["reference"])) == {
+        ("proposed", "baseline2"),
+        ("baseline2_hier", "baseline2"),
+        ("proposed", "baseline2_hier"),
+    }
+    family = uar_rows[uar_rows["repeat_of"].fillna("") == ""]
+    assert len(family) == 6  # 3 comparisons x (en_de, Avg.): one Holm family
+    p = family["p_value"].to_numpy(float)
+    assert family["p_holm"].to_numpy(float) == pytest.approx(rt.holm(p))
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "| baseline2_hier − baseline2 |" in markdown
+    assert "| proposed − baseline2_hier |" in markdown
+
+
+def test_whole_target_score_gets_its_own_supplementary_tables(tmp_path):
+    rng = np.random.default_rng(4)
+    speakers = np.repeat(np.arange(8), 6)  # the test split: 8 speakers
+    labels = rng.integers(0, 4, speakers.size)
+    every_speakers = np.repeat(np.arange(25), 8)  # the whole target: 25
+    every_labels = rng.integers(0, 4, every_speakers.size)
+    protocol = {"protocol": "paper", "paper_split": "stratified"}
+    expected = {}
+    for seed in (1, 2, 3):
+        for variant, accuracy in (
+            ("baseline2", 0.4),
+            ("proposed", 0.85),
+            ("upper_bound", 0.9),
+        ):
+            path = write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+            path.write_text(json.dumps({**json.loads(path.read_text()), **protocol}))
+            if variant != "upper_bound":  # the oracle has no whole-target score
+                expected[variant, seed] = add_target_all(
+                    path, accuracy, rng, every_speakers, every_labels
+                )
+    df = rt.collect_results(tmp_path)
+    assert df["target_all_uar"].notna().sum() == 6
+    assert df["predictions_target_all"].notna().sum() == 6
+    every = rt.score_runs(df, "target_all")
+    assert set(every["variant"]) == {"baseline2", "proposed"}
+    got = {(v, s): u for v, s, u in zip(every["variant"], every["seed"], every["uar"])}
+    assert got == pytest.approx(expected)
+
+    paths = rt.write_tables(df, tmp_path / "out", figure=False, n_boot=200, n_perm=300)
+    summary = pd.read_csv(paths["summary_long_target_all"])
+    assert set(summary["variant"]) == {"baseline2", "proposed"}
+    assert (summary["n_speakers"] == 25).all()  # read from the whole-target files
+    low, mean, high = (summary[f"uar_{k}"] for k in ("low", "mean", "high"))
+    assert ((low <= mean + 1e-9) & (mean <= high + 1e-9)).all()
+    proposed = summary.set_index(["variant", "pair"]).loc[("proposed", "en_de")]
+    assert proposed["uar_mean"] == pytest.approx(
+        np.mean([expected["proposed", s] for s in (1, 2, 3)])
+    )
+    comparisons = pd.read_csv(
+        paths["comparisons_target_all"], keep_default_na=False, na_values=[""]
+    )
+    tested = comparisons[comparisons["metric"] == "uar"]
+    assert set(zip(tested["variant"], tested["reference"])) == {
+        ("proposed", "baseline2")
+    }
+    # its own Holm family: adjusted over its own tests only
+    p = tested["p_value"].to_numpy(float)
+    assert tested["p_holm"].to_numpy(float) == pytest.approx(rt.holm(p))
+    assert np.isfinite(tested["ci_low"]).all()
+
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    title = markdown.index("## " + rt.TARGET_ALL_TITLE)
+    assert "the whole target corpus, which contains the test split" in markdown
+    assert "zero-shot systems only" in markdown
+    assert markdown.index("## Paired comparisons") < title < markdown.index("## Runs")
+    supplementary = markdown[title : markdown.index("## Runs")]
+    assert "| upper_bound |" not in supplementary
+    assert "| upper_bound |" in markdown[:title]
+    assert "| proposed − baseline2 |" in supplementary
+    # the main table's coverage caveat names 8 speakers, the whole target's none
+    assert "en→de (8)" in markdown[:title] and "Coverage caveat" not in supplementary
+    assert "whole-target score (results.json target_all): 6 of 6" in markdown
+
+    # a grid without whole-target scores writes no supplementary files
+    for path in tmp_path.rglob("predictions_target_all.csv"):
+        path.unlink()
+    for path in tmp_path.rglob("results.json"):
+        data = json.loads(path.read_text())
+        data.pop("target_all", None)
+        path.write_text(json.dumps(data))
+    paths = rt.write_tables(
+        rt.collect_results(tmp_path),
+        tmp_path / "out",
+        figure=False,
+        n_boot=50,
+        n_perm=50,
+    )
+    assert "summary_long_target_all" not in paths
+    assert not (tmp_path / "out" / "summary_long_target_all.csv").exists()
+    assert rt.TARGET_ALL_TITLE not in paths["markdown"].read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("n_speakers", "says", "not_says"),
+    [
+        (1, "conditional on that speaker", "Coverage caveat"),
+        (3, "No meaningful speaker-level interval", "conditional on that speaker"),
+        (8, "Coverage caveat", "No meaningful speaker-level interval"),
+    ],
+)
+def test_few_test_speakers_are_named(tmp_path, n_speakers, says, not_says):
+    rng = np.random.default_rng(5)
+    speakers = np.repeat(np.arange(n_speakers), 30 // n_speakers + 4)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2):
+        write_predicted_run(
+            tmp_path, "en_de", "proposed", seed, 0.6, rng, speakers, labels
+        )
+    df = rt.collect_results(tmp_path)
+    paths = rt.write_tables(df, tmp_path / "out", figure=False, n_boot=50, n_perm=50)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert says in markdown and not_says not in markdown
+    assert "en→de" in markdown[markdown.index(says) - 60 :]
+
+
+def test_protocol_is_carried_named_and_never_mixed_silently(tmp_path, capsys):
+    paper = {"protocol": "paper", "paper_split": "stratified", "split_seed": 7}
+    write_result(tmp_path, "en_de", "proposed", 1, 0.5, **paper)
+    held = write_result(tmp_path, "en_de", "baseline2", 1, 0.4, protocol="paper")
+    # split_seed from run_identity.json when results.json lacks it
+    (held.parent / "run_identity.json").write_text(
+        json.dumps({"hash": "x", "settings": {"split_seed": 3}})
+    )
+    df = rt.collect_results(tmp_path)
+    runs_table = df.set_index("variant")
+    assert runs_table.loc["proposed", "split_seed"] == 7
+    assert runs_table.loc["baseline2", "split_seed"] == 3
+    assert pd.isna(runs_table.loc["baseline2", "paper_split"])
+    assert rt.protocols_of(df) == ["paper", "paper (stratified)"]
+
+    with pytest.raises(rt.InvalidResultError, match="mix protocols"):
+        rt.write_tables(df, tmp_path / "out", figure=False)
+    with pytest.raises(SystemExit) as stop:
+        rt.main([str(tmp_path), "--out", str(tmp_path / "out"), "--no-figure"])
+    message = str(stop.value)
+    assert message.startswith("error: ") and "\n" not in message
+    assert "paper (stratified)" in message and "--allow-mixed-protocols" in message
+    paths = rt.main(
+        [
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-figure",
+            "--allow-mixed-protocols",
+        ]
+    )
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "WARNING: these tables MIX runs of different protocols" in markdown
+    assert "Protocols: MIXED" in markdown
+
+    # one protocol: named in the caption, upper bound on the train split only
+    held.write_text(json.dumps({**json.loads(held.read_text()), **paper}))
+    df = rt.collect_results(tmp_path)
+    written = pd.read_csv(rt.write_tables(df, tmp_path / "one", figure=False)["runs"])
+    assert {"protocol", "paper_split", "split_seed"} <= set(written.columns)
+    markdown = (tmp_path / "one" / "results.md").read_text(encoding="utf-8")
+    assert "Protocol: paper (stratified)" in markdown
+    assert "`upper_bound` trains on the target's train split only" in markdown
+    assert "upper_bound` also trains on it" not in markdown
+    assert "a test speaker's come from all its test utterances" in markdown
+    assert "WARNING" not in markdown
+    # runs from before the protocol key: the speaker settings, said so
+    other = tmp_path / "old"
+    write_result(other, "en_de", "proposed", 1, 0.5)
+    paths = rt.write_tables(rt.collect_results(other), other / "t", figure=False)
+    assert "Protocol: unrecorded" in paths["markdown"].read_text(encoding="utf-8")
+
+
+def test_the_printed_p_values_are_labelled(tmp_path):
+    rng = np.random.default_rng(6)
+    speakers = np.repeat(np.arange(6), 8)
+    labels = rng.integers(0, 4, speakers.size)
+    for seed in (1, 2, 3):
+        for variant, accuracy in (("baseline2", 0.4), ("proposed", 0.7)):
+            write_predicted_run(
+                tmp_path, "en_de", variant, seed, accuracy, rng, speakers, labels
+            )
+    paths = rt.write_tables(
+        rt.collect_results(tmp_path),
+        tmp_path / "out",
+        figure=False,
+        n_boot=50,
+        n_perm=100,
+    )
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "p_perm: Holm-adjusted" in markdown and "p_seed: Holm-adjusted" in markdown
+    assert "conditional on the trained models" in markdown
+    assert "bold only when both p_perm and p_seed" in markdown
+    row = next(
+        line for line in markdown.splitlines() if "| proposed − baseline2 |" in line
+    )
+    assert " p_perm " in row and " p_seed " in row
+    assert "p_H" not in markdown and "t_H" not in markdown
+
+
+def test_transductive_rows_come_from_speaker_norm(tmp_path):
+    from zsser_modules.speaker_norm import SPEAKER_NORMS, TRANSDUCTIVE_NORMS
+
+    for norm in SPEAKER_NORMS:
+        label = rt.row_label({"variant": "proposed", "speaker_norm": norm})
+        assert rt.is_transductive(label) == (norm in TRANSDUCTIVE_NORMS), norm
+    assert rt.TRANSDUCTIVE_MARKS == rt.TRANSDUCTIVE_SUFFIXES

@@ -45,6 +45,15 @@ macro-F1. Definitions:
   difference a stratified paired permutation test (seeds as strata),
   Holm-adjusted over the table, one test per distinct experiment. Runs
   without predictions get the means and seed spreads only, with a note.
+- **Protocol**: the runs' ``protocol`` / ``paper_split`` / ``split_seed``
+  are carried into the run table; the caption names the protocol, and a
+  table mixing protocols or paper splits is refused (or, asked for, written
+  marked MIXED).
+- **Whole-target supplementary score** (``protocol: paper``, zero-shot
+  runs: ``results.json["target_all"]``, ``predictions_target_all.csv``):
+  the same tables, intervals, comparisons and tests, with a Holm family of
+  their own, after the main tables (:func:`~.runs.score_runs` gives the run
+  table of either score to the same machinery).
 
 Modules, each named for what it holds: ``runs`` (loading each run's
 ``results.json`` into the run table), ``summary`` (row and column order,
@@ -81,6 +90,7 @@ from zsser_modules.results_table.intervals import (
     BOOTSTRAP_SEED,
     CONFIDENCE,
     FEW_SPEAKERS,
+    MIN_SPEAKERS,
     N_BOOTSTRAP,
     Column,
     Interval,
@@ -111,14 +121,19 @@ from zsser_modules.results_table.runs import (
     REQUIRED_KEYS,
     RUN_COLUMNS,
     SAME_AS_KEY,
+    SCORES,
     SPEAKER_NORM_SUFFIX,
+    TRANSDUCTIVE_SUFFIXES,
     TUNED_SUFFIX,
     InvalidResultError,
     base_variant,
+    check_protocols,
     collect_results,
     load_result,
+    protocols_of,
     row_label,
     run_notes,
+    score_runs,
 )
 from zsser_modules.results_table.significance import (
     ALPHA,
@@ -151,7 +166,13 @@ from zsser_modules.results_table.uncertainty import (
     comparison_statistics,
     repeat_of,
 )
-from zsser_modules.results_table.write import TABLE_FILES, main, write_tables
+from zsser_modules.results_table.write import (
+    TABLE_FILES,
+    TARGET_ALL_TITLE,
+    main,
+    protocol_caption,
+    write_tables,
+)
 
 __all__ = [
     "ALPHA",
@@ -160,38 +181,43 @@ __all__ = [
     "COMPARISONS",
     "COMPARISON_COLUMNS",
     "CONFIDENCE",
+    "Column",
     "DIAGNOSTICS",
     "DIAGNOSTIC_COLUMNS",
     "EMPTY_CELL",
     "FEW_SPEAKERS",
     "INTERVAL_COLUMNS",
+    "Interval",
+    "InvalidResultError",
     "METRICS",
+    "MIN_SPEAKERS",
     "N_BOOTSTRAP",
     "N_PERMUTATIONS",
     "ORACLE_VARIANTS",
     "PERMUTATION_SEED",
+    "PairedTest",
+    "PredictionStore",
     "REQUIRED_KEYS",
     "RUN_COLUMNS",
     "SAME_AS_KEY",
     "SAME_AS_MARK",
+    "SCORES",
     "SPEAKER_NORM_SUFFIX",
     "SUMMARY_COLUMNS",
     "TABLE_FILES",
+    "TARGET_ALL_TITLE",
     "TRANSDUCTIVE_HEADER",
     "TRANSDUCTIVE_MARKS",
+    "TRANSDUCTIVE_SUFFIXES",
     "TUNED_SUFFIX",
     "VARIANT_COLORS",
     "VARIANT_ORDER",
-    "Column",
-    "Interval",
-    "InvalidResultError",
-    "PairedTest",
-    "PredictionStore",
     "adjust_pvalues",
     "align_predictions",
     "base_variant",
     "bootstrap_interval",
     "cell_intervals",
+    "check_protocols",
     "collect_results",
     "compare_variants",
     "comparison_cell",
@@ -215,10 +241,13 @@ __all__ = [
     "pair_label",
     "paired_permutation_test",
     "plot_variants",
+    "protocol_caption",
+    "protocols_of",
     "repeat_of",
     "repeats_note",
     "row_label",
     "run_notes",
+    "score_runs",
     "seed_layout",
     "seed_t_test",
     "seed_weights",

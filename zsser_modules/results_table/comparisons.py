@@ -32,11 +32,17 @@ from zsser_modules.results_table.uncertainty import (
 )
 
 #: Comparisons written by :func:`write_tables`: (variant, reference) pairs.
+#: The last two are the control's (``baseline2_hier``: baseline2's data and
+#: losses with hierarchical batches): what the hierarchical sampler does
+#: alone, and what the proposed losses add on the same batches. All are in
+#: one Holm family (:func:`adjust_pvalues`).
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("proposed", "baseline1"),
     ("proposed", "baseline2"),
     ("proposed", "no_supcon"),
     ("proposed", "no_spkadv"),
+    ("baseline2_hier", "baseline2"),
+    ("proposed", "baseline2_hier"),
 )
 
 
@@ -313,11 +319,12 @@ def format_p(p: float) -> str:
 
 
 def comparison_cell(row: pd.Series) -> str:
-    """One comparison cell in points: ``Δ [low, high] p_H p, t_H q (k/n)``.
+    """One comparison cell in points: ``Δ [low, high] p_perm p, p_seed q (k/n)``.
 
-    ``[low, high]``: the bootstrap interval; ``p_H``: the Holm-adjusted
-    p-value of the stratified paired permutation test, ``t_H`` that of the
-    seed t-test (UAR only); ``k/n``: seeds with the variant ahead. Bold when
+    ``[low, high]``: the bootstrap interval; ``p_perm``: the Holm-adjusted
+    p-value of the stratified paired permutation test (conditional on the
+    trained models), ``p_seed`` that of the t-test over seeds (UAR only);
+    ``k/n``: seeds with the variant ahead. Bold when
     both adjusted p-values are at most :data:`ALPHA` (see
     :mod:`.significance` for why both); ``†`` when the column repeats
     another's experiment. Without predictions: ``Δ (k/n)``.
@@ -327,11 +334,11 @@ def comparison_cell(row: pd.Series) -> str:
     >>> comparison_cell(pd.Series({"n_seeds": 3, "delta_mean": 0.05,
     ...     "ci_low": 0.01, "ci_high": 0.09, "p_holm": 0.004,
     ...     "p_seed_t_holm": 0.03, "n_better": 3, "repeat_of": ""}))
-    '**+5.0 [+1.0, +9.0] p_H 0.004, t_H 0.030** (3/3)'
+    '**+5.0 [+1.0, +9.0] p_perm 0.004, p_seed 0.030** (3/3)'
     >>> comparison_cell(pd.Series({"n_seeds": 3, "delta_mean": 0.05,
     ...     "ci_low": 0.01, "ci_high": 0.09, "p_holm": 0.004,
     ...     "p_seed_t_holm": 0.2, "n_better": 2, "repeat_of": "en_de"}))
-    '+5.0 [+1.0, +9.0] p_H 0.004, t_H 0.200 (2/3)†'
+    '+5.0 [+1.0, +9.0] p_perm 0.004, p_seed 0.200 (2/3)†'
     >>> comparison_cell(pd.Series({"n_seeds": 2, "delta_mean": 0.05,
     ...     "ci_low": float("nan"), "ci_high": float("nan"),
     ...     "p_holm": float("nan"), "n_better": 1, "repeat_of": ""}))
@@ -345,7 +352,7 @@ def comparison_cell(row: pd.Series) -> str:
     p = float(row.get("p_holm", math.nan))
     t = float(row.get("p_seed_t_holm", math.nan))
     if np.isfinite(p):
-        text += f" p_H {format_p(p)}, t_H {format_p(t)}"
+        text += f" p_perm {format_p(p)}, p_seed {format_p(t)}"
         if p <= ALPHA and t <= ALPHA:
             text = f"**{text}**"
     text += f" ({int(row['n_better'])}/{int(row['n_seeds'])})"
@@ -361,7 +368,7 @@ def comparisons_markdown(comparisons: pd.DataFrame, metric: str) -> str:
     ---------
     comparisons : pandas.DataFrame
         Rows of :func:`compare_variants` (any number of variant pairs),
-        Holm-adjusted (:func:`adjust_pvalues`) for the ``p_H`` figures.
+        Holm-adjusted (:func:`adjust_pvalues`) for the p-values shown.
     metric : str
         ``"uar"`` or ``"macro_f1"``.
 
@@ -387,13 +394,17 @@ def comparisons_markdown(comparisons: pd.DataFrame, metric: str) -> str:
     part = comparisons[comparisons["metric"] == metric]
     columns = list(dict.fromkeys(part["pair"]))
     test = (
-        " p_H: Holm-adjusted p-value of a stratified paired permutation test "
+        " p_perm: Holm-adjusted p-value of a stratified paired permutation test "
         "(seeds as strata, the two variants' predictions swapped per test "
-        "utterance, statistic the mean over seeds of the UAR difference; it "
-        "conditions on the trained models); t_H: Holm-adjusted p-value of a "
-        "paired t-test over seeds (each seed's two models one replicate); one "
-        "test of each kind per distinct experiment, Holm over every test of the "
-        f"table; bold: both p_H and t_H ≤ {ALPHA}."
+        "utterance, statistic the mean over seeds of the UAR difference). It is "
+        "conditional on the trained models: it asks whether these very models "
+        "differ on these test utterances, not whether retraining would give the "
+        "same difference, so alone it over-rejects when models vary from seed "
+        "to seed. p_seed: Holm-adjusted p-value of a paired t-test over seeds "
+        "(each seed's two trained models one replicate: training variation "
+        "included, little power with few seeds). One test of each kind per "
+        "distinct experiment, Holm over every test of the table; bold only "
+        f"when both p_perm and p_seed ≤ {ALPHA}."
         if metric == "uar"
         else " No test on macro-F1 (the tests are on UAR)."
     )

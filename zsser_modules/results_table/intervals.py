@@ -53,6 +53,11 @@ BOOTSTRAP_SEED = 20260606
 #: Below this many test speakers, the tables note that the intervals' coverage
 #: is doubtful (percentile intervals over few clusters are too narrow).
 FEW_SPEAKERS = 20
+#: Below this many test speakers, no speaker-level interval is meaningful
+#: (a handful of clusters cannot stand for the language's speakers); with a
+#: single speaker the interval is conditional on that speaker (it resamples
+#: its utterances and the seeds only). The tables say so per column.
+MIN_SPEAKERS = 5
 #: Metrics recomputed from predictions.
 BOOTSTRAP_METRICS = ("uar", "macro_f1")
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from zsser_modules.results_table.intervals import FEW_SPEAKERS
+from zsser_modules.results_table.intervals import FEW_SPEAKERS, MIN_SPEAKERS
 from zsser_modules.results_table.runs import DIAGNOSTICS, METRICS
 from zsser_modules.results_table.summary import (
     AVG,
@@ -310,6 +310,12 @@ def to_markdown(summary: pd.DataFrame, metric: str) -> str:
 def intervals_note(summary: pd.DataFrame) -> str:
     """Notes on the intervals: few test speakers, cells without predictions.
 
+    A column whose test set has a single speaker gets an interval
+    conditional on that speaker (utterances and seeds resampled only);
+    fewer than :data:`~.intervals.MIN_SPEAKERS` speakers: no speaker-level
+    interval is meaningful; fewer than :data:`~.intervals.FEW_SPEAKERS`: the
+    coverage caveat. Each column is named under the first that applies.
+
     Arguments
     ---------
     summary : pandas.DataFrame
@@ -327,16 +333,43 @@ def intervals_note(summary: pd.DataFrame) -> str:
     >>> print(intervals_note(summary))  # doctest: +NORMALIZE_WHITESPACE
     Coverage caveat: test sets with fewer than 20 speakers: en→de (10); a
     bootstrap over so few speakers tends to give intervals that are too narrow.
+    >>> summary = pd.DataFrame({"variant": "proposed",
+    ...     "pair": ["en_de", "en_fr", "Avg."], "n_seeds": 3,
+    ...     "uar_low": 0.5, "n_speakers": [1, 3, 4]})
+    >>> print(intervals_note(summary))  # doctest: +NORMALIZE_WHITESPACE
+    One test speaker: en→de; its intervals are conditional on that speaker
+    (utterance-level only: its utterances and the seeds resampled) and say
+    nothing about other speakers of the language.
+    <BLANKLINE>
+    No meaningful speaker-level interval: test sets with fewer than 5
+    speakers: en→fr (3); their intervals describe these speakers' utterances,
+    not the language's speakers.
     """
     if "uar_low" not in summary.columns:
         return ""
     pairs = summary[(summary["pair"] != AVG) & (summary["n_seeds"] > 0)]
     notes = []
     with_interval = pairs[pairs["uar_low"].notna()]
-    few = with_interval[with_interval["n_speakers"] < FEW_SPEAKERS]
+    counts = with_interval.groupby("pair", sort=False)["n_speakers"].min()
+    one = [p for p, n in counts.items() if n == 1]
+    if one:
+        notes.append(
+            f"One test speaker: {', '.join(pair_label(p) for p in one)}; its "
+            "intervals are conditional on that speaker (utterance-level only: its "
+            "utterances and the seeds resampled) and say nothing about other "
+            "speakers of the language."
+        )
+    handful = counts[(counts > 1) & (counts < MIN_SPEAKERS)]
+    if len(handful):
+        items = ", ".join(f"{pair_label(p)} ({n})" for p, n in handful.items())
+        notes.append(
+            "No meaningful speaker-level interval: test sets with fewer than "
+            f"{MIN_SPEAKERS} speakers: {items}; their intervals describe these "
+            "speakers' utterances, not the language's speakers."
+        )
+    few = counts[(counts >= MIN_SPEAKERS) & (counts < FEW_SPEAKERS)]
     if len(few):
-        counts = few.groupby("pair", sort=False)["n_speakers"].min()
-        items = ", ".join(f"{pair_label(p)} ({n})" for p, n in counts.items())
+        items = ", ".join(f"{pair_label(p)} ({n})" for p, n in few.items())
         notes.append(
             f"Coverage caveat: test sets with fewer than {FEW_SPEAKERS} "
             f"speakers: {items}; a bootstrap over so few speakers tends to give "

@@ -15,7 +15,9 @@ from typing import Any, Union
 
 import pandas as pd
 
-from zsser_modules.predictions import PREDICTIONS_FILE
+from zsser_modules.predictions import PREDICTIONS_FILE, TARGET_ALL_PREDICTIONS_FILE
+from zsser_modules.run_identity import IDENTITY_FILE
+from zsser_modules.speaker_norm import TRANSDUCTIVE_NORMS
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +67,37 @@ RUN_COLUMNS: tuple[str, ...] = (
     "same_as",
     "note",
     "predictions",
+    "protocol",
+    "paper_split",
+    "split_seed",
+    "target_all_uar",
+    "target_all_macro_f1",
+    "target_all_n",
+    "predictions_target_all",
     *DIAGNOSTIC_COLUMNS,
 )
+
+
+#: The scores a table can show: the run-table columns it reads (UAR,
+#: macro-F1, per-utterance predictions) for each. ``test``: the headline
+#: (the target's test split under ``protocol: paper``, the whole target
+#: under ``protocol: speaker``); ``target_all``: the supplementary score of
+#: the zero-shot runs of ``protocol: paper`` on the whole target corpus
+#: (``results.json["target_all"]``, ``predictions_target_all.csv``).
+SCORES: dict[str, dict[str, str]] = {
+    "test": {
+        "uar": "uar",
+        "macro_f1": "macro_f1",
+        "n_test": "n_test",
+        "predictions": "predictions",
+    },
+    "target_all": {
+        "uar": "target_all_uar",
+        "macro_f1": "target_all_macro_f1",
+        "n_test": "target_all_n",
+        "predictions": "predictions_target_all",
+    },
+}
 
 
 #: Keys every results.json must hold.
@@ -82,12 +113,18 @@ REQUIRED_KEYS: tuple[str, ...] = (
 
 #: Suffix of the row of a run with per-speaker normalised features.
 SPEAKER_NORM_SUFFIX = " +spk-norm"
-#: Row suffix of each other ``speaker_norm`` (the inductive alternatives).
+#: Row suffix of each ``speaker_norm`` other than ``none``.
 SPEAKER_NORM_SUFFIXES = {
     "per_speaker": SPEAKER_NORM_SUFFIX,
     "per_speaker_enrolment": " +spk-enrol",
     "training": " +train-norm",
 }
+#: Row suffixes of the transductive ``speaker_norm`` values: derived from
+#: :data:`zsser_modules.speaker_norm.TRANSDUCTIVE_NORMS` (the one source of
+#: which normalisations use every test utterance's speaker statistics).
+TRANSDUCTIVE_SUFFIXES: tuple[str, ...] = tuple(
+    SPEAKER_NORM_SUFFIXES.get(norm, f" +{norm}") for norm in TRANSDUCTIVE_NORMS
+)
 #: Suffix of the row of a run whose loss weights came from a tuning study.
 TUNED_SUFFIX = " (tuned)"
 
@@ -181,14 +218,20 @@ def load_result(path: PathLike) -> dict[str, Any]:
         run's data note (e.g. that the corpus is synthetic; None without),
         ``predictions`` the run's per-utterance predictions file
         (``predictions.csv`` beside the results.json; None for a run
-        without one, e.g. one made before such files were written).
+        without one, e.g. one made before such files were written),
+        ``protocol``, ``paper_split`` and ``split_seed`` (None where the run
+        did not record them; ``split_seed`` also from ``run_identity.json``),
+        ``target_all_uar``, ``target_all_macro_f1``, ``target_all_n`` and
+        ``predictions_target_all`` (the whole-target supplementary score and
+        its ``predictions_target_all.csv``; None for a run without one).
 
     Raises
     ------
     InvalidResultError
         If the file is not a JSON object, lacks a key of
-        :data:`REQUIRED_KEYS`, or holds a metric that is not a number in
-        [0, 1] or a seed that is not an integer. The message says which.
+        :data:`REQUIRED_KEYS`, or holds a metric (its ``target_all``'s
+        included) that is not a number in [0, 1] or a seed that is not an
+        integer. The message says which.
 
     Example
     -------
@@ -261,8 +304,163 @@ def load_result(path: PathLike) -> dict[str, Any]:
     row["path"] = str(path)
     predictions = path.parent / PREDICTIONS_FILE
     row["predictions"] = str(predictions) if predictions.is_file() else None
+    row.update(_split_settings(data, path))
+    row.update(_target_all(data, path))
     row.update(_diagnostic_values(data.get("diagnostics")))
     return {column: row[column] for column in RUN_COLUMNS}
+
+
+def _split_settings(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``protocol``, ``paper_split`` and ``split_seed`` of a run (None: unrecorded).
+
+    ``split_seed`` is read from results.json, else from the settings of the
+    run's ``run_identity.json`` beside it.
+    """
+    row: dict[str, Any] = {}
+    for key in ("protocol", "paper_split"):
+        value = data.get(key)
+        row[key] = value if isinstance(value, str) and value else None
+    seed = data.get("split_seed")
+    if seed is None:
+        try:
+            identity = json.loads(
+                (path.parent / IDENTITY_FILE).read_text(encoding="utf-8")
+            )
+            seed = identity["settings"]["split_seed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            seed = None
+    ok = isinstance(seed, int) and not isinstance(seed, bool)
+    row["split_seed"] = int(seed) if ok else None
+    return row
+
+
+def _target_all(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The supplementary whole-target score of a run (None where it has none)."""
+    row = {
+        "target_all_uar": None,
+        "target_all_macro_f1": None,
+        "target_all_n": None,
+        "predictions_target_all": None,
+    }
+    every = data.get("target_all")
+    if not isinstance(every, dict):
+        return row
+    for key in METRICS:
+        value = every.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0.0 <= value <= 1.0
+        ):
+            raise InvalidResultError(
+                f"{path}: 'target_all' must hold {key!r} as a fraction in [0, 1], "
+                f"found {value!r}; rerun the run (--test_only) to rewrite it."
+            )
+        row[f"target_all_{key}"] = float(value)
+    n = every.get("n_utterances")
+    row["target_all_n"] = int(n) if isinstance(n, (int, float)) else None
+    predictions = path.parent / TARGET_ALL_PREDICTIONS_FILE
+    row["predictions_target_all"] = str(predictions) if predictions.is_file() else None
+    return row
+
+
+def score_runs(df: pd.DataFrame, score: str = "test") -> pd.DataFrame:
+    """The run table as seen by one score (:data:`SCORES`).
+
+    For ``score="target_all"``, only the runs with a whole-target score are
+    kept, and their ``uar``, ``macro_f1``, ``n_test`` and ``predictions``
+    columns are replaced by that score's (``target_all_uar``, ...): every function of
+    the tables (summary, intervals, comparisons, tests) then works on it
+    unchanged. ``"test"`` returns ``df`` itself.
+
+    Arguments
+    ---------
+    df : pandas.DataFrame
+        Run table (:func:`collect_results`).
+    score : str
+        A key of :data:`SCORES`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The run table of that score (``attrs`` kept).
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"pair": "en_de", "variant": ["proposed", "upper_bound"],
+    ...     "seed": 1, "uar": [0.6, 0.8], "macro_f1": [0.5, 0.7],
+    ...     "predictions": None, "target_all_uar": [0.55, None],
+    ...     "target_all_macro_f1": [0.45, None], "predictions_target_all": None})
+    >>> view = score_runs(df, "target_all")
+    >>> view[["variant", "uar", "macro_f1"]].to_dict("records")
+    [{'variant': 'proposed', 'uar': 0.55, 'macro_f1': 0.45}]
+    """
+    if score not in SCORES:
+        raise ValueError(f"Unknown score {score!r}; choose one of {list(SCORES)}.")
+    if score == "test":
+        return df
+    columns = SCORES[score]
+    out = df.copy()
+    for target, source in columns.items():
+        if source not in out.columns:
+            out[source] = None
+        out[target] = out[source]
+    out = out[pd.to_numeric(out["uar"], errors="coerce").notna()]
+    out = out.astype({"uar": "float64", "macro_f1": "float64"})
+    out = out.reset_index(drop=True)
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def protocols_of(df: pd.DataFrame) -> list[str]:
+    """The distinct (protocol, paper_split) of a run table, as readable names.
+
+    ``"paper (stratified)"``, ``"speaker"``; ``"unrecorded"`` for runs made
+    before results.json recorded its protocol (speaker-independent settings).
+
+    Example
+    -------
+    >>> protocols_of(pd.DataFrame({"protocol": ["paper", "paper", None],
+    ...     "paper_split": ["stratified", "stratified", None]}))
+    ['paper (stratified)', 'unrecorded']
+    """
+    if "protocol" not in df.columns:
+        return ["unrecorded"] if len(df) else []
+    splits = df["paper_split"] if "paper_split" in df.columns else [None] * len(df)
+    names = set()
+    for protocol, split in zip(df["protocol"], splits):
+        if not isinstance(protocol, str) or not protocol:
+            names.add("unrecorded")
+        elif isinstance(split, str) and split:
+            names.add(f"{protocol} ({split})")
+        else:
+            names.add(protocol)
+    return sorted(names)
+
+
+def check_protocols(df: pd.DataFrame) -> None:
+    """Refuse a run table whose runs have different protocols or paper splits.
+
+    Raises
+    ------
+    InvalidResultError
+        One line naming the protocols found and how to fix it.
+
+    Example
+    -------
+    >>> check_protocols(pd.DataFrame({"protocol": ["paper", "speaker"],
+    ...     "paper_split": ["stratified", None]}))
+    Traceback (most recent call last):
+    ...
+    zsser_modules.results_table.runs.InvalidResultError: The runs mix protocols ...
+    """
+    found = protocols_of(df)
+    if len(found) > 1:
+        raise InvalidResultError(
+            f"The runs mix protocols {found}: a table compares runs of one "
+            "protocol and paper_split; collect one grid folder per protocol (or "
+            "pass --allow-mixed-protocols to write a table marked as mixed)."
+        )
 
 
 def _diagnostic_values(diagnostics: Any) -> dict[str, float]:
@@ -310,7 +508,15 @@ def run_notes(df: pd.DataFrame) -> list[str]:
 def _empty_runs() -> pd.DataFrame:
     """An empty run table with the columns and dtypes of a filled one."""
     frame = pd.DataFrame({column: pd.Series(dtype=object) for column in RUN_COLUMNS})
-    return frame.astype({"seed": "int64", "uar": "float64", "macro_f1": "float64"})
+    return frame.astype(
+        {
+            "seed": "int64",
+            "uar": "float64",
+            "macro_f1": "float64",
+            "target_all_uar": "float64",
+            "target_all_macro_f1": "float64",
+        }
+    )
 
 
 def collect_results(root: PathLike) -> pd.DataFrame:

@@ -13,7 +13,11 @@ import numpy as np
 import pandas as pd
 
 from zsser_modules.labels import LANGUAGES
-from zsser_modules.results_table.runs import METRICS, SPEAKER_NORM_SUFFIX, base_variant
+from zsser_modules.results_table.runs import (
+    METRICS,
+    TRANSDUCTIVE_SUFFIXES,
+    base_variant,
+)
 
 #: Name of the last column: the average over the pairs.
 AVG = "Avg."
@@ -38,7 +42,10 @@ ORACLE_VARIANTS = frozenset({"upper_bound"})
 #: Row-label marks of transductive rows: they use the test speakers' own
 #: statistics (every test utterance and its speaker label), so they are not
 #: zero-shot in the strict sense; the tables show them in a block of their own.
-TRANSDUCTIVE_MARKS: tuple[str, ...] = (SPEAKER_NORM_SUFFIX,)
+#: Derived from :data:`zsser_modules.speaker_norm.TRANSDUCTIVE_NORMS`
+#: (:data:`~.runs.TRANSDUCTIVE_SUFFIXES`), the one source of which
+#: normalisations are transductive.
+TRANSDUCTIVE_MARKS: tuple[str, ...] = TRANSDUCTIVE_SUFFIXES
 
 
 def is_transductive(label: str) -> bool:
