@@ -105,9 +105,6 @@ FAST_OPTIONS = (
     # speakers, the whole target as the test set); the paper protocol runs in
     # tests/test_demo_recipe.py and tests/test_paper_protocol.py.
     "--protocol=speaker",
-    # The fixture trees hold ESD's English speakers, not MELD (the paper's
-    # English, tested in tests/test_paper_protocol.py).
-    "--language_corpus={en: esd}",
     "--batch_size=8",
     # Hierarchical batches (proposed, no_supcon, no_spkadv) of 8 too, from
     # the 2 training languages most fixture runs have.
@@ -138,6 +135,9 @@ def recipe_args(pair: str, fixture: dict[str, str], results_root: Path, *extra: 
     return [
         str(hparams),
         *languages,
+        # The fixture trees hold ESD's English speakers, not MELD (the
+        # paper's English, tested in tests/test_paper_protocol.py).
+        "--language_corpus={en: esd}",
         f"--results_root={results_root}",
         *(f"--{key}={value}" for key, value in fixture.items()),
         *FAST_OPTIONS,

@@ -145,9 +145,10 @@ def test_killed_run_resumes_to_identical_results(
 def test_without_the_random_state_resume_is_not_exact(references, monkeypatch):
     """The check above is sensitive: leave the generators out and it fails.
 
-    With random batches: on this tiny corpus the hierarchical reference's
-    best epoch is the first, so its test metrics cannot show the difference
-    (its training log does: the kill tests compare it).
+    With random batches. On this tiny corpus under the paper protocol the test
+    split holds a few utterances, so the test metrics may not show the
+    difference; the training log (losses and validation scores of the resumed
+    epochs) does, as in the kill tests.
     """
     root, ref = references("random")
     folder = root / "no_random_state"
@@ -162,7 +163,7 @@ def test_without_the_random_state_resume_is_not_exact(references, monkeypatch):
 
     monkeypatch.setattr(train, "load_hyperpyyaml", without_random_state)
     train.main(argv)
-    assert metrics(folder) != metrics(ref)
+    assert (folder / "train_log.txt").read_text() != (ref / "train_log.txt").read_text()
 
 
 def test_finished_run_is_reported_not_trained_again(reference, capsys):
