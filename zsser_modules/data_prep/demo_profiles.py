@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from zsser_modules.data_prep.meld import SPLITS
 from zsser_modules.labels import EMOTIONS, LANGUAGES
 
 #: Short neutral-content sentences, in each language's own script.
@@ -202,8 +203,8 @@ MELD_COUNTS: dict[str, dict[str, int]] = {
     "test": {"neutral": 1256, "happy": 402, "angry": 345, "sad": 208},
 }
 
-#: MELD's official splits, in the order the demo writes them.
-MELD_SPLITS: tuple[str, ...] = ("train", "dev", "test")
+#: MELD's official splits, in the order the demo writes them (meld.SPLITS).
+MELD_SPLITS: tuple[str, ...] = SPLITS
 
 #: 4-class turns of MELD's six main characters over all splits (Ross 1,745,
 #: Joey 1,715, Rachel 1,573, Phoebe 1,489, Monica 1,436, Chandler 1,424):
