@@ -55,7 +55,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from zsser_modules.optional import missing_extra_message
+from zsser_modules.optional import extra, missing_extra_message
 from zsser_modules.results_table import InvalidResultError, base_variant, load_result
 
 LOG_NAME = "grid_log.txt"
@@ -494,7 +494,8 @@ class CellBatch:
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """The submission that finishes this batch (submitit requeues it)."""
-        from submitit.helpers import DelayedSubmission
+        with extra("grid", "requeueing a submitit job"):  # submitit calls it
+            from submitit.helpers import DelayedSubmission
 
         rest = [cell for cell in self.cells if cell.run.key not in self.finished]
         return DelayedSubmission(CellBatch(rest))
