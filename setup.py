@@ -9,7 +9,7 @@ HERE = Path(__file__).parent
 CORE = [
     "speechbrain>=1.1.0",
     "torch>=2.1.0",
-    "torchaudio>=2.1.0",
+    "torchaudio>=2.1.0",  # speechbrain imports it at import time (we do not)
     "numpy>=1.24.0",
     "scipy>=1.10.0",  # speechbrain imports it at import time
     "pandas>=2.0.0",  # manifests, predictions, results tables
@@ -42,7 +42,7 @@ EXTRAS = {
     "tune": ["optuna>=4.0.0"],
 }
 EXTRAS["slurm"] = EXTRAS["grid"]  # the name of earlier versions
-EXTRAS["all"] = sorted({r for name, reqs in EXTRAS.items() for r in reqs})
+EXTRAS["all"] = sorted({r for reqs in EXTRAS.values() for r in reqs})
 EXTRAS["dev"] = [
     *EXTRAS["all"],
     "pytest>=7.4.0",
