@@ -87,11 +87,13 @@ def espeak_paths() -> tuple[Path, Path]:
     if not library or not data:
         try:
             import espeakng_loader
-        except ImportError as err:
+        except ImportError:
             raise EspeakUnavailableError(
-                f"{_WHY} The package 'espeakng-loader', which ships it, could not "
-                f"be imported ({err}): "
-                + missing_extra_message("demo", "the demo corpus", "espeakng_loader")
+                missing_extra_message(
+                    "demo",
+                    "Synthesising the demo corpus (eSpeak NG)",
+                    "espeakng_loader",
+                )
                 + "; or point ZSSER_ESPEAK_LIBRARY and ZSSER_ESPEAK_DATA to an eSpeak "
                 "NG library and its espeak-ng-data folder."
             ) from None
