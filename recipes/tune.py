@@ -66,6 +66,7 @@ if str(REPO_ROOT) not in sys.path:  # `python recipes/tune.py` from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
 from zsser_modules.data_prep.zero_shot import SettingError, training_languages  # noqa: E402
+from zsser_modules.optional import extra, missing_extra_message  # noqa: E402
 from zsser_modules.tuning import (  # noqa: E402
     MATCHED_KEYS,
     TUNABLE,
@@ -370,8 +371,9 @@ class Tuning:
 
     def study(self):
         """The Optuna study (created, or loaded to resume)."""
-        import optuna
-        from optuna import storages
+        with extra("tune", "tuning"):
+            import optuna
+            from optuna import storages
 
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "settings.json").write_text(
@@ -410,7 +412,8 @@ class Tuning:
 
     def run(self) -> dict:
         """Complete ``n_trials`` trials, write the best values; return the entry."""
-        import optuna
+        with extra("tune", "tuning"):
+            import optuna
 
         study = self.study()
         start = time.time()
@@ -635,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import optuna  # noqa: F401
     except ImportError:
-        return _fail("needs Optuna: pip install -e .[tune] (or pip install optuna).")
+        return _fail(missing_extra_message("tune", "tuning", "optuna"))
     try:
         tuning = Tuning(args, extra)
         if args.reevaluate:

@@ -213,3 +213,34 @@ def test_write_stats_is_readable():
     assert "UAR: 0.5000" in text
     assert "sad" in text and "None" in text
     assert "rows: true" in text
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_numpy_metrics_equal_sklearn_exactly(seed):
+    # metrics.py computes from the confusion matrix with numpy (the core
+    # install has no scikit-learn): the values must be scikit-learn's, bit for
+    # bit, including classes absent from the targets or never predicted.
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(2, 7))
+    size = int(rng.integers(1, 120))
+    y_true = rng.integers(0, n_classes - int(seed % 3 == 0), size=size)
+    y_pred = rng.integers(0, n_classes, size=size)
+    present = np.unique(y_true)
+    labels = list(range(n_classes))
+    assert uar(y_true, y_pred, n_classes) == float(
+        recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+    )
+    assert macro_f1(y_true, y_pred, n_classes) == float(
+        f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+    )
+    stats = EmotionMetricStats([f"c{i}" for i in labels])
+    stats.append(list(range(size)), torch.tensor(y_pred), torch.tensor(y_true))
+    summary = stats.summarize()
+    recalls = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    f1s = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    for i in labels:
+        expected = (float(recalls[i]), float(f1s[i])) if i in present else (None, None)
+        got = (summary["per_class_recall"][f"c{i}"], summary["per_class_f1"][f"c{i}"])
+        assert got == expected
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    assert summary["confusion_matrix"] == matrix.tolist()

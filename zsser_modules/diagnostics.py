@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from zsser_modules.data_prep.speakers import is_pseudo_speaker
+from zsser_modules.optional import extra
 
 #: BLAS threads of the probes. Their matrices are small: on a shared CPU,
 #: more threads made a fit up to 9x slower (oversubscription), not faster.
@@ -69,6 +70,9 @@ POST_HOC_UTTERANCES = (
 )
 #: ``label`` of the post hoc block.
 POST_HOC_LABEL = "post hoc"
+
+#: What needs scikit-learn here, for the missing-extra message.
+_PROBES = "the representation probes (diagnostics)"
 
 
 def _per_speaker(frame: pd.DataFrame, per_speaker: int, seed: int) -> pd.DataFrame:
@@ -166,9 +170,10 @@ def make_probe(seed: int = 0):
     >>> make_probe().steps[-1][0]
     'logisticregression'
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    with extra("probe", _PROBES):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
     return make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)
@@ -210,7 +215,8 @@ def speaker_probe(
     >>> speaker_probe(x, speakers)["acc"]
     1.0
     """
-    from sklearn.model_selection import train_test_split
+    with extra("probe", _PROBES):
+        from sklearn.model_selection import train_test_split
 
     speakers = np.asarray(speakers)
     names, counts = np.unique(speakers, return_counts=True)
@@ -236,7 +242,8 @@ def _grouped_predictions(
     features: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int
 ) -> np.ndarray | str:
     """Out-of-fold predictions of a probe, folds grouped (and stratified)."""
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+    with extra("probe", _PROBES):
+        from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
     per_class = [len(np.unique(groups[labels == c])) for c in np.unique(labels)]
     folds = min(MAX_FOLDS, min(per_class))
@@ -332,7 +339,8 @@ def emotion_uar_cv(
     >>> emotion_uar_cv(x, emos, spks)
     1.0
     """
-    from sklearn.metrics import balanced_accuracy_score
+    with extra("probe", _PROBES):
+        from sklearn.metrics import balanced_accuracy_score
 
     emotions, speakers = np.asarray(emotions), np.asarray(speakers)
     if len(np.unique(emotions)) < 2:
@@ -380,7 +388,8 @@ def emotion_transfer(
     >>> out["uar"], sorted(out["pairs"]), out["chance"]
     (1.0, ['de->en', 'en->de'], 0.5)
     """
-    from sklearn.metrics import balanced_accuracy_score
+    with extra("probe", _PROBES):
+        from sklearn.metrics import balanced_accuracy_score
 
     emotions, languages = np.asarray(emotions), np.asarray(languages)
     langs = sorted(np.unique(languages))
@@ -462,7 +471,8 @@ def probe_representation(
     >>> notes
     []
     """
-    from threadpoolctl import threadpool_limits
+    with extra("probe", _PROBES):
+        from threadpoolctl import threadpool_limits
 
     with threadpool_limits(PROBE_THREADS):
         return _probe_representation(

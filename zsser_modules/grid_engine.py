@@ -14,7 +14,7 @@ cell:
   and imports again.
 - ``submitit-local``, ``slurm``, ``debug``: submitit's ``LocalExecutor``,
   ``SlurmExecutor`` (through ``AutoExecutor``) and ``DebugExecutor``
-  (``pip install submitit``, the ``grid`` extra). A submitit job runs a
+  (the ``grid`` extra: ``pip install "zsser[grid]"``). A submitit job runs a
   :class:`CellBatch`: the cells of one (pair, variant), in one process; on
   SLURM a preempted or timed-out job is requeued with the cells it has not
   finished (each resumes from its last checkpoint).
@@ -55,6 +55,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from zsser_modules.optional import extra, missing_extra_message
 from zsser_modules.results_table import InvalidResultError, base_variant, load_result
 
 LOG_NAME = "grid_log.txt"
@@ -493,7 +494,8 @@ class CellBatch:
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """The submission that finishes this batch (submitit requeues it)."""
-        from submitit.helpers import DelayedSubmission
+        with extra("grid", "requeueing a submitit job"):  # submitit calls it
+            from submitit.helpers import DelayedSubmission
 
         rest = [cell for cell in self.cells if cell.run.key not in self.finished]
         return DelayedSubmission(CellBatch(rest))
@@ -670,8 +672,8 @@ def make_engine(
         import submitit
     except ImportError:
         raise EngineError(
-            f"--engine {name} needs submitit, which is not installed: "
-            "pip install submitit (or pip install -e .[grid]), or use --engine local."
+            missing_extra_message("grid", f"--engine {name}", "submitit")
+            + "; or pip install submitit, or use --engine local."
         ) from None
     cluster = {"submitit-local": "local", "slurm": "slurm", "debug": "debug"}[name]
     try:

@@ -14,7 +14,11 @@ in the targets only:
 This is ``sklearn.metrics.recall_score(y_true, y_pred, labels=L,
 average="macro")`` and ``f1_score(..., labels=L, average="macro")`` with ``L``
 the sorted classes present in ``y_true`` (so UAR equals
-``sklearn.metrics.balanced_accuracy_score``), which is how they are computed.
+``sklearn.metrics.balanced_accuracy_score``). They are computed here from the
+confusion matrix with numpy, with scikit-learn's arithmetic (recall
+``tp / support``, F1 ``2 tp / (support + predicted)``, 0 where undefined,
+then the mean), so the core install needs no scikit-learn; a test checks the
+values equal scikit-learn's exactly.
 
 Authors
  * zsser contributors 2026
@@ -28,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix, f1_score, recall_score
 from speechbrain.utils.metric_stats import MetricStats
 
 _FIELDS = (
@@ -209,20 +212,38 @@ def macro_f1(targets: Any, predictions: Any, n_classes: int) -> float:
     return _macro_f1(y_true, y_pred)
 
 
+def _confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """Counts [n, n] of validated index arrays: rows true, columns predicted."""
+    return np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
+
+
+def _per_class(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and F1 of every class of a confusion matrix (0 where undefined)."""
+    tp = np.diag(matrix).astype(np.float64)
+    support = matrix.sum(axis=1).astype(np.float64)
+    predicted = matrix.sum(axis=0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(support + predicted > 0, 2.0 * tp / (support + predicted), 0.0)
+    return recall, f1
+
+
+def _present_scores(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float]:
+    """UAR and macro-F1 over the classes present in ``y_true``."""
+    n = int(max(y_true.max(), y_pred.max())) + 1
+    recall, f1 = _per_class(_confusion_matrix(y_true, y_pred, n))
+    present = np.unique(y_true)
+    return float(np.mean(recall[present])), float(np.mean(f1[present]))
+
+
 def _uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """UAR of validated index arrays."""
-    present = np.unique(y_true)
-    return float(
-        recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
-    )
+    return _present_scores(y_true, y_pred)[0]
 
 
 def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Macro-F1 of validated index arrays."""
-    present = np.unique(y_true)
-    return float(
-        f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
-    )
+    return _present_scores(y_true, y_pred)[1]
 
 
 class EmotionMetricStats(MetricStats):
@@ -351,13 +372,9 @@ class EmotionMetricStats(MetricStats):
             )
         y_true = np.asarray(self.targets, dtype=np.int64)
         y_pred = np.asarray(self.predictions, dtype=np.int64)
-        all_labels = list(range(self.n_classes))
         present = set(np.unique(y_true).tolist())
-        recalls = recall_score(
-            y_true, y_pred, labels=all_labels, average=None, zero_division=0
-        )
-        f1s = f1_score(y_true, y_pred, labels=all_labels, average=None, zero_division=0)
-        matrix = confusion_matrix(y_true, y_pred, labels=all_labels)
+        matrix = _confusion_matrix(y_true, y_pred, self.n_classes)
+        recalls, f1s = _per_class(matrix)
         self.summary = {
             "n": int(y_true.size),
             "accuracy": float(np.mean(y_true == y_pred)),

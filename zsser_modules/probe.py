@@ -56,6 +56,10 @@ from zsser_modules.diagnostics import (
     language_probe,
     speaker_probe,
 )
+from zsser_modules.optional import extra
+
+#: What needs scikit-learn here, for the missing-extra message.
+_PROBE = "the layer-wise probe (zsser_modules.probe)"
 
 #: Columns a manifest must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("ID", "wav", "emo", "spk_id", "lang")
@@ -266,7 +270,8 @@ def probe_layers(
     >>> out["skipped"]
     ['lang_acc: needs 2 languages (the manifest has en only)']
     """
-    from threadpoolctl import threadpool_limits
+    with extra("probe", _PROBE):
+        from threadpoolctl import threadpool_limits
 
     with threadpool_limits(PROBE_THREADS):
         return _probe_layers(features, frame, seed)

@@ -23,9 +23,12 @@ from typing import Any
 import numpy as np
 
 from .labels import ALL_EMOTIONS, LANGUAGES
+from .optional import extra, missing_extra_message, missing_modules
 
 logger = logging.getLogger(__name__)
 
+#: What needs matplotlib and scikit-learn here, for the missing-extra message.
+_FIGURE = "the t-SNE figure"
 #: Fixed colour of each canonical emotion (the same in every figure).
 EMOTION_COLORS = {
     "neutral": "#7f7f7f",
@@ -70,7 +73,7 @@ def plot_tsne(
     seed: int = 0,
     perplexity: float = 30.0,
     target_language: str | None = None,
-) -> Path:
+) -> Path | None:
     r"""Project embeddings to 2-D with t-SNE and save a scatter plot.
 
     Points are coloured by emotion (fixed colour per canonical emotion) and
@@ -103,8 +106,10 @@ def plot_tsne(
 
     Returns
     -------
-    pathlib.Path
-        The path of the written image.
+    pathlib.Path or None
+        The path of the written image; None, with a logged warning naming
+        the ``plots`` extra, when matplotlib or scikit-learn is not installed
+        (the figure is an illustration: a run goes on without it).
 
     Example
     -------
@@ -157,6 +162,13 @@ def plot_tsne(
             f"languages (found {sorted(set(languages))})."
         )
 
+    missing = missing_modules("plots")
+    if missing:  # an illustration: skipped, not a reason to stop a run
+        logger.warning(
+            "plot_tsne: no figure written: %s",
+            missing_extra_message("plots", _FIGURE, missing[0]),
+        )
+        return None
     coords = _tsne_2d(embeddings, perplexity, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,8 +184,9 @@ def _tsne_2d(embeddings: np.ndarray, perplexity: float, seed: int) -> np.ndarray
     other jobs) extra threads made it 10 to 50 times slower (measured on a
     loaded 2-core machine, N = 12 to 200).
     """
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
+    with extra("plots", _FIGURE):
+        from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
 
     n_points = embeddings.shape[0]
     if perplexity >= n_points:
@@ -206,9 +219,10 @@ def _draw(
     target_language: str | None,
 ) -> None:
     """Draw the scatter plot and its two legends, and save it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+    with extra("plots", _FIGURE):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
 
     emotion_order = _ordered(emotions, ALL_EMOTIONS)
     language_order = _ordered(languages, LANGUAGES)

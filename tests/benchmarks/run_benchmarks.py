@@ -1,7 +1,7 @@
 """Speed and scale figures of the recipe (issue #6), measured side by side.
 
 Not a test (nothing here asserts a time). From the repository root, after
-``pip install -e .``::
+``pip install -e ".[demo]"``::
 
     python tests/benchmarks/run_benchmarks.py [--json speed.json]
     python tests/benchmarks/run_benchmarks.py --quick    # smoke test, ~1 min

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from zsser_modules.data_prep.manifest import PathLike
+from zsser_modules.optional import missing_extra_message
 
 #: eSpeak NG voice (language) name of each language code.
 ESPEAK_LANGUAGE: dict[str, str] = {
@@ -45,9 +46,9 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
 
 _WHY = "The demo corpus is synthesised with eSpeak NG, which could not be loaded."
 _FIX = (
-    "Fix: install the Python package 'espeakng-loader' (a dependency of this "
-    "project: pip install -e . from the repository root, or pip install "
-    "espeakng-loader), or point the environment variables ZSSER_ESPEAK_LIBRARY "
+    "Fix: install the Python package 'espeakng-loader' (the demo extra: "
+    'pip install "zsser[demo]", or pip install -e ".[demo]" in a clone of the '
+    "repository), or point the environment variables ZSSER_ESPEAK_LIBRARY "
     "and ZSSER_ESPEAK_DATA to an eSpeak NG shared library and its "
     "espeak-ng-data folder (e.g. /usr/lib/x86_64-linux-gnu/libespeak-ng.so.1 "
     "and /usr/lib/x86_64-linux-gnu/espeak-ng-data)."
@@ -86,10 +87,15 @@ def espeak_paths() -> tuple[Path, Path]:
     if not library or not data:
         try:
             import espeakng_loader
-        except ImportError as err:
+        except ImportError:
             raise EspeakUnavailableError(
-                f"{_WHY} The package 'espeakng-loader', which ships it, could not "
-                f"be imported ({err}). {_FIX}"
+                missing_extra_message(
+                    "demo",
+                    "Synthesising the demo corpus (eSpeak NG)",
+                    "espeakng_loader",
+                )
+                + "; or point ZSSER_ESPEAK_LIBRARY and ZSSER_ESPEAK_DATA to an eSpeak "
+                "NG library and its espeak-ng-data folder."
             ) from None
         library = library or espeakng_loader.get_library_path()
         try:

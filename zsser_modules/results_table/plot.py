@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from zsser_modules.optional import extra
 from zsser_modules.results_table.markdown import pair_label
 from zsser_modules.results_table.runs import METRICS, PathLike, run_notes
 from zsser_modules.results_table.summary import is_oracle, summarize
 
+#: What needs matplotlib here, for the missing-extra message.
+_FIGURE = "the variant figure (variants.png)"
 #: Fixed bar colour of each variant in :func:`plot_variants`.
 VARIANT_COLORS = {
     "baseline1": "#bdbdbd",
@@ -80,8 +83,9 @@ def plot_variants(
     >>> out.read_bytes()[:4] == b"\x89PNG"
     True
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with extra("plots", _FIGURE):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

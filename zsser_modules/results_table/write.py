@@ -7,11 +7,13 @@ Authors
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from zsser_modules.optional import missing_extra_message, missing_modules
 from zsser_modules.results_table.comparisons import (
     COMPARISON_COLUMNS,
     adjust_pvalues,
@@ -283,6 +285,13 @@ def write_tables(
         shown = [v for v in variants or () if not is_oracle(v)] or None
         supplementary = _score_tables(every, seeds, pairs, shown, n_boot, n_perm)
     paths = {key: out_dir / name for key, name in TABLE_FILES.items()}
+    if figure and "matplotlib" in missing_modules("plots"):
+        # The tables are the result; the figure only illustrates them.
+        logging.getLogger(__name__).warning(
+            "variants.png skipped: %s",
+            missing_extra_message("plots", "it", "matplotlib"),
+        )
+        figure = False
     if not figure:
         del paths["figure"]
     if supplementary is None:
