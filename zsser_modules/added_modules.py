@@ -186,7 +186,7 @@ def check_optimized_and_checkpointed(brain) -> None:
 def optimize_and_checkpoint(
     brain, names: Sequence[str], optimizer: torch.optim.Optimizer | None = None
 ) -> dict[str, list[str]]:
-    """Make sure the named modules are optimised and checkpointed, whatever the host.
+    """Make sure the named modules are optimised and checkpointed, in any host recipe.
 
     Call it at the end of the host's ``init_optimizers`` (after its optimizers
     exist, before ``on_fit_start`` recovers the last checkpoint, so that a
