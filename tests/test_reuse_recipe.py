@@ -1,4 +1,4 @@
-"""The modules lifted into a second, different SpeechBrain recipe, as docs/modules.md says.
+"""The modules lifted into a second SpeechBrain recipe, as docs/modules.md says.
 
 ``tests/reuse_recipe/train_reuse.py`` is an IEMOCAP-shaped single-corpus recipe
 (the toolkit's host shape: its ``init_optimizers`` optimises ``hparams.model``
@@ -54,7 +54,7 @@ def write_corpus(root: Path) -> Path:
     t = np.arange(int(0.2 * rate)) / rate
     rows = {"train": [], "valid": [], "test": []}
     for spk in SPEAKERS:
-        for k, emo in enumerate(EMOTIONS):
+        for emo in EMOTIONS:
             emo = "angry" if spk == CONFOUNDED else emo
             rows["train"].append((spk, emo, int(spk == CONFOUNDED)))
     for split in ("valid", "test"):
@@ -108,6 +108,14 @@ def check_schedule(record, world_size):
         assert batch["coefficient"] == pytest.approx(expected, abs=1e-12)
 
 
+def saved_weights(checkpoint, name):
+    """A module's weights in a checkpoint folder."""
+    if name == "output_mlp":  # saved inside the host's `model` (a ModuleList)
+        state = torch.load(checkpoint / "model.ckpt")
+        return {key.removeprefix("0."): value for key, value in state.items()}
+    return torch.load(checkpoint / f"{name}.ckpt")
+
+
 def check_trained_and_checkpointed(record, output):
     """Every module's weights changed; the kept checkpoint holds them."""
     for name in HOST + ADDED:
@@ -118,16 +126,7 @@ def check_trained_and_checkpointed(record, output):
     (checkpoint,) = (Path(output) / "save").glob("CKPT+*")
     epoch = int((checkpoint / "counter.ckpt").read_text())
     for name in HOST + ADDED:
-        saved = (
-            torch.load(checkpoint / f"{name}.ckpt")
-            if name in ADDED + ("encoder",)
-            else None
-        )
-        if saved is None:  # output_mlp is saved inside the host's `model`
-            saved = {
-                k.removeprefix("0."): v
-                for k, v in torch.load(checkpoint / "model.ckpt").items()
-            }
+        saved = saved_weights(checkpoint, name)
         expected = record["saved"][epoch][name]
         assert saved.keys() == expected.keys(), name
         for key in saved:

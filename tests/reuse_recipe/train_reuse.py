@@ -150,9 +150,10 @@ def dataio_prep(hparams):
         output_key="spk_id",
     )
     if len(speaker_encoder) != hparams["n_speakers"]:
+        found = len(speaker_encoder)
         raise SystemExit(
             f"n_speakers is {hparams['n_speakers']} but the training manifest has "
-            f"{len(speaker_encoder)} speakers: pass --n_speakers={len(speaker_encoder)}."
+            f"{found} speakers: pass --n_speakers={found}."
         )
     return datasets
 
