@@ -410,8 +410,9 @@ class AddedModulesMixin:
         """``Brain.optimizers_step``, then the reversal coefficient of the next step."""
         if not self._reversal_ready:
             raise ModuleSetupError(
-                "AddedModulesMixin.on_fit_start did not run: an on_fit_start "
-                "override must call super().on_fit_start()."
+                "AddedModulesMixin.on_fit_start did not run before this optimizer "
+                "step: train with brain.fit(...), and make an on_fit_start "
+                "override call super().on_fit_start()."
             )
         super().optimizers_step()
         if self.reversal_total_steps is not None:

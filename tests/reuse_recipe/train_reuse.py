@@ -132,9 +132,14 @@ def dataio_prep(hparams):
         return speaker_encoder.encode_label_torch(spk_id)
 
     datasets = {}
-    for split in ("train", "valid", "test"):
+    data_info = {
+        "train": hparams["train_annotation"],
+        "valid": hparams["valid_annotation"],
+        "test": hparams["test_annotation"],
+    }
+    for split, csv_path in data_info.items():
         datasets[split] = sb.dataio.dataset.DynamicItemDataset.from_csv(
-            csv_path=hparams[f"{split}_annotation"],
+            csv_path=csv_path,
             replacements={"data_root": hparams["data_folder"]},
             dynamic_items=[audio_pipeline, label_pipeline],
             output_keys=["id", "sig", "emo_encoded"],
