@@ -251,6 +251,20 @@ def test_optimize_and_checkpoint_refusals(tmp_path):
         optimize_and_checkpoint(brain, ["encoder"])
 
 
+def test_an_optimizer_left_out_of_the_checkpointer_is_refused(tmp_path):
+    class Forgets(HostOptimizer):
+        def init_optimizers(self):
+            super().init_optimizers()
+            del self.checkpointer.recoverables["optimizer"]
+
+    modules = toy_modules()
+    checkpointer = Checkpointer(tmp_path, dict(modules))
+    brain = Forgets(modules=modules, run_opts=RUN_OPTS, checkpointer=checkpointer)
+    brain.added = ["encoder", "adversary"]
+    with pytest.raises(ModuleSetupError, match="an optimizer \\(SGD\\) updating"):
+        brain.fit(EpochCounter(1), toy_data(8), train_loader_kwargs={"batch_size": 4})
+
+
 def test_a_frozen_adversary_is_refused():
     modules = toy_modules()
     modules["adversary"].requires_grad_(False)  # e.g. random and never trained

@@ -29,6 +29,8 @@ from recipe_utils import REPO_ROOT
 
 from zsser_modules import ModuleSetupError, dann_lambda
 
+pytestmark = pytest.mark.slow
+
 RECIPE_DIR = REPO_ROOT / "tests" / "reuse_recipe"
 HPARAMS = RECIPE_DIR / "hparams" / "train_reuse.yaml"
 DOC = REPO_ROOT / "docs" / "modules.md"

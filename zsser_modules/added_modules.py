@@ -98,7 +98,9 @@ def check_optimized_and_checkpointed(brain) -> None:
       param group of one of the Brain's optimizers (``optimizers_dict``,
       ``optimizer``);
     * each of them belongs to a module the checkpointer saves (one of its
-      recoverables), when the Brain has a checkpointer;
+      recoverables), and every optimizer that updates them is a recoverable
+      too (its state, e.g. Adam's moments, is needed for an exact resume),
+      when the Brain has a checkpointer;
     * no module of ``brain.modules`` holds a gradient reversal layer without
       trainable parameters (a frozen adversary, e.g. a random one, would
       send a fixed reversed gradient into the encoder);
@@ -131,7 +133,8 @@ def check_optimized_and_checkpointed(brain) -> None:
     >>> brain.optimizer.add_param_group({"params": adversary.parameters()})
     >>> check_optimized_and_checkpointed(brain)  # no checkpointer: not checked
     """
-    optimized = _optimized_ids(_optimizers(brain))
+    optimizers = _optimizers(brain)
+    optimized = _optimized_ids(optimizers)
     checkpointer = getattr(brain, "checkpointer", None)
     saved = _checkpointed_ids(checkpointer) if checkpointer is not None else None
     problems = []
@@ -161,6 +164,16 @@ def check_optimized_and_checkpointed(brain) -> None:
                     f"{name!r} is not saved by the checkpointer ({len(unsaved)} of "
                     f"its {len(params)} trainable parameters are in none of its "
                     "recoverables)"
+                )
+    if checkpointer is not None:
+        recoverables = list(checkpointer.recoverables.values())
+        for optimizer in optimizers:
+            holds = _optimized_ids([optimizer]) & in_modules
+            if holds and not any(optimizer is obj for obj in recoverables):
+                problems.append(
+                    f"an optimizer ({type(optimizer).__name__}) updating modules' "
+                    "parameters is not saved by the checkpointer (add it as a "
+                    "recoverable in init_optimizers)"
                 )
     hparams = getattr(getattr(brain, "hparams", None), "__dict__", {})
     for key, value in hparams.items():
