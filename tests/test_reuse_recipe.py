@@ -26,6 +26,7 @@ import pytest
 import soundfile as sf
 import torch
 from recipe_utils import REPO_ROOT
+from yaml_consistency import check_yaml_vs_script
 
 from zsser_modules import ModuleSetupError, dann_lambda
 
@@ -190,6 +191,12 @@ def test_the_docs_snippets_are_the_recipes_lines():
         assert appears_in(block, files[lang]), (
             f"{lang} snippet not in the recipe:\n" + "\n".join(block)
         )
+
+
+def test_the_recipe_is_consistent_with_its_yaml():
+    # SpeechBrain's rules (tests/yaml_consistency.py): every key used, every
+    # key read defined, every self.modules.x listed under modules:.
+    assert check_yaml_vs_script(HPARAMS, RECIPE_DIR / "train_reuse.py") == []
 
 
 def test_snippet_matching_rejects_what_differs():
