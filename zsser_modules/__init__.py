@@ -33,6 +33,16 @@ _EXPORTS = {
     "AdversarialClassifier": "adversarial",
     "adversarial_loss": "adversarial",
     "dann_lambda": "adversarial",
+    "adversary_loss": "adversarial",
+    "set_reversal_coefficient": "adversarial",
+    "reversal_layers": "adversarial",
+    "unwrap_module": "adversarial",
+    "AddedModulesMixin": "added_modules",
+    "ModuleSetupError": "added_modules",
+    "check_optimized_and_checkpointed": "added_modules",
+    "optimize_and_checkpoint": "added_modules",
+    "flag_pipeline": "dataio",
+    "parse_flag": "dataio",
     "EmotionMetricStats": "metrics",
     "uar": "metrics",
     "macro_f1": "metrics",
@@ -68,6 +78,16 @@ _EXPORTS = {
 
 __all__ = [
     "ALL_EMOTIONS",
+    "AddedModulesMixin",
+    "ModuleSetupError",
+    "adversary_loss",
+    "check_optimized_and_checkpointed",
+    "flag_pipeline",
+    "optimize_and_checkpoint",
+    "parse_flag",
+    "reversal_layers",
+    "set_reversal_coefficient",
+    "unwrap_module",
     "AtomicCheckpointer",
     "RandomState",
     "RunIdentity",
@@ -107,15 +127,26 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .added_modules import (
+        AddedModulesMixin,
+        ModuleSetupError,
+        check_optimized_and_checkpointed,
+        optimize_and_checkpoint,
+    )
     from .adversarial import (
         AdversarialClassifier,
         GradientReversal,
         adversarial_loss,
+        adversary_loss,
         dann_lambda,
         grad_reverse,
+        reversal_layers,
+        set_reversal_coefficient,
+        unwrap_module,
     )
     from .audio import audio_pipeline, read_audio
     from .checkpoints import AtomicCheckpointer, RandomState
+    from .dataio import flag_pipeline, parse_flag
     from .diagnostics import run_diagnostics
     from .distributed import DistributedBrainMixin, mean_across_processes
     from .encoders import (

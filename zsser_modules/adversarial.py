@@ -6,6 +6,16 @@ Placed between an encoder and a classifier of a nuisance attribute (speaker,
 language), it trains the classifier to predict the attribute while pushing the
 encoder to remove it from the representation.
 
+Naming: this ``lambda`` (``lambda_`` in the code) is the **reversal
+coefficient**. It is not the SupCon cross-lingual weight, which the paper also
+calls lambda (``SupConLoss(cross_lingual_weight=...)``). Its DANN schedule is
+:func:`dann_lambda`; ``zsser_modules.added_modules.AddedModulesMixin`` drives
+it from a Brain's training progress.
+
+Under DDP a Brain's modules are wrapped in ``DistributedDataParallel``, which
+has neither ``set_lambda`` nor ``loss``: :func:`set_reversal_coefficient` and
+:func:`adversary_loss` take a wrapped module or a plain one alike.
+
 Authors
  * zsser contributors 2026
 """
@@ -79,11 +89,12 @@ def grad_reverse(x: torch.Tensor, lambda_: float = 1.0) -> torch.Tensor:
 class GradientReversal(nn.Module):
     """Gradient reversal layer (Ganin et al., 2016) as a module.
 
-    The scale ``lambda_`` can be changed at any time, e.g. at every step from
-    :func:`dann_lambda`: set the ``lambda_`` attribute or call
-    :meth:`set_lambda`; the next backward pass uses the new value. It is a
-    plain attribute, not a buffer: it is not saved in checkpoints, recompute
-    it from the training progress after resuming.
+    The scale ``lambda_`` (the reversal coefficient) can be changed at any
+    time, e.g. at every step from :func:`dann_lambda`: set the ``lambda_``
+    attribute or call :meth:`set_lambda` (or :func:`set_reversal_coefficient`
+    on a DDP-wrapped module); the next forward pass uses the new value. It is
+    a plain attribute, not a buffer: it is not saved in checkpoints, recompute
+    it from the training progress after resuming (``AddedModulesMixin`` does).
 
     Arguments
     ---------
@@ -150,7 +161,7 @@ class GradientReversal(nn.Module):
 
 
 def dann_lambda(progress: float, gamma: float = 10.0) -> float:
-    """DANN schedule of the reversal scale (Ganin et al., 2016).
+    """DANN schedule of the reversal coefficient (Ganin et al., 2016).
 
     ``lambda = 2 / (1 + exp(-gamma * progress)) - 1`` grows smoothly from 0 at
     the start of training to about 1 at the end, so the adversary's noisy
@@ -429,5 +440,183 @@ class AdversarialClassifier(nn.Module):
         torch.Tensor
             Scalar loss. If every target is ignored it is a 0 connected to
             the graph (zero gradient, not NaN).
+
+        Under DDP, ``self.modules.<name>`` is a wrapper without this method,
+        and calling the unwrapped module's ``loss`` would bypass the gradient
+        synchronisation: use :func:`adversary_loss` there.
         """
         return adversarial_loss(self(x), targets, self.ignore_index)
+
+
+def unwrap_module(module: nn.Module) -> nn.Module:
+    """The module inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper.
+
+    Read attributes (``ignore_index``, ``n_classes``) through it; do not call
+    the unwrapped module's forward in training under DDP: a forward that
+    bypasses the wrapper is not synchronised (each process would keep its
+    own gradients, silently). :func:`adversary_loss` gets this right.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A module, wrapped or not.
+
+    Returns
+    -------
+    torch.nn.Module
+        The wrapped module (or ``module`` itself when it is not wrapped).
+
+    Example
+    -------
+    >>> lin = nn.Linear(2, 2)
+    >>> unwrap_module(nn.DataParallel(lin)) is lin, unwrap_module(lin) is lin
+    (True, True)
+    """
+    while isinstance(module, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        module = module.module
+    return module
+
+
+def reversal_layers(modules) -> list[GradientReversal]:
+    """Every gradient reversal layer inside ``modules`` (wrapped or not), once.
+
+    Arguments
+    ---------
+    modules : torch.nn.Module or mapping of str to torch.nn.Module
+        A module (e.g. an ``AdversarialClassifier``, DDP-wrapped or not), a
+        ``ModuleDict`` such as ``brain.modules``, or a dict of modules.
+
+    Returns
+    -------
+    list of GradientReversal
+        In traversal order, each layer once.
+
+    Example
+    -------
+    >>> modules = nn.ModuleDict({"adv": AdversarialClassifier(4, 3),
+    ...                          "head": nn.Linear(4, 2)})
+    >>> len(reversal_layers(modules))
+    1
+    """
+    roots = modules.values() if hasattr(modules, "values") else [modules]
+    found: dict[int, GradientReversal] = {}
+    for root in roots:
+        if not isinstance(root, nn.Module):
+            raise TypeError(
+                "reversal_layers: expected torch modules (a module, a ModuleDict "
+                f"or a dict of modules), got {type(root).__name__}."
+            )
+        for module in root.modules():
+            if isinstance(module, GradientReversal):
+                found.setdefault(id(module), module)
+    return list(found.values())
+
+
+def set_reversal_coefficient(modules, value: float) -> int:
+    """Set the reversal coefficient of every gradient reversal layer in ``modules``.
+
+    Works on DDP-wrapped modules (``brain.modules.speaker_adversary`` under
+    torchrun has no ``set_lambda``), on ``brain.modules`` as a whole and on
+    plain modules.
+
+    Arguments
+    ---------
+    modules : torch.nn.Module or mapping of str to torch.nn.Module
+        Where to look for the layers (see :func:`reversal_layers`).
+    value : float
+        The coefficient (>= 0), e.g. from :func:`dann_lambda`.
+
+    Returns
+    -------
+    int
+        The number of layers set.
+
+    Example
+    -------
+    >>> adversary = AdversarialClassifier(4, 3)
+    >>> set_reversal_coefficient(nn.ModuleDict({"adv": adversary}), 0.25)
+    1
+    >>> adversary.lambda_
+    0.25
+    """
+    layers = reversal_layers(modules)
+    if not layers:
+        raise ValueError(
+            "set_reversal_coefficient: no GradientReversal layer in the given "
+            "modules; pass the adversary (or brain.modules) that holds one."
+        )
+    value = _check_lambda(value)
+    for layer in layers:
+        layer.lambda_ = value
+    return len(layers)
+
+
+def adversary_loss(
+    adversary: nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    ignore: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:meth:`AdversarialClassifier.loss` for a module that may be DDP-wrapped.
+
+    The forward pass goes through ``adversary`` as given, so that under DDP
+    the wrapper synchronises the adversary's gradients across processes;
+    ``ignore_index`` is read from the wrapped classifier.
+
+    Arguments
+    ---------
+    adversary : torch.nn.Module
+        An :class:`AdversarialClassifier`, or a ``DistributedDataParallel`` /
+        ``DataParallel`` wrapping one (``self.modules.speaker_adversary``).
+    x : torch.Tensor
+        Embeddings [..., input_size].
+    targets : torch.Tensor
+        Integer class indices with the leading shape of ``x`` (e.g. [batch]
+        or [batch, 1]).
+    ignore : torch.Tensor, optional
+        Bool tensor, one value per target: True marks a sample that must not
+        train the adversary (e.g. ``batch.confounded`` from
+        ``zsser_modules.dataio.flag_pipeline``).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, averaged over the kept samples (0 connected to the graph
+        if none is kept).
+
+    Example
+    -------
+    >>> adversary = AdversarialClassifier(input_size=4, n_classes=3)
+    >>> x = torch.randn(3, 4, requires_grad=True)
+    >>> loss = adversary_loss(adversary, x, torch.tensor([0, 2, 1]),
+    ...                       ignore=torch.tensor([False, True, False]))
+    >>> loss.backward()
+    >>> x.grad[1].abs().sum().item()
+    0.0
+    """
+    inner = unwrap_module(adversary)
+    if not isinstance(inner, AdversarialClassifier):
+        raise TypeError(
+            "adversary_loss: expected an AdversarialClassifier (DDP-wrapped or "
+            f"not), got {type(inner).__name__}; for other adversaries compute "
+            "the logits and call adversarial_loss(logits, targets, ignore_index)."
+        )
+    if not isinstance(targets, torch.Tensor):
+        targets = torch.as_tensor(targets)
+    if ignore is not None:
+        if not isinstance(ignore, torch.Tensor) or ignore.dtype != torch.bool:
+            found = getattr(ignore, "dtype", type(ignore).__name__)
+            raise TypeError(
+                "adversary_loss: ignore must be a bool tensor (one value per "
+                f"target), got {found}; parse a manifest column such as "
+                "spk_confounded with zsser_modules.flag_pipeline."
+            )
+        if ignore.numel() != targets.numel():
+            raise ValueError(
+                f"adversary_loss: ignore has {ignore.numel()} values for "
+                f"{targets.numel()} targets; give one per sample."
+            )
+        targets = targets.reshape(-1).masked_fill(
+            ignore.reshape(-1).to(targets.device), inner.ignore_index
+        )
+    return adversarial_loss(adversary(x), targets, inner.ignore_index)

@@ -161,7 +161,9 @@ class SupConLoss(nn.Module):
         Reference temperature :math:`T_{base}` (> 0); the loss is scaled by
         :math:`T / T_{base}` (1 when both are equal).
     cross_lingual_weight : float
-        Weight :math:`w \geq 0` of positive pairs of different languages.
+        Weight :math:`w \geq 0` of positive pairs of different languages (the
+        paper's lambda of the SupCon loss; not the gradient reversal
+        coefficient of the speaker adversary, which DANN also calls lambda).
     weighting : str
         ``"anchor"`` (default) or ``"batch"``: how the pair weights are
         normalised (see above).
