@@ -61,6 +61,9 @@ DEBUG_DATA = f"tests/tmp/{NAME}"
 TINY_SSL = f"{DEBUG_DATA}/tiny_wav2vec2"
 #: The tiny demo corpus of every row (the recipe's generator; 24 clips per language).
 DEBUG_DEMO_OPTIONS = {"n_speakers": 2, "n_per_class_per_speaker": 3}
+#: Extras of the zsser package that the staged hparams files use by default:
+#: SSL and Whisper encoders, the t-SNE figure, the probes, the demo corpus.
+RECIPE_EXTRAS = ("demo", "encoders", "plots", "probe")
 #: The kit's files that a staged tree needs.
 KIT_FILES = (
     "tests/consistency/test_recipe.py",
@@ -234,7 +237,10 @@ def copy_kit(kit: Path, out: Path) -> None:
 
 
 def zsser_requirement(repo: Path = REPO) -> str:
-    """The pip requirement of this checkout's package (with its demo extra, if any).
+    """The pip requirement of this checkout's package, with the recipe's extras.
+
+    The extras are those of :data:`RECIPE_EXTRAS` that the installed package
+    declares (none where it has no such extras: then its core holds them).
 
     Example
     -------
@@ -242,10 +248,11 @@ def zsser_requirement(repo: Path = REPO) -> str:
     True
     """
     try:
-        extras = metadata.metadata("zsser").get_all("Provides-Extra") or []
+        declared = metadata.metadata("zsser").get_all("Provides-Extra") or []
     except metadata.PackageNotFoundError:
-        extras = []
-    name = "zsser[demo]" if "demo" in extras else "zsser"
+        declared = []
+    extras = [extra for extra in RECIPE_EXTRAS if extra in declared]
+    name = f"zsser[{','.join(extras)}]" if extras else "zsser"
     return f"{name} @ {Path(repo).resolve().as_uri()}"
 
 
