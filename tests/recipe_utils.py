@@ -270,14 +270,3 @@ def check_selection_outputs(results, log):
     logged = [float(v) for v in re.findall(rf"valid {key}: ([-+.e\d]+)", log)]
     selected = results["best_valid_uar" if key == "uar" else "valid_mean_language_uar"]
     assert selected == pytest.approx(max(logged), rel=5e-3)
-
-
-if __name__ == "__main__":
-    # The fixture trees that the rows of tests/recipes/*.csv read:
-    #   python tests/recipe_utils.py tests/tmp/zsser_fixture
-    if len(sys.argv) != 2:
-        sys.exit(
-            "usage: python tests/recipe_utils.py FOLDER (e.g. tests/tmp/zsser_fixture)"
-        )
-    for key, value in build_fixture(Path(sys.argv[1])).items():
-        print(f"{key}: {value}")
