@@ -178,8 +178,9 @@ def _shipped(module: str) -> ModuleType:
     name = SHIPPED_MODULES[module]
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, model_file(f"{name}.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
     return sys.modules[name]
 
 
@@ -208,8 +209,9 @@ def _yaml_module_names() -> Iterator[None]:
     ``zsser_<module>`` the shipped modules this one imported.
     """
     names = {Path(INTERFACE_FILE).stem: sys.modules.get(__name__), **_MODULES}
+    names = {name: module for name, module in names.items() if module is not None}
     saved = {name: sys.modules.get(name) for name in names}
-    sys.modules.update({name: mod for name, mod in names.items() if mod is not None})
+    sys.modules.update(names)
     try:
         yield
     finally:
@@ -464,9 +466,9 @@ class EmotionRecognizer(Pretrained):
         Arguments
         ---------
         wavs : torch.Tensor
-            As :meth:`encode_features`.
+            Waveforms, as for :meth:`encode_features`.
         wav_lens : torch.Tensor, optional
-            As :meth:`encode_features`.
+            Their relative lengths, as for :meth:`encode_features`.
 
         Returns
         -------
@@ -487,9 +489,9 @@ class EmotionRecognizer(Pretrained):
         Arguments
         ---------
         wavs : torch.Tensor
-            As :meth:`encode_features`.
+            Waveforms [batch, time] (or [time]) at ``hparams.sample_rate``.
         wav_lens : torch.Tensor, optional
-            As :meth:`encode_features`.
+            Relative lengths [batch]. Default: all 1.
 
         Returns
         -------

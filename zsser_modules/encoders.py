@@ -291,17 +291,30 @@ class PretrainedLayerPooling(nn.Module):
     Arguments
     ---------
     source : str
-        Hugging Face hub id or local model folder.
+        Hugging Face hub id (e.g. ``"microsoft/wavlm-large"``) or a local
+        folder with ``config.json``, weights and ``preprocessor_config.json``.
     save_path : str, optional
-        Hugging Face cache folder of a hub ``source`` (default: the user's).
+        Hugging Face cache folder of a hub ``source`` (default: the user's
+        Hugging Face cache).
     freeze : bool
-        No trainable parameter, eval mode, no autograd.
+        If True, no parameter is trainable and the model stays in eval mode
+        (no dropout, deterministic features) even when the Brain calls
+        ``.train()``, and runs without autograd.
     normalize_layers : bool
-        Layer-normalise each frame of each layer (no affine) before pooling.
+        If True, each frame of each layer is layer-normalised (no affine)
+        before pooling, evening out the very different scales of layers.
     precision : str
-        Compute precision of a frozen model (see ``encoder_precision``).
+        Compute precision of a frozen model (``"fp32"``, ``"bf16"``,
+        ``"fp16"``), applied in every stage whatever ``--precision`` or
+        ``--eval_precision`` say (see ``encoder_precision``); the pooled
+        features are returned in float32. Part of ``feature_settings()``,
+        hence of the feature-cache key. A fine-tuned model (``freeze=False``)
+        ignores it and follows the Brain's precision.
     revision : str, optional
-        Hub revision of a hub ``source``; the commit loaded is ``self.revision``.
+        Hub revision (commit hash, branch or tag) of a hub ``source``: that
+        snapshot is loaded (:func:`resolve_pretrained`). Default: the
+        newest. The commit actually loaded is ``self.revision`` (None for a
+        local folder), which the export pins.
     """
 
     model: nn.Module
@@ -442,7 +455,7 @@ class PretrainedLayerPooling(nn.Module):
         wavs : torch.Tensor
             ``[B, T]`` waveforms at 16 kHz, right-padded.
         wav_lens : torch.Tensor, optional
-            ``[B]`` relative lengths (SpeechBrain convention). Default: all 1.
+            ``[B]`` relative lengths (SpeechBrain convention; default: all 1).
 
         Returns
         -------
@@ -504,21 +517,12 @@ class SSLLayerPooling(PretrainedLayerPooling):
     WavLM-large, HuBERT-large) run as one padded batch with the mask.
 
     Layer dropout is forced to 0 (the Hugging Face default 0.1 drops whole
-    layers in training mode, changing the number of returned layers). A
-    frozen model stays in eval mode even when the Brain calls ``.train()``
-    (no dropout, deterministic features) and runs without autograd.
+    layers in training mode, changing the number of returned layers).
 
     Arguments
     ---------
-    source : str
-        Hugging Face hub id (e.g. ``"microsoft/wavlm-large"``) or a local
-        folder with ``config.json``, weights and ``preprocessor_config.json``.
-    save_path : str, optional
-        Hugging Face cache folder of a hub ``source`` (default: the user's
-        Hugging Face cache).
-    freeze : bool
-        If True (default), no parameter is trainable and the model stays in
-        eval mode.
+    source, save_path, freeze, normalize_layers, precision, revision
+        As :class:`PretrainedLayerPooling` (frozen and fp32 by default).
     hub_class : str
         ``"auto"`` (choose the wrapper from the config's ``model_type``),
         ``"wav2vec2"``, ``"wavlm"`` or ``"hubert"``.
@@ -529,23 +533,8 @@ class SSLLayerPooling(PretrainedLayerPooling):
     batch_mode : str
         ``"auto"``, ``"padded"`` (one padded forward with attention mask) or
         ``"per_utterance"`` (each utterance alone; exact for any model).
-    normalize_layers : bool
-        If True, each frame of each layer is layer-normalised (no affine)
-        before pooling, evening out the very different scales of layers.
     freeze_feature_extractor : bool
         When ``freeze=False``, keep the convolutional front-end frozen.
-    precision : str
-        Compute precision of a frozen model (``"fp32"`` default, ``"bf16"``,
-        ``"fp16"``), applied in every stage whatever ``--precision`` or
-        ``--eval_precision`` say (see ``encoder_precision``); the pooled
-        features are returned in float32. Part of ``feature_settings()``,
-        hence of the feature-cache key. A fine-tuned model (``freeze=False``)
-        ignores it and follows the Brain's precision.
-    revision : str, optional
-        Hub revision (commit hash, branch or tag) of a hub ``source``: that
-        snapshot is loaded (:func:`resolve_pretrained`). Default: the
-        newest. The commit actually loaded is ``self.revision`` (None for a
-        local folder), which the export pins.
 
     Example
     -------
@@ -734,15 +723,10 @@ class WhisperLayerPooling(PretrainedLayerPooling):
 
     Arguments
     ---------
-    source : str
-        Hugging Face hub id (e.g. ``"openai/whisper-base"``) or a local folder
-        with ``config.json``, weights and ``preprocessor_config.json``.
-    save_path : str, optional
-        Hugging Face cache folder of a hub ``source`` (default: the user's
-        Hugging Face cache).
-    freeze : bool
-        If True (default), no parameter is trainable and the encoder stays in
-        eval mode.
+    source, save_path, freeze, normalize_layers, precision, revision
+        As :class:`PretrainedLayerPooling` (a hub id such as
+        ``"openai/whisper-base"``; frozen and fp32 by default); the log-mel
+        front-end always runs in float32.
     layers : sequence of int, optional
         Hidden-state indices to keep (0 .. encoder_layers; negative indices
         count from the end). Default: all.
@@ -752,14 +736,6 @@ class WhisperLayerPooling(PretrainedLayerPooling):
     batch_mode : str
         ``"padded"`` (default) or ``"per_utterance"`` (only for ``"cut"``;
         ``"full"`` always runs one clip at a time).
-    normalize_layers : bool
-        Layer-normalise each frame of each layer (no affine) before pooling.
-    precision : str
-        Compute precision of a frozen model (as for ``SSLLayerPooling``); the
-        log-mel front-end always runs in float32.
-    revision : str, optional
-        Hub revision of a hub ``source`` (as for ``SSLLayerPooling``); the
-        commit loaded is ``self.revision``.
 
     Example
     -------
@@ -1148,9 +1124,10 @@ class FbankEncoder(nn.Module):
         Arguments
         ---------
         wavs : torch.Tensor
-            ``[B, T]`` right-padded waveforms.
+            ``[B, T]`` waveforms at ``sample_rate``, right-padded.
         wav_lens : torch.Tensor, optional
-            ``[B]`` relative lengths. Default: all 1.
+            ``[B]`` relative lengths (default: all 1): the padded frames are
+            left out of the normalisation statistics and the pooling.
 
         Returns
         -------
@@ -1278,9 +1255,10 @@ class FbankStatsEncoder(nn.Module):
         Arguments
         ---------
         wavs : torch.Tensor
-            ``[B, T]`` right-padded waveforms.
+            ``[B, T]`` waveforms at ``sample_rate``, right-padded.
         wav_lens : torch.Tensor, optional
-            ``[B]`` relative lengths. Default: all 1.
+            ``[B]`` relative lengths (default: all 1): each utterance is cut
+            to its own samples before its filterbanks are computed.
 
         Returns
         -------
