@@ -175,3 +175,25 @@ def test_a_missing_model_file_is_named(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="'no_such_file.txt' of the exported"):
         custom_interface.model_file("no_such_file.txt")
+
+
+def test_an_older_export_naming_classes_custom_interface_still_loads(tmp_path, wavs):
+    """Exports made when the encoders lived in custom_interface.py still load."""
+    torch.manual_seed(0)
+    modules = {
+        "fbank_stats": build_module(FbankStatsEncoder, n_mels=20),
+        "embedding": build_module(VanillaNN, input_shape=[None, 120], dnn_neurons=8),
+        "emo_classifier": build_module(Linear, input_size=8, n_neurons=4),
+    }
+    folder = tmp_path / "model"
+    export_inference(
+        folder, "fbank_stats", modules, EMOTIONS, weights_from_source=["fbank_stats"]
+    )
+    current = EmotionRecognizer.from_hparams(source=str(folder))
+    hparams = folder / "hyperparams.yaml"
+    text = hparams.read_text().replace("zsser_encoders.", "custom_interface.")
+    hparams.write_text(text)
+    older = EmotionRecognizer.from_hparams(source=str(folder))
+    assert "custom_interface.FbankStatsEncoder" in text
+    for wav in wavs:
+        assert torch.equal(older.classify_file(wav)[0], current.classify_file(wav)[0])
