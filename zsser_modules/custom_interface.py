@@ -31,6 +31,10 @@ why it must be here rather than in one of them:
   its companions through them, wherever SpeechBrain put the folder (a
   ``savedir`` of links, the hub cache): the folder must be found before any
   companion can be imported;
+- ``_shipped`` and ``_yaml_module_names``: the companions are the folder's
+  copies in an exported folder and the project's own modules inside the
+  project, under the names ``hyperparams.yaml`` gives them; a module
+  ``__getattr__`` keeps exports made before this split loadable;
 - :data:`ENCODER_MODULES`, :data:`HEAD_MODULES`, :func:`model_chain`: the
   order in which the class runs the folder's modules (the export writes the
   same chain).
