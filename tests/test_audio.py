@@ -1,7 +1,7 @@
 """Tests of zsser_modules.audio.read_audio (the one audio loader).
 
 It is SpeechBrain's loading and ``AudioNormalizer``
-(``zsser_modules.custom_interface.load_audio``), the path of the exported
+(``zsser_modules.audio.load_audio``), the path of the exported
 ``EmotionRecognizer`` too. ``legacy_read_audio`` is the project's former
 loader (soundfile, mean of the channels, then torchaudio resampling): the
 tests bound the difference.

@@ -2,7 +2,7 @@
 
 Every clip is cut to its first ``max_duration`` seconds, after resampling,
 and zero-padded to ``MIN_DURATION``, by the one audio loader
-(``zsser_modules.custom_interface.load_audio``) that training, the feature
+(``zsser_modules.audio.load_audio``) that training, the feature
 cache and the exported model share.
 """
 

@@ -1,15 +1,18 @@
 """Exported model folders load anywhere SpeechBrain does (hub-portable).
 
 The folder of a trained run holds hyperparams.yaml, custom_interface.py (a
-verbatim copy of zsser_modules/custom_interface.py), label_encoder.txt and
-the weights, with no absolute path; ``foreign_class`` loads it in an
-interpreter where this project cannot be imported (tests/isolation_utils.py)
-and predicts exactly what the project's EmotionRecognizer does. A frozen hub
-encoder is pinned to the commit it was loaded at (an offline fake hub cache).
-The Whisper case is in tests/test_whisper.py.
+verbatim copy of zsser_modules/custom_interface.py) and the verbatim copies
+of the modules it runs (zsser_encoders.py, zsser_speaker_norm.py,
+zsser_audio.py), label_encoder.txt and the weights, with no absolute path;
+``foreign_class`` loads it in an interpreter where this project cannot be
+imported (tests/isolation_utils.py) and predicts exactly what the project's
+EmotionRecognizer does. A frozen hub encoder is pinned to the commit it was
+loaded at (an offline fake hub cache). The Whisper case is in
+tests/test_whisper.py.
 """
 
 import functools
+import importlib
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,9 @@ def test_exported_folder_is_self_contained(tmp_path_factory, encoder):
     assert not (folder / "custom.py").exists()
     interface = Path(custom_interface.__file__).read_bytes()
     assert (folder / "custom_interface.py").read_bytes() == interface
+    for module, name in custom_interface.SHIPPED_MODULES.items():  # verbatim
+        shipped = importlib.import_module(f"zsser_modules.{module}").__file__
+        assert (folder / f"{name}.py").read_bytes() == Path(shipped).read_bytes()
     text = (folder / "hyperparams.yaml").read_text()
     assert "zsser_modules" not in text
     for absolute in (str(tmp_path_factory.getbasetemp()), str(REPO_ROOT), '"/'):
@@ -169,3 +175,25 @@ def test_a_missing_model_file_is_named(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="'no_such_file.txt' of the exported"):
         custom_interface.model_file("no_such_file.txt")
+
+
+def test_an_older_export_naming_classes_custom_interface_still_loads(tmp_path, wavs):
+    """Exports made when the encoders lived in custom_interface.py still load."""
+    torch.manual_seed(0)
+    modules = {
+        "fbank_stats": build_module(FbankStatsEncoder, n_mels=20),
+        "embedding": build_module(VanillaNN, input_shape=[None, 120], dnn_neurons=8),
+        "emo_classifier": build_module(Linear, input_size=8, n_neurons=4),
+    }
+    folder = tmp_path / "model"
+    export_inference(
+        folder, "fbank_stats", modules, EMOTIONS, weights_from_source=["fbank_stats"]
+    )
+    current = EmotionRecognizer.from_hparams(source=str(folder))
+    hparams = folder / "hyperparams.yaml"
+    text = hparams.read_text().replace("zsser_encoders.", "custom_interface.")
+    hparams.write_text(text)
+    older = EmotionRecognizer.from_hparams(source=str(folder))
+    assert "custom_interface.FbankStatsEncoder" in text
+    for wav in wavs:
+        assert torch.equal(older.classify_file(wav)[0], current.classify_file(wav)[0])

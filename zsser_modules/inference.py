@@ -9,8 +9,10 @@ and transformers are installed, without this project:
   made (:func:`build_module`), the emotion list, the audio normaliser and a
   few facts about the training run; no absolute path;
 - ``custom_interface.py``: a verbatim copy of
-  :mod:`zsser_modules.custom_interface` (encoders, audio loading,
-  :class:`EmotionRecognizer`), the one definition the project uses too;
+  :mod:`zsser_modules.custom_interface` (:class:`EmotionRecognizer`), with
+  ``zsser_encoders.py``, ``zsser_speaker_norm.py`` and ``zsser_audio.py``,
+  verbatim copies of :mod:`zsser_modules.encoders`, ``.speaker_norm`` and
+  ``.audio``: the one definition the project trains with;
 - ``label_encoder.txt``: SpeechBrain's ``CategoricalEncoder`` file;
 - ``<module>.ckpt``: the weights of the best checkpoint. A frozen pretrained
   encoder is not copied: it is named by hub id and pinned commit
@@ -26,7 +28,7 @@ Load it in SpeechBrain's usual ways::
 or, anywhere, ``foreign_class(source=..., pymodule_file="custom_interface.py",
 classname="EmotionRecognizer")``. ``out_prob`` holds log-probabilities (as
 SpeechBrain's classifiers). Audio is read with
-:func:`zsser_modules.custom_interface.load_audio` (SpeechBrain's
+:func:`zsser_modules.audio.load_audio` (SpeechBrain's
 ``AudioNormalizer``), exactly as in training: any sample rate, mono or
 multi-channel; the folder records the training run's ``max_duration`` and
 the model sees the same first ``max_duration`` seconds of every file as in
@@ -60,6 +62,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import importlib
 import json
 import logging
 import os
@@ -73,17 +76,17 @@ import soundfile
 import torch
 
 from zsser_modules import custom_interface
+from zsser_modules.audio import check_max_duration, count_non_finite
 from zsser_modules.custom_interface import (
     ENCODER_MODULES,  # noqa: F401  (re-exported: recipes/train.py)
     HEAD_MODULES,  # noqa: F401
     INTERFACE_FILE,
-    MODEL_FILE_PATTERNS,
+    SHIPPED_MODULES,
     EmotionRecognizer,
-    check_max_duration,
-    count_non_finite,
     hub_origin,
     model_chain,
 )
+from zsser_modules.encoders import MODEL_FILE_PATTERNS
 from zsser_modules.labels import build_label_encoder
 
 logger = logging.getLogger(__name__)
@@ -345,16 +348,18 @@ def _yaml_value(value: Any, where: str) -> str:
 
 
 def _interface_target(target: str, where: str) -> str:
-    """Class path in the exported YAML: ``custom_interface.X`` for our classes."""
-    package = f"{custom_interface.__name__}."
-    if target.startswith(package):
-        return f"{INTERFACE_MODULE}.{target[len(package) :]}"
-    if target.split(".")[0] == __name__.split(".")[0]:
+    """Class path in the exported YAML: our classes by their file in the folder."""
+    exported = {f"{__package__}.{m}": name for m, name in SHIPPED_MODULES.items()}
+    exported[custom_interface.__name__] = INTERFACE_MODULE
+    for module, name in exported.items():
+        if target.startswith(f"{module}."):
+            return name + target[len(module) :]
+    if target.split(".")[0] == __package__:
+        files = [f"{m.replace('.', '/')}.py" for m in exported]
         raise ValueError(
-            f"Cannot export {where}: its class {target} is defined outside "
-            f"{custom_interface.__name__}, and the exported folder must load "
-            "without this project. Define (move) the class in "
-            "zsser_modules/custom_interface.py."
+            f"Cannot export {where}: its class {target} is defined in a module "
+            "that exported folders do not carry, and the folder must load "
+            f"without this project. Define (move) the class in one of {files}."
         )
     return target
 
@@ -431,11 +436,13 @@ def export_inference(
     """Write a model folder that loads anywhere SpeechBrain does.
 
     The folder holds ``hyperparams.yaml`` (the modules rebuilt from the very
-    constructor calls the recipe made, :func:`build_module`; classes of this
-    project named ``custom_interface.<class>``), ``custom_interface.py``
-    (a verbatim copy of :mod:`zsser_modules.custom_interface`: the encoders,
-    the audio loading and :class:`EmotionRecognizer`, importing only
-    SpeechBrain, torch and transformers), ``label_encoder.txt``
+    constructor calls the recipe made, :func:`build_module`; a class of
+    ``zsser_modules.<module>`` named ``zsser_<module>.<class>``),
+    ``custom_interface.py`` (a verbatim copy of
+    :mod:`zsser_modules.custom_interface`: :class:`EmotionRecognizer`) and
+    the verbatim copies of the modules it runs (``SHIPPED_MODULES``:
+    ``zsser_encoders.py``, ``zsser_speaker_norm.py``, ``zsser_audio.py``), all
+    importing only SpeechBrain, torch and transformers, ``label_encoder.txt``
     (SpeechBrain's ``CategoricalEncoder`` format) and ``<module>.ckpt``
     weights. No absolute path is written. A pretrained encoder from the hub
     is named by its hub id and the commit it was loaded at; a frozen one is
@@ -469,7 +476,7 @@ def export_inference(
     features : sequence of str
         Modules applied to the encoder output before the heads (tensor in,
         tensor out, e.g. a normalisation with stored statistics); their
-        classes must be defined in :mod:`zsser_modules.custom_interface`.
+        classes must be defined in a module of ``SHIPPED_MODULES``.
     max_duration : float, optional
         The training run's ``max_duration`` (seconds; None: no crop), written
         to ``hyperparams.yaml``: the loaded model cuts every input to its
@@ -497,7 +504,8 @@ def export_inference(
     'hyperparams.yaml'
     >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
     ['custom_interface.py', 'embedding.ckpt', 'emo_classifier.ckpt',
-     'hyperparams.yaml', 'label_encoder.txt']
+     'hyperparams.yaml', 'label_encoder.txt', 'zsser_audio.py',
+     'zsser_encoders.py', 'zsser_speaker_norm.py']
     >>> rec = EmotionRecognizer.from_hparams(source=str(folder))
     >>> out_prob, score, index, text_lab = rec.classify_batch(torch.randn(2, 16000))
     >>> out_prob.shape, bool(torch.allclose(out_prob.exp().sum(-1), torch.ones(2)))
@@ -525,6 +533,9 @@ def export_inference(
         "#   out_prob, score, index, text_lab = rec.classify_file('speech.wav')",
         "# out_prob: log-probabilities over `emotions` (label_encoder.txt).",
         f"# Model: {' -> '.join(names)} -> log-softmax.",
+        "# Code: custom_interface.py (EmotionRecognizer) and the modules it runs,",
+        f"# {', '.join(f'{n}.py' for n in SHIPPED_MODULES.values())} (verbatim",
+        "# copies of the recipe's own modules).",
         "",
         f"encoder: {_yaml_value(encoder, 'encoder')}",
         f"sample_rate: {int(sample_rate)}",
@@ -570,6 +581,9 @@ def export_inference(
         torch.save(modules[name].state_dict(), folder / f"{name}.ckpt")
     build_label_encoder(list(classes)).save(folder / LABEL_FILE)
     shutil.copyfile(custom_interface.__file__, folder / INTERFACE_FILE)
+    for module, name in SHIPPED_MODULES.items():
+        shipped = importlib.import_module(f"{__package__}.{module}")
+        shutil.copyfile(shipped.__file__, folder / f"{name}.py")
     (folder / "custom.py").unlink(missing_ok=True)  # written by older exports
     return hparams_file
 

@@ -64,10 +64,11 @@ Single files at inference have no speaker: the exported model holds a
 :meth:`SpeakerNorm.fit` sets the statistics of a given set of files (e.g. a
 folder of one speaker: ``zsser-classify RUN FOLDER --one-speaker``).
 
-The inference side (:class:`SpeakerNorm`, :class:`RunningStats`) is defined in
-:mod:`zsser_modules.custom_interface`, the self-contained file copied into
-every exported model; :func:`normalize_datasets` wires it into SpeechBrain
-datasets for the recipe.
+The inference side is :class:`SpeakerNorm` (with :class:`RunningStats`);
+every exported model folder carries a verbatim copy of this file
+(``zsser_speaker_norm.py``), so it imports only the standard library and
+torch. :func:`normalize_datasets` wires it into SpeechBrain datasets for the
+recipe.
 
 Authors
  * zsser contributors 2026
@@ -76,15 +77,10 @@ Authors
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
-
-# The inference side lives in the self-contained interface copied into every
-# exported model folder (one definition, re-exported here).
-from zsser_modules.custom_interface import SPEAKER_NORM_EPS as EPS
-from zsser_modules.custom_interface import RunningStats, SpeakerNorm
 
 __all__ = [
     "EPS",
@@ -112,6 +108,100 @@ TRANSDUCTIVE_NORMS: tuple[str, ...] = ("per_speaker",)
 #: for ``per_speaker`` and ``per_speaker_enrolment``): the utterances of the
 #: normalised utterance's own split, each ID once (module docstring).
 STATISTICS_POOL: str = "own_split"
+
+
+#: Floor of a standard deviation (an element constant over a speaker's
+#: utterances, or a speaker with one utterance, maps to 0, not to inf).
+EPS: float = 1e-5
+
+
+class RunningStats:
+    """Element-wise mean and standard deviation of tensors, in one pass (float64).
+
+    Example
+    -------
+    >>> stats = RunningStats()
+    >>> for value in ([1.0, 2.0], [3.0, 2.0]):
+    ...     stats.add(torch.tensor(value))
+    >>> mean, std = stats.result()  # a constant element gets the floor EPS
+    >>> mean.tolist(), std.tolist() == [1.0, torch.tensor(EPS).item()]
+    ([2.0, 2.0], True)
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: torch.Tensor | None = None
+        self.squares: torch.Tensor | None = None
+
+    def add(self, feats: torch.Tensor) -> None:
+        """Add one utterance's features (any shape, the same for every call)."""
+        feats = feats.detach().to("cpu", torch.float64)
+        if self.total is None:
+            self.total = torch.zeros_like(feats)
+            self.squares = torch.zeros_like(feats)
+        self.total += feats
+        self.squares += feats * feats
+        self.count += 1
+
+    def result(self, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` as float32 (population std, floored at ``eps``)."""
+        if not self.count:
+            raise ValueError("RunningStats: no feature was added.")
+        mean = self.total / self.count
+        var = (self.squares / self.count - mean * mean).clamp_min(0.0)
+        return mean.float(), var.sqrt().clamp_min(eps).float()
+
+
+class SpeakerNorm(torch.nn.Module):
+    """Standardise features with one set of statistics: ``(x - mean) / std``.
+
+    The statistics are buffers (saved in the module's state dict). The
+    recipe exports it with the global statistics of the training data; a
+    user with several files of one speaker sets theirs with :meth:`fit`.
+
+    Arguments
+    ---------
+    feature_shape : sequence of int
+        Shape of one utterance's features (``[L+1, D]`` or ``[D]``).
+    eps : float
+        Floor of the standard deviation.
+
+    Example
+    -------
+    >>> norm = SpeakerNorm([2])
+    >>> norm.fit([torch.tensor([1.0, 0.0]), torch.tensor([3.0, 0.0])])
+    >>> norm(torch.tensor([[3.0, 0.0]])).tolist()
+    [[1.0, 0.0]]
+    """
+
+    def __init__(self, feature_shape: Sequence[int], eps: float = EPS):
+        super().__init__()
+        self.feature_shape = [int(size) for size in feature_shape]
+        self.eps = float(eps)
+        self.register_buffer("mean", torch.zeros(self.feature_shape))
+        self.register_buffer("std", torch.ones(self.feature_shape))
+
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Use these statistics (shape ``feature_shape``)."""
+        for name, value in (("mean", mean), ("std", std)):
+            if list(value.shape) != self.feature_shape:
+                raise ValueError(
+                    f"SpeakerNorm: {name} has shape {list(value.shape)}, expected "
+                    f"{self.feature_shape}."
+                )
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp_min(self.eps))
+
+    def fit(self, features: Iterable[torch.Tensor]) -> None:
+        """Set the statistics of these utterances' features (e.g. one speaker's)."""
+        stats = RunningStats()
+        for feats in features:
+            stats.add(feats)
+        self.set_statistics(*stats.result(self.eps))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Standardise ``feats`` ``[batch, *feature_shape]`` (or one utterance)."""
+        return (feats - self.mean) / self.std
 
 
 def check_speaker_norm(
