@@ -161,6 +161,19 @@ def test_a_new_loader_iterator_draws_from_torch_s_generator():
 # ------------------------------------------------ encoders: WeightedSSLModel
 
 
+def test_statistics_pooling_adds_noise_to_the_mean_masked_mean_does_not():
+    from speechbrain.nnet.pooling import StatisticsPooling
+
+    from zsser_modules.encoders import masked_mean
+
+    x = torch.randn(2, 50, 8, generator=torch.Generator().manual_seed(0))
+    lens = torch.tensor([0.6, 1.0])
+    pool = StatisticsPooling(return_std=False).eval()
+    assert not torch.equal(pool(x, lens), pool(x, lens))  # not cacheable
+    assert torch.equal(masked_mean(x, lens), masked_mean(x, lens))
+    assert torch.allclose(pool(x, lens)[:, 0], masked_mean(x, lens), atol=1e-3)
+
+
 @pytest.fixture(scope="module")
 def padded_pair():
     gen = torch.Generator().manual_seed(0)

@@ -6,6 +6,7 @@ Each section answers one question of docs/toolkit_reuse.md on small inputs
     python tests/benchmarks/toolkit_reuse.py metrics
     python tests/benchmarks/toolkit_reuse.py checkpointer
     python tests/benchmarks/toolkit_reuse.py random_state
+    python tests/benchmarks/toolkit_reuse.py pooling
     python tests/benchmarks/toolkit_reuse.py ssl
     python tests/benchmarks/toolkit_reuse.py whisper [--whisper-base FOLDER]
     python tests/benchmarks/toolkit_reuse.py all
@@ -242,6 +243,25 @@ def random_state() -> None:
     )
 
 
+def pooling() -> None:
+    """SpeechBrain's StatisticsPooling (mean only) against masked_mean."""
+    from speechbrain.nnet.pooling import StatisticsPooling
+
+    from zsser_modules.encoders import masked_mean
+
+    x = torch.randn(2, 50, 8, generator=torch.Generator().manual_seed(0))
+    lens = torch.tensor([0.6, 1.0])
+    pool = StatisticsPooling(return_std=False).eval()
+    first, second = pool(x, lens)[:, 0], pool(x, lens)[:, 0]
+    exact = masked_mean(x, lens)
+    print(
+        "StatisticsPooling(return_std=False) in eval mode: two calls differ by "
+        f"{(first - second).abs().max():.2g}, the exact masked mean by "
+        f"{(first - exact).abs().max():.2g} (Gaussian noise added to the mean); "
+        f"masked_mean twice: {(masked_mean(x, lens) - exact).abs().max():.2g}"
+    )
+
+
 def _tiny_batch(n_short=8000, n_long=24000):
     gen = torch.Generator().manual_seed(0)
     short = 0.1 * torch.randn(1, n_short, generator=gen)
@@ -364,7 +384,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "what",
-        choices=["metrics", "checkpointer", "random_state", "ssl", "whisper", "all"],
+        choices=[
+            "metrics",
+            "checkpointer",
+            "random_state",
+            "pooling",
+            "ssl",
+            "whisper",
+            "all",
+        ],
     )
     parser.add_argument("--whisper-base", default=None)
     args = parser.parse_args()
@@ -374,6 +402,8 @@ def main() -> None:
         checkpointer()
     if args.what in ("random_state", "all"):
         random_state()
+    if args.what in ("pooling", "all"):
+        pooling()
     if args.what in ("ssl", "all"):
         ssl()
     if args.what in ("whisper", "all"):
