@@ -8,8 +8,8 @@ model as an uninterrupted run:
 * **Random number generators.** Dropout, the data loader's worker seeds and
   anything else drawing from the global generators (Python's ``random``,
   NumPy, torch on CPU and on every CUDA device) are not in SpeechBrain's
-  checkpoints: a resumed run continues from the state that seeding left at
-  start-up, not from the state the killed run had reached.
+  checkpoints by default: a resumed run continues from the state that
+  seeding left at start-up, not from the state the killed run had reached.
   :class:`RandomState` is a recoverable holding them (one file per process).
 * **Interrupted saves.** SpeechBrain writes a checkpoint's ``CKPT.yaml``
   *first*, then each recoverable: a run killed while saving leaves a
@@ -18,6 +18,12 @@ model as an uninterrupted run:
   cut short the same way. :class:`AtomicCheckpointer` writes a checkpoint
   into a hidden folder, adds ``CKPT.yaml`` last and renames the folder into
   place; deletions rename before removing.
+
+Not SpeechBrain's ``speechbrain.utils.repro.SaveableGenerator`` (torch's
+generators only, saved by the main process only, no re-restore after a new
+loader iterator draws its seed) nor its plain ``Checkpointer`` (killed while
+saving, the newest checkpoint fails to load): measured in
+docs/toolkit_reuse.md, pinned by tests/test_toolkit_reuse.py.
 
 Both are plain SpeechBrain objects: in a YAML file::
 
