@@ -52,10 +52,10 @@ IMPORT_TO_DIST = {
 #: Our own top-level names (first party): the package, the recipes, tests.
 FIRST_PARTY = {"zsser_modules", "recipes", "conftest"}
 
-#: Known unguarded imports, with why: none left is the goal. custom_interface.py
-#: is the iface helper's file (copied into exported models, so it cannot import
-#: zsser_modules.optional): its transformers guard is written there in place.
-PENDING = {("zsser_modules/custom_interface.py", "transformers")}
+#: Known unguarded imports, with why: none left. encoders.py is copied into
+#: exported models, so it cannot import zsser_modules.optional: its
+#: transformers guard (_import_transformers) names the extra in place.
+PENDING: set[tuple[str, str]] = set()
 
 
 def _normalise(name: str) -> str:
@@ -219,11 +219,6 @@ def test_the_core_works_without_any_extra():
     assert "CORE-ONLY OK" in done.stdout
 
 
-@pytest.mark.xfail(
-    reason="custom_interface.py's transformers guard is the iface helper's change "
-    "(docs/install.md); speechbrain's own message spans three lines",
-    strict=False,
-)
 def test_pretrained_encoders_without_transformers_name_the_extra():
     done = _run_check("encoders")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

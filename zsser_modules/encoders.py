@@ -45,6 +45,11 @@ strings, lists, a ``source``): the recipe builds it from the YAML through
 ``zsser_modules.inference.build_module``, and the export writes that same
 constructor call into the model folder's ``hyperparams.yaml``.
 
+Not SpeechBrain's ``WeightedSSLModel``, ``Whisper`` wrapper or ``StatisticsPooling``:
+they leak padding, pad Whisper to 30 s with a batch-wide log-mel floor, and add
+noise to the pooled mean (measured in docs/toolkit_reuse.md, pinned by
+tests/test_toolkit_reuse.py).
+
 Authors
  * zsser contributors 2026
 """
@@ -183,6 +188,25 @@ def pretrained_forward(freeze: bool, precision: str, device: torch.device | str)
         return
     with encoder_precision(precision, device), torch.no_grad():
         yield
+
+
+def _import_transformers(what: str) -> Any:
+    """``import transformers``, or stop with one line naming the encoders extra.
+
+    This file is copied into exported models, so it names the extra itself
+    (not through ``zsser_modules.optional``; docs/install.md).
+    """
+    try:
+        import transformers
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "transformers":
+            raise
+        raise ImportError(
+            f"{what} needs transformers, which is not installed: "
+            'pip install "zsser[encoders]" (in a clone of the repository: '
+            'pip install -e ".[encoders]"; or pip install transformers)'
+        ) from None
+    return transformers
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -573,10 +597,10 @@ class SSLLayerPooling(PretrainedLayerPooling):
         super().__init__(
             source, save_path, freeze, normalize_layers, precision, revision
         )
+        transformers = _import_transformers("SSLLayerPooling (--encoder=ssl)")
         if hub_class == "auto":
-            from transformers import AutoConfig
-
-            hub_class = AutoConfig.from_pretrained(self.folder).model_type
+            config = transformers.AutoConfig.from_pretrained(self.folder)
+            hub_class = config.model_type
         self.ssl = _import_wrapper(hub_class)(
             source=self.folder,
             save_path=self.save_path or "",
@@ -771,7 +795,10 @@ class WhisperLayerPooling(PretrainedLayerPooling):
         super().__init__(
             source, save_path, freeze, normalize_layers, precision, revision
         )
-        from transformers import AutoConfig, WhisperFeatureExtractor, WhisperModel
+        transformers = _import_transformers("WhisperLayerPooling (--encoder=whisper)")
+        AutoConfig = transformers.AutoConfig
+        WhisperFeatureExtractor = transformers.WhisperFeatureExtractor
+        WhisperModel = transformers.WhisperModel
 
         model_type = AutoConfig.from_pretrained(self.folder).model_type
         if model_type != "whisper":
