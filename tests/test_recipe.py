@@ -26,6 +26,8 @@ from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.labels import EMOTIONS
 from zsser_modules.metrics import uar
 from zsser_modules.predictions import class_names, read_predictions
+from zsser_modules.run import data as run_data
+from zsser_modules.run import variants
 
 pytestmark = pytest.mark.slow
 
@@ -209,9 +211,9 @@ def variant_hparams(tmp_path_factory, variant, *extra, encoder="fbank"):
 
 def one_training_batch(hparams):
     """Prepare the run's data and model as main() does; backprop one batch."""
-    manifests, train_langs = train.prepare_data(hparams)
+    manifests, train_langs = run_data.prepare_data(hparams)
     datasets, speakers = train.dataio_prep(hparams, manifests)
-    hparams["loss_weights"] = train.loss_weights(hparams)
+    hparams["loss_weights"] = variants.loss_weights(hparams)
     modules = train.build_modules(hparams, n_speakers=len(speakers))
     hparams["encoder_is_cached"] = False  # live encoder: its gradients are checked
     brain = train.ZeroShotSER(
