@@ -158,11 +158,7 @@ class ZeroShotSER(run.RecipeBrainMixin, sb.Brain):
             old_lr, new_lr = self.hparams.lr_annealing(stage_loss)
             self.anneal_learning_rates(old_lr, new_lr)  # also lr_ssl
             self.hparams.train_logger.log_stats(
-                stats_meta={
-                    "epoch": epoch,
-                    "lr": old_lr,
-                    "grl_lambda": self.grl_lambda,
-                },
+                stats_meta=dict(epoch=epoch, lr=old_lr, grl_lambda=self.grl_lambda),
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )

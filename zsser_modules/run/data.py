@@ -13,7 +13,9 @@ Authors
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
@@ -54,7 +56,7 @@ CORPUS_FOLDER_NAMES = {
 }
 
 
-def corpus_folders(hparams):
+def corpus_folders(hparams: Mapping[str, Any]) -> dict[str, str | None]:
     """Folder of each corpus as unpacked (None: not given; demo: generated).
 
     A corpus's own key (esd_folder, ...) wins; else, with data_folder set,
@@ -76,7 +78,7 @@ def corpus_folders(hparams):
     }
 
 
-def prepare_data(hparams):
+def prepare_data(hparams: dict) -> tuple[dict[str, Path], list[str]]:
     """Prepare the corpora this run needs and build its zero-shot setting.
 
     The corpus manifests and the setting are written on the main process only
@@ -183,7 +185,11 @@ def prepare_data(hparams):
     return manifests, train_langs
 
 
-def run_table1_check(hparams, manifests, corpus_of):
+def run_table1_check(
+    hparams: Mapping[str, Any],
+    manifests: Mapping[str, Path],
+    corpus_of: Mapping[str, str],
+) -> None:
     """Compare a paper task's training set with Table 1 (paper_protocol).
 
     Every process reads the setting (so all stop together); the main process
@@ -221,7 +227,7 @@ def run_table1_check(hparams, manifests, corpus_of):
         print(line)
 
 
-def train_loader_options(hparams, train_set):
+def train_loader_options(hparams: dict, train_set: Any) -> dict:
     """DataLoader options of the train set (zsser_modules.sampling).
 
     Hierarchical cross-lingual batches, or fixed-size or dynamic batches with

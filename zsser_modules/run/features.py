@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 
 import speechbrain as sb
+import torch
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.logger import get_logger
 
@@ -30,7 +31,9 @@ from zsser_modules.speaker_norm import SpeakerNorm, normalize_datasets
 logger = get_logger(__name__)
 
 
-def prepare_features(hparams, modules, datasets, run_opts):
+def prepare_features(
+    hparams: dict, modules: dict, datasets: dict, run_opts: dict
+) -> tuple[bool, SpeakerNorm | None]:
     """Cache a frozen encoder's features and standardise them (speaker_norm).
 
     Sets ``hparams["encoder_is_cached"]`` (the datasets then give
@@ -55,7 +58,9 @@ def prepare_features(hparams, modules, datasets, run_opts):
     return frozen, speaker_normalize(hparams, datasets)
 
 
-def cache_encoder_features(hparams, encoder, datasets, run_opts):
+def cache_encoder_features(
+    hparams: dict, encoder: torch.nn.Module, datasets: dict, run_opts: dict
+) -> dict:
     """Compute a frozen encoder's output for every utterance once.
 
     The outputs (pooled layers [L+1, D] float32 for a frozen SSL model, the
@@ -92,7 +97,7 @@ def cache_encoder_features(hparams, encoder, datasets, run_opts):
     )
 
 
-def speaker_normalize(hparams, datasets):
+def speaker_normalize(hparams: dict, datasets: dict) -> SpeakerNorm | None:
     """Standardise the cached features (speaker_norm: zsser_modules.speaker_norm).
 
     per_speaker: every utterance uses its speaker's statistics over its own

@@ -12,6 +12,9 @@ Authors
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import torch
 from speechbrain.dataio.dataset import FilteredSortedDynamicItemDataset
@@ -46,8 +49,15 @@ logger = get_logger(__name__)
 
 
 def write_outputs(
-    brain, hparams, datasets, manifests, train_langs, modules, frozen, speaker_norm
-):
+    brain: Any,
+    hparams: dict,
+    datasets: dict,
+    manifests: dict,
+    train_langs: list[str],
+    modules: dict,
+    frozen: bool,
+    speaker_norm: Any,
+) -> dict:
     """Write everything a tested run leaves (main process only; see the module).
 
     ``modules`` are the Brain's modules as built (a cached encoder as its
@@ -93,7 +103,9 @@ def write_outputs(
     return results
 
 
-def sample_per_language(dataset, manifest, n_per_language, seed):
+def sample_per_language(
+    dataset: Any, manifest: Path, n_per_language: int, seed: int
+) -> FilteredSortedDynamicItemDataset:
     """A seeded subset of ``dataset`` with at most n utterances per language."""
     frame = read_manifest(manifest)
     ids = []
@@ -104,7 +116,14 @@ def sample_per_language(dataset, manifest, n_per_language, seed):
     return FilteredSortedDynamicItemDataset(dataset, sorted(ids))
 
 
-def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
+def write_results(
+    brain: Any,
+    hparams: dict,
+    datasets: dict,
+    manifests: dict,
+    train_langs: list[str],
+    write: bool = True,
+) -> dict:
     """Write results.json (test metrics, best epoch, setting); return it.
 
     ``run_identity`` is the short hash of the run's settings
@@ -184,7 +203,9 @@ def write_results(brain, hparams, datasets, manifests, train_langs, write=True):
     return results
 
 
-def diagnose(brain, hparams, datasets, manifests, frozen):
+def diagnose(
+    brain: Any, hparams: dict, datasets: dict, manifests: dict, frozen: bool
+) -> dict:
     """Linear probes of the learned embedding and the raw encoder features.
 
     On utterances the model never trained on (zsser_modules.diagnostics,
@@ -259,7 +280,7 @@ def diagnose(brain, hparams, datasets, manifests, frozen):
     return {**blocks["held_out"], "post_hoc": post_hoc}
 
 
-def plot_embeddings(brain, hparams, datasets, manifests):
+def plot_embeddings(brain: Any, hparams: dict, datasets: dict, manifests: dict) -> None:
     """t-SNE of the learned space (best checkpoint), as in the paper's Fig. 2.
 
     Shows the target language's test utterances and the training languages'
