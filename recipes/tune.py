@@ -614,7 +614,7 @@ def fold_score(results: dict, metric: str) -> float:
 
 
 def _variant_terms(variant: str) -> tuple[str, ...]:
-    from recipes.train import VARIANT_LOSSES
+    from zsser_modules.run.variants import VARIANT_LOSSES
 
     if variant not in VARIANT_LOSSES:
         raise ValueError(

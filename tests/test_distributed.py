@@ -38,6 +38,7 @@ from speechbrain.dataio.sampler import (
 from torch.utils.data import Sampler
 
 from recipes import train
+from zsser_modules import run
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +149,7 @@ def single_process_run(tmp_path_factory, monkeypatch, name, batch_size, accumula
         sampler = DDPOrderSampler(len(train_set), world, size)
         return {"batch_size": batch_size, "sampler": sampler}
 
-    monkeypatch.setattr(train, "train_loader_options", ddp_order)
+    monkeypatch.setattr(run, "train_loader_options", ddp_order)  # train.py's call
     extra = [f"--batch_size={batch_size}"]
     if accumulate:
         extra.append(f"--grad_accumulation_factor={WORLD_SIZE}")

@@ -43,6 +43,7 @@ from zsser_modules.inference import (
 )
 from zsser_modules.labels import EMOTIONS
 from zsser_modules.probe import _max_duration_arg
+from zsser_modules.run import data as run_data
 
 SR = 16000
 
@@ -209,7 +210,7 @@ def test_dynamic_batches_use_the_cropped_length():
     length = PolicyDuration(15.0)
     assert length(data["long"]) == 15.0 and length({"duration": 0.001}) == 0.05
     assert PolicyDuration(None)(data["long"]) == 305.0
-    options = train.train_loader_options(
+    options = run_data.train_loader_options(
         {
             "language_sampling": "natural",
             "seed": 1,

@@ -24,6 +24,7 @@ from zsser_modules.hierarchical_sampler import (
     HierarchicalBatchSampler,
     HierarchicalSamplerError,
 )
+from zsser_modules.run import variants
 from zsser_modules.sampling import SeededSamplerMixin, train_loader_kwargs
 
 EMOTIONS = ("neu", "hap", "ang", "sad")
@@ -287,7 +288,7 @@ def test_hierarchical_batches_are_not_dynamic_batches():
 
 
 def test_the_recipe_picks_the_batches_per_variant():
-    assert train.VARIANT_BATCH_SAMPLER == {
+    assert variants.VARIANT_BATCH_SAMPLER == {
         "baseline1": "random",
         "baseline2": "random",
         "baseline2_hier": "hierarchical",
@@ -297,7 +298,7 @@ def test_the_recipe_picks_the_batches_per_variant():
         "proposed": "hierarchical",
     }
     assert VARIANTS.index("baseline2_hier") == VARIANTS.index("baseline2") + 1
-    assert train.VARIANT_LOSSES["baseline2_hier"] == ()
+    assert variants.VARIANT_LOSSES["baseline2_hier"] == ()
 
 
 @pytest.mark.parametrize(

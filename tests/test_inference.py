@@ -25,6 +25,7 @@ from zsser_modules.inference import (
     main,
 )
 from zsser_modules.labels import EMOTIONS
+from zsser_modules.run import features as run_features
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ def test_inference_matches_the_trained_model(tmp_path_factory):
     # the exported model computes them live, with its copy of the local model.
     assert brain.hparams.encoder_is_cached
     encoder = build_module(hparams["ssl_encoder"])
-    counts = train.cache_encoder_features(
+    counts = run_features.cache_encoder_features(
         hparams, encoder, datasets, {"noprogressbar": True}
     )
     assert counts["computed"] == 0 and counts["reused"] > 0
@@ -112,7 +113,7 @@ def test_inference_crops_a_long_file_as_the_trained_model(tmp_path_factory, tmp_
     datasets, _ = train.dataio_prep(hparams, {**results["setting"], "test": manifest})
     assert datasets["test"][0]["sig"].shape == (15 * 16000,)
     encoder = build_module(hparams["ssl_encoder"])
-    train.cache_encoder_features(
+    run_features.cache_encoder_features(
         hparams, encoder, {"test": datasets["test"]}, {"noprogressbar": True}
     )
     emb, _, _ = brain.embed(datasets["test"])

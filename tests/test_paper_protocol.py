@@ -36,6 +36,7 @@ from zsser_modules.data_prep.paper_protocol import (
 from zsser_modules.data_prep.speakers import is_pseudo_speaker
 from zsser_modules.data_prep.zero_shot import VARIANTS, build_setting, main
 from zsser_modules.labels import EMOTIONS
+from zsser_modules.run import data as run_data
 
 DRAWN = ("esd", "emodb", "cafe", "urdu")
 
@@ -244,15 +245,15 @@ def test_table1_sizes_and_speakers_on_the_real_sizes(
     assert len(train_df) == TABLE1[target][0]
     assert sum(count_speakers(train_df).values()) == TABLE1[target][1]
     line = check_table1(train_df, target)
-    train.run_table1_check(recipe_hparams(source, target, "proposed"), paths,
-                           PAPER_CORPORA)  # fmt: skip
+    run_data.run_table1_check(recipe_hparams(source, target, "proposed"), paths,
+                              PAPER_CORPORA)  # fmt: skip
     assert capsys.readouterr().out.strip() == line
     baseline1 = build_setting(
         list(real_manifests.values()), source, target, "baseline1", tmp_path,
         protocol="paper",
     )  # fmt: skip
-    train.run_table1_check(recipe_hparams(source, target, "baseline1"), baseline1,
-                           PAPER_CORPORA)  # fmt: skip
+    run_data.run_table1_check(recipe_hparams(source, target, "baseline1"), baseline1,
+                              PAPER_CORPORA)  # fmt: skip
     assert capsys.readouterr().out == ""  # not a Table 1 training set
     assert f"{TABLE1[target][0]:,} training utterances" in line
     assert f"{TABLE1[target][1]} speakers (paper: {TABLE1[target][1]};" in line
@@ -286,8 +287,8 @@ def test_table1_stops_with_one_line_on_8244_meld_rows(real, tmp_path):
         check_table1(read_manifest(paths["train"]), "de")
     # The recipe's check (recipes/train.py) stops with the same line.
     with pytest.raises(Table1Error) as from_recipe:
-        train.run_table1_check(recipe_hparams("zh", "de", "baseline2"), paths,
-                               PAPER_CORPORA)  # fmt: skip
+        run_data.run_table1_check(recipe_hparams("zh", "de", "baseline2"), paths,
+                                  PAPER_CORPORA)  # fmt: skip
     assert str(from_recipe.value) == str(error.value)
     message = str(error.value)
     assert "\n" not in message

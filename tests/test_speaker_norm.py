@@ -22,6 +22,7 @@ from zsser_modules.audio import audio_pipeline
 from zsser_modules.feature_cache import FeatureCache, use_cached_features
 from zsser_modules.inference import EmotionRecognizer
 from zsser_modules.inference import main as classify_main
+from zsser_modules.run import features as run_features
 from zsser_modules.run_identity import RunIdentity
 from zsser_modules.speaker_norm import (
     EPS,
@@ -380,7 +381,7 @@ def test_recipe_records_the_enrolment(tmp_path, monkeypatch):
     folder = tmp_path / "enrol"
     logged = []  # the recipe's logger does not propagate to caplog
     monkeypatch.setattr(
-        train.logger, "warning", lambda msg, *a, **k: logged.append(msg)
+        run_features.logger, "warning", lambda msg, *a, **k: logged.append(msg)
     )
     train.main(
         [

@@ -21,6 +21,9 @@ from recipe_utils import load_hparams, recipe_args, run_recipe, session_fixture
 from recipes import train
 from zsser_modules.encoders import SSLLayerPooling
 from zsser_modules.inference import spec_only
+from zsser_modules.run import data as run_data
+from zsser_modules.run import features as run_features
+from zsser_modules.run import variants
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +39,14 @@ def recipe_hparams(tmp_path_factory, results, *extra):
 
 def build_brain(hparams):
     """Data, modules (cache filled if in use) and Brain, as main() builds them."""
-    manifests, _ = train.prepare_data(hparams)
+    manifests, _ = run_data.prepare_data(hparams)
     datasets, speakers = train.dataio_prep(hparams, manifests)
-    hparams["loss_weights"] = train.loss_weights(hparams)
+    hparams["loss_weights"] = variants.loss_weights(hparams)
     modules = train.build_modules(hparams, n_speakers=len(speakers))
     hparams["encoder_is_cached"] = hparams["use_feature_cache"]
     run_opts = {"device": "cpu", "noprogressbar": True}
     if hparams["encoder_is_cached"]:
-        counts = train.cache_encoder_features(
+        counts = run_features.cache_encoder_features(
             hparams, modules["ssl"], datasets, run_opts
         )
         assert counts["computed"] + counts["reused"] == sum(map(len, datasets.values()))
@@ -113,12 +116,12 @@ def test_feature_cache_is_shared_across_runs(tmp_path_factory):
     first = recipe_hparams(tmp_path_factory, results)
     build_brain(first)
     second = recipe_hparams(tmp_path_factory, results, "--seed=7")
-    manifests, _ = train.prepare_data(second)
+    manifests, _ = run_data.prepare_data(second)
     datasets, _ = train.dataio_prep(second, manifests)
     ssl = SSLLayerPooling(
         second["ssl_source"], save_path=str(results / "hf"), freeze=True
     )
-    counts = train.cache_encoder_features(
+    counts = run_features.cache_encoder_features(
         second, ssl, datasets, {"noprogressbar": True}
     )
     assert counts["computed"] == 0 and counts["reused"] > 0
@@ -150,7 +153,7 @@ def test_dynamic_batches_respect_max_batch_length(tmp_path_factory, tmp_path):
         "shuffle: True, batch_ordering: random}",
     )
     dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(csv)
-    options = train.train_loader_options(hparams, dataset)
+    options = run_data.train_loader_options(hparams, dataset)
     sampler = options["batch_sampler"]
     for epoch in (1, 2):
         sampler.set_epoch(epoch)
@@ -166,7 +169,7 @@ def test_dynamic_batches_respect_max_batch_length(tmp_path_factory, tmp_path):
         tmp_path_factory, tmp_path / "r2", "--seed=5", "--batch_sampler=random"
     )
     other["dynamic_batching"] = True
-    other_sampler = train.train_loader_options(other, dataset)["batch_sampler"]
+    other_sampler = run_data.train_loader_options(other, dataset)["batch_sampler"]
     sampler.set_epoch(1)
     other_sampler.set_epoch(1)
     assert list(other_sampler) != list(sampler)

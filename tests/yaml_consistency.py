@@ -67,10 +67,39 @@ def _key(node: ast.AST):
     return None
 
 
+#: The recipe's helper package: what recipes/train.py delegates to it (option
+#: checks, data preparation, feature cache, outputs) reads its hparams there.
+HELPERS = Path(__file__).resolve().parents[1] / "zsser_modules" / "run"
+
+
+def helper_files(tree: ast.AST) -> list[Path]:
+    """The files of zsser_modules.run when the script imports it (else [])."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = {alias.name for alias in node.names}
+            if node.module.startswith("zsser_modules.run") or (
+                node.module == "zsser_modules" and "run" in names
+            ):
+                return sorted(HELPERS.glob("*.py"))
+    return []
+
+
 def script_use(script: Path) -> ScriptUse:
-    """The hyperparameters and modules that ``script`` uses."""
+    """The hyperparameters and modules that ``script`` uses.
+
+    With the recipe's helpers (zsser_modules.run, when the script imports
+    it): a key they read or write counts as read or written by the script.
+    """
     tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     use = ScriptUse()
+    for helper in helper_files(tree):
+        _record_use(ast.parse(helper.read_text(encoding="utf-8")), use)
+    _record_use(tree, use)
+    return use
+
+
+def _record_use(tree: ast.AST, use: ScriptUse) -> None:
+    """Add what the code of ``tree`` reads and writes to ``use``."""
 
     def record(key, target):
         if isinstance(key, str):
@@ -116,7 +145,6 @@ def script_use(script: Path) -> ScriptUse:
                 key = _key(node.slice)
                 if isinstance(key, str):
                     use.modules.add(key)  # self.modules["x"]
-    return use
 
 
 def _refs(node) -> set:

@@ -168,16 +168,18 @@ def build_brain(hparams: dict, manifests: dict, cached: bool):
     """
     from recipes import train
     from zsser_modules.inference import spec_only
+    from zsser_modules.run import features as run_features
+    from zsser_modules.run import variants
 
     run_opts = {"device": "cpu", "noprogressbar": True}
     datasets, speakers = train.dataio_prep(hparams, manifests)
-    hparams["loss_weights"] = train.loss_weights(hparams)
+    hparams["loss_weights"] = variants.loss_weights(hparams)
     modules = train.build_modules(hparams, n_speakers=len(speakers))
     hparams["encoder_is_cached"] = cached
     fill_seconds = 0.0
     if cached:
         start = time.perf_counter()
-        train.cache_encoder_features(hparams, modules["ssl"], datasets, run_opts)
+        run_features.cache_encoder_features(hparams, modules["ssl"], datasets, run_opts)
         fill_seconds = time.perf_counter() - start
         modules["ssl"] = spec_only(modules["ssl"])
     brain = train.ZeroShotSER(
@@ -191,13 +193,13 @@ def build_brain(hparams: dict, manifests: dict, cached: bool):
 
 def time_epoch(brain, hparams: dict, train_set) -> float:
     """Seconds of one training epoch (``Brain.fit``, no validation)."""
-    from recipes import train
+    from zsser_modules.run import data as run_data
 
     start = time.perf_counter()
     brain.fit(
         [1],
         train_set,
-        train_loader_kwargs=train.train_loader_options(hparams, train_set),
+        train_loader_kwargs=run_data.train_loader_options(hparams, train_set),
     )
     return time.perf_counter() - start
 
