@@ -47,7 +47,8 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
 from zsser_modules import run
-from zsser_modules.adversarial import adversarial_loss, dann_lambda
+from zsser_modules.added_modules import AddedModulesMixin
+from zsser_modules.adversarial import adversarial_loss
 from zsser_modules.audio import audio_pipeline
 from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.data_prep.speakers import is_pseudo_speaker
@@ -61,9 +62,12 @@ logger = get_logger(__name__)
 SYNTHETIC_NOTE = "synthetic demo corpus: rule-based prosody, not acted emotion"
 
 
-class ZeroShotSER(run.RecipeBrainMixin, sb.Brain):
+class ZeroShotSER(AddedModulesMixin, run.RecipeBrainMixin, sb.Brain):
     """Emotion classifier with cross-lingual SupCon and a speaker adversary.
 
+    AddedModulesMixin (zsser_modules.added_modules): the gradient reversal
+    coefficient follows the DANN schedule over the planned optimizer steps,
+    and every module is checked to be optimised and checkpointed.
     RecipeBrainMixin (zsser_modules.run.brain): exact resume, model selection
     by `selection`, seeded samplers, torchrun + DDP also on CPU.
     """
@@ -124,20 +128,10 @@ class ZeroShotSER(run.RecipeBrainMixin, sb.Brain):
             if name != "ce"
         )
 
-    def on_fit_batch_start(self, batch, should_step):
-        """Set the gradient reversal scale from the training progress (DANN)."""
-        progress = self.optimizer_step / max(1, self.total_steps)
-        self.grl_lambda = dann_lambda(progress, gamma=self.hparams.dann_gamma)
-        for name in ("spk_adversary", "lang_adversary"):
-            adversary = self.modules[name]
-            getattr(adversary, "module", adversary).set_lambda(self.grl_lambda)
-
     def on_stage_start(self, stage, epoch=None):
         """Reset the loss-term sums (train) or the emotion metrics (valid/test)."""
         super().on_stage_start(stage, epoch)  # resumed within an epoch: continue
-        if stage == sb.Stage.TRAIN:
-            self.grl_lambda = 0.0
-        else:
+        if stage != sb.Stage.TRAIN:
             self.emo_metrics = EmotionMetricStats(self.hparams.emotions)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
@@ -158,7 +152,9 @@ class ZeroShotSER(run.RecipeBrainMixin, sb.Brain):
             old_lr, new_lr = self.hparams.lr_annealing(stage_loss)
             self.anneal_learning_rates(old_lr, new_lr)  # also lr_ssl
             self.hparams.train_logger.log_stats(
-                stats_meta=dict(epoch=epoch, lr=old_lr, grl_lambda=self.grl_lambda),
+                stats_meta=dict(
+                    epoch=epoch, lr=old_lr, grl_lambda=self.reversal_coefficient
+                ),
                 train_stats=self.train_stats,
                 valid_stats=stats,
             )
@@ -347,6 +343,7 @@ def main(argv=None):
         hparams=hparams,
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
+        reversal_gamma=hparams["dann_gamma"],
     )
     logger.info(
         f"Training languages {train_langs}, target {hparams['target_lang']}, "

@@ -16,8 +16,7 @@ It brings
   epoch in the checkpoint meta, the checkpoints that ``selection`` needs
   kept (:meth:`save_checkpoint`), the selected (or averaged) model loaded
   for testing (:meth:`on_evaluate_start`);
-* the planned number of optimizer steps (``total_steps``, for the DANN
-  schedule), the LR schedule applied to a fine-tuned SSL model's optimizer
+* the LR schedule applied to a fine-tuned SSL model's optimizer
   too, and the representations of a dataset (diagnostics, t-SNE);
 * seeded samplers reshuffled every epoch (zsser_modules.sampling) and
   torchrun + DDP also on CPU (zsser_modules.distributed).
@@ -69,14 +68,6 @@ class RecipeBrainMixin(SeededSamplerMixin, DistributedBrainMixin):
             self.checkpointer.recoverables["random_state"].restore_loaded()
             self.resumed_within_epoch = False
         return super().fit_batch(batch)
-
-    def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-", **kwargs):
-        """Also record the planned number of optimizer steps (DANN progress)."""
-        loader = super().make_dataloader(dataset, stage, ckpt_prefix, **kwargs)
-        if stage == sb.Stage.TRAIN:
-            epochs = self.hparams.epoch_counter.limit
-            self.total_steps = len(loader) * epochs // self.grad_accumulation_factor
-        return loader
 
     def on_stage_start(self, stage, epoch=None):
         """Reset the loss-term sums; resumed within the epoch, continue them."""

@@ -23,6 +23,7 @@ from speechbrain.utils.logger import get_logger
 from zsser_modules.audio import PolicyDuration
 from zsser_modules.data_prep import GENERATED_CORPORA, prepare_corpus
 from zsser_modules.data_prep.corpus import CorpusLayoutError
+from zsser_modules.data_prep.demo_espeak import EspeakUnavailableError
 from zsser_modules.data_prep.manifest import LANGUAGE_CORPUS, read_manifest
 from zsser_modules.data_prep.paper_protocol import (
     Table1Error,
@@ -44,7 +45,12 @@ from .variants import batch_sampler_of
 logger = get_logger(__name__)
 
 #: What prepare_data raises on a user's mistake (one line each).
-PREPARATION_ERRORS = (CorpusLayoutError, SettingError, Table1Error)
+PREPARATION_ERRORS = (
+    CorpusLayoutError,
+    SettingError,
+    Table1Error,
+    EspeakUnavailableError,
+)
 
 # Folder name of each corpus under data_folder.
 CORPUS_FOLDER_NAMES = {

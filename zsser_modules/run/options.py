@@ -94,7 +94,9 @@ def check_hparams(hparams: dict) -> None:
     )
     if hparams["torch_num_threads"]:
         torch.set_num_threads(hparams["torch_num_threads"])
-    with exit_on(ValueError):
+    from zsser_modules.optional import MissingExtraError, check_recipe_extras
+
+    with exit_on(ValueError, MissingExtraError):
         check_protocol(hparams["protocol"], hparams["paper_split"])
         check_selection_options(*selection_options(hparams))
         check_language_sampling(hparams["language_sampling"])
@@ -107,3 +109,4 @@ def check_hparams(hparams: dict) -> None:
             cached=hparams["use_feature_cache"],
             enrolment=hparams["speaker_norm_enrolment"],
         )
+        check_recipe_extras(hparams)  # docs/install.md: stop now, or warn
