@@ -30,6 +30,7 @@ def test_demo_recipe_caches_frozen_filterbank_statistics(tmp_path, capsys):
     # The paper protocol (default): the target's test split (EmoDB's 38 of 339
     # in proportion: 3 of 24), and the whole target as a supplementary score.
     assert results["variant"] == "proposed" and results["protocol"] == "paper"
+    assert results["split_seed"] == 1234  # the split, recorded with the result
     assert results["n_test"] == 3
     assert results["target_all"]["n_utterances"] == 2 * 4 * 3
     assert 0.0 <= results["uar"] <= 1.0 and 0.0 <= results["macro_f1"] <= 1.0

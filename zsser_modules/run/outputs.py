@@ -141,6 +141,7 @@ def write_results(
         "paper_split": hparams["paper_split"]
         if hparams["protocol"] == "paper"
         else None,
+        "split_seed": hparams["split_seed"],
         "encoder": hparams["encoder"],
         "ssl_source": hparams["ssl_source"]
         if hparams["encoder"] in PRETRAINED_ENCODERS
