@@ -205,6 +205,78 @@ def format_table(summary: Mapping[str, Mapping[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def paired_variance_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Ratio of the spreads ``std(a) / std(b)`` and the Pitman-Morgan test's p-value.
+
+    ``a`` and ``b`` are paired (the same seeds, hence correlated): the test of
+    equal variances for paired normal samples is the test of zero correlation
+    between ``a + b`` and ``a - b`` (t with n - 2 degrees of freedom).
+
+    Example
+    -------
+    >>> ratio, p = paired_variance_test([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
+    >>> ratio, p
+    (1.0, 1.0)
+    >>> ratio, p = paired_variance_test([0, 4, 1, 8, 2], [1, 1.5, 1.2, 2, 1.1])
+    >>> round(ratio, 1), p < 0.05
+    (7.8, True)
+    """
+    from scipy import stats
+
+    if len(a) != len(b) or len(a) < 3:
+        return math.nan, math.nan
+    sums = [x + y for x, y in zip(a, b)]
+    diffs = [x - y for x, y in zip(a, b)]
+    ratio = statistics.stdev(a) / statistics.stdev(b)
+    if statistics.pstdev(diffs) == 0 or statistics.pstdev(sums) == 0:
+        return ratio, 1.0
+    r = float(stats.pearsonr(sums, diffs)[0])
+    n = len(a)
+    t = r * math.sqrt((n - 2) / max(1e-300, 1 - r * r))
+    return ratio, float(2 * stats.t.sf(abs(t), n - 2))
+
+
+def format_variance_tests(summary: Mapping[str, Mapping[str, dict]]) -> str:
+    """Each setting's spread against the first setting's, per column (Holm over all).
+
+    Example
+    -------
+    >>> def cell(xs):
+    ...     return {"seeds": [1, 2, 3, 4], "test": {"differences": xs},
+    ...             "target_all": {"differences": xs}}
+    >>> s = {"best": {m: cell([0.1, 0.2, 0.1, 0.3]) for m in ("fixed", "varied")},
+    ...      "alt": {m: cell([0.1, 0.2, 0.1, 0.3]) for m in ("fixed", "varied")}}
+    >>> print(format_variance_tests(s))  # doctest: +NORMALIZE_WHITESPACE
+    std ratio against best, Pitman-Morgan p (Holm over the 4 tests)
+    setting  | fixed test | fixed all | varied test | varied all
+    alt      | 1.00 (p 1.00) | 1.00 (p 1.00) | 1.00 (p 1.00) | 1.00 (p 1.00)
+    """
+    from zsser_modules.results_table.significance import holm
+
+    names = list(summary)
+    reference = names[0]
+    columns = [(mode, key) for mode in SPLIT_MODES for key in ("test", "target_all")]
+    rows, p_values = [], []
+    for name in names[1:]:
+        row = []
+        for mode, key in columns:
+            a = summary[name][mode][key].get("differences", [])
+            b = summary[reference][mode][key].get("differences", [])
+            row.append(paired_variance_test(a, b))
+            p_values.append(row[-1][1])
+        rows.append((name, row))
+    adjusted = iter(holm(p_values))
+    lines = [
+        f"std ratio against {reference}, Pitman-Morgan p (Holm over the "
+        f"{len(p_values)} tests)",
+        "setting  | fixed test | fixed all | varied test | varied all",
+    ]
+    for name, row in rows:
+        cells = [f"{ratio:.2f} (p {next(adjusted):.2f})" for ratio, _ in row]
+        lines.append(f"{name:8} | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run (unless --no-run) and summarise every setting; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -247,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_table(summary))
+    if len(summary) > 1:
+        print(format_variance_tests(summary))
     print(f"(numbers in {args.out / 'summary.json'})")
     return 0
 
