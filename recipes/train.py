@@ -310,9 +310,8 @@ def main(argv=None):
     run.check_hparams(hparams)  # bad values: one line, before any work
     if hparams["torch_num_threads"]:  # small models: 1 is faster (demo.yaml)
         torch.set_num_threads(hparams["torch_num_threads"])
-    hparams["tuned_weights_record"] = run.tuned_record(  # for results.json
-        hparams["tuned_weights"], hparams["target_lang"]
-    )
+    tuned = run.tuned_record(hparams["tuned_weights"], hparams["target_lang"])
+    hparams["tuned_weights_record"] = tuned  # --tuned_weights, for results.json
 
     # The output folder holds one run: the same settings resume it (or
     # report it, if finished); other settings need --overwrite=True.
