@@ -27,10 +27,9 @@ To run, from the repository root:
       --emodb_folder=/path/to/EmoDB --cafe_folder=/path/to/CaFE \
       --urdu_folder=/path/to/URDU
 
-Frozen SSL features are computed once and cached (use_feature_cache); DDP
-with torchrun (also on CPU), bf16 and dynamic batches: docs/speed.md.
-Exact resume, run identity, model selection, the feature cache and what a
-finished run writes live in zsser_modules.run (docs/recipe.md).
+DDP with torchrun (also on CPU), bf16 and dynamic batches: docs/speed.md.
+Resume, run identity, model selection, feature cache and outputs live in
+zsser_modules.run (docs/recipe.md), each given its YAML group of options.
 
 Authors
  * zsser contributors 2026
@@ -309,10 +308,15 @@ def main(argv=None):
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     run.check_hparams(hparams)  # bad values: one line, before any work
+    if hparams["torch_num_threads"]:  # small models: 1 is faster (demo.yaml)
+        torch.set_num_threads(hparams["torch_num_threads"])
+    tuned = run.tuned_record(hparams["tuned_weights"], hparams["target_lang"])
+    hparams["tuned_weights_record"] = tuned  # --tuned_weights, for results.json
 
     # The output folder holds one run: the same settings resume it (or
     # report it, if finished); other settings need --overwrite=True.
-    if not run.open_run_folder(hparams_file, overrides, run_opts, hparams):
+    overwrite = hparams["overwrite"]
+    if not run.open_run_folder(hparams_file, overrides, run_opts, hparams, overwrite):
         return None
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
@@ -322,16 +326,19 @@ def main(argv=None):
 
     # Corpora -> manifests -> the zero-shot setting (main process only).
     with run.exit_on(*run.PREPARATION_ERRORS):
-        manifests, train_langs = run.prepare_data(hparams)
+        manifests, train_langs = run.prepare_data(hparams["data_options"])
     datasets, speaker_encoder = dataio_prep(hparams, manifests)
     synthetic = "demo" in hparams["language_corpus"].values()
     hparams["data_note"] = SYNTHETIC_NOTE if synthetic else None
 
-    hparams["loss_weights"] = run.loss_weights(hparams)
+    weights = hparams["aux_loss_weights"]  # the variant's terms only
+    hparams["loss_weights"] = run.loss_weights(hparams["variant"], weights)
     modules = build_modules(hparams, n_speakers=len(speaker_encoder))
     # A frozen encoder's features are computed once (feature cache) and
     # standardised if speaker_norm says so; the encoder is not checkpointed.
-    frozen, spk_norm = run.prepare_features(hparams, modules, datasets, run_opts)
+    frozen, spk_norm = run.prepare_features(
+        hparams, hparams["feature_options"], modules, datasets, run_opts
+    )
     encoder = hparams["encoder"]
     hparams["checkpointer"].add_recoverables(
         {name: m for name, m in modules.items() if not (frozen and name == encoder)}
@@ -344,6 +351,7 @@ def main(argv=None):
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
         reversal_gamma=hparams["dann_gamma"],
+        selection=hparams["selection_options"],
     )
     logger.info(
         f"Training languages {train_langs}, target {hparams['target_lang']}, "
@@ -355,12 +363,14 @@ def main(argv=None):
         epoch_counter=brain.hparams.epoch_counter,
         train_set=datasets["train"],
         valid_set=datasets["valid"],
-        train_loader_kwargs=run.train_loader_options(hparams, datasets["train"]),
+        train_loader_kwargs=run.train_loader_options(
+            hparams, hparams["train_sampler_options"], datasets["train"]
+        ),
         valid_loader_kwargs=hparams["test_dataloader_options"],
     )
 
-    # Test on the unseen target language with the model `selection` picks
-    # (the loader options are copied: evaluate() adds a key to them).
+    # Test on the unseen target with the model `selection` picks (loader
+    # options copied: evaluate() adds a key).
     brain.check_selectable()
     if "test_all" in datasets:  # paper protocol: the whole target, supplementary
         brain.evaluate(
@@ -380,9 +390,8 @@ def main(argv=None):
         test_loader_kwargs=dict(hparams["test_dataloader_options"]),
     )
     if if_main_process():  # predictions, probes, export, t-SNE, results.json
-        run.write_outputs(
-            brain, hparams, datasets, manifests, train_langs, modules, frozen, spk_norm
-        )
+        outputs = (datasets, manifests, train_langs, modules, frozen, spk_norm)
+        run.write_outputs(brain, hparams, hparams["output_options"], *outputs)
     return brain
 
 

@@ -143,7 +143,7 @@ def single_process_run(tmp_path_factory, monkeypatch, name, batch_size, accumula
     results = tmp_path_factory.mktemp(name)
     args = common_args(tmp_path_factory, results)
 
-    def ddp_order(hparams, train_set):
+    def ddp_order(hparams, options, train_set):
         size = PER_PROCESS_BATCH if accumulate else WORLD_SIZE * PER_PROCESS_BATCH
         world = WORLD_SIZE if accumulate else 1
         sampler = DDPOrderSampler(len(train_set), world, size)

@@ -211,6 +211,7 @@ def test_dynamic_batches_use_the_cropped_length():
     assert length(data["long"]) == 15.0 and length({"duration": 0.001}) == 0.05
     assert PolicyDuration(None)(data["long"]) == 305.0
     options = run_data.train_loader_options(
+        {},
         {
             "language_sampling": "natural",
             "seed": 1,

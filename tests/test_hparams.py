@@ -2,6 +2,8 @@
 with recipes/train.py (SpeechBrain's consistency rules, tests/yaml_consistency.py).
 """
 
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -275,3 +277,78 @@ def test_the_recipe_refuses_an_unknown_key_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("recipes/train.py: Unknown hyperparameter(s)")
     assert "did you mean 'number_of_epochs'" in err and "\n" not in err
+
+
+# ---------------------------------------------------------------------------
+# Option groups: each hands one consumer of recipes/train.py its options.
+
+
+def test_option_groups_only_restate_top_level_keys():
+    """run_identity leaves the groups out: they must add nothing of their own."""
+    from zsser_modules.run_identity import OPTION_GROUPS, option_groups
+
+    values, _ = yaml_keys(HPARAMS / "template" / "common.yaml")
+    for name in FILES:
+        groups = option_groups(HPARAMS / name)
+        assert set(OPTION_GROUPS) | {"modules"} == set(groups), name
+        for group, keys in groups.items():
+            assert keys and set(keys) <= set(values), (name, group)
+
+
+def test_the_script_reads_the_grouped_options_only_through_their_group():
+    """train.py hands a group to its consumer; it reads none of its keys."""
+    from zsser_modules.run_identity import OPTION_GROUPS, option_groups
+
+    grouped = {
+        key
+        for group, keys in option_groups(HPARAMS / "demo.yaml").items()
+        if group in OPTION_GROUPS
+        for key in keys
+    }
+    reads = script_use(SCRIPT).reads
+    assert set(OPTION_GROUPS) <= reads
+    only_grouped = grouped - reads
+    assert {"protocol", "data_folder", "speaker_norm", "results_file"} <= only_grouped
+
+
+def test_overriding_a_group_is_refused_in_one_line(capsys):
+    from zsser_modules import run
+
+    with pytest.raises(SystemExit) as stop:
+        run.checked_overrides(
+            str(HPARAMS / "demo.yaml"), "data_options: {protocol: speaker}\n"
+        )
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "data_options only repeats other keys" in err and "--" in err
+    assert "\n" not in err
+
+
+def test_a_group_override_of_its_key_reaches_the_group():
+    """--protocol=speaker reaches data_options (a reference, not a copy)."""
+    with open(HPARAMS / "demo.yaml", encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, {"protocol": "speaker", "split_seed": 7})
+    assert hparams["data_options"]["protocol"] == "speaker"
+    assert hparams["data_options"]["split_seed"] == 7
+    assert hparams["feature_options"]["split_seed"] == 7
+    sampler = hparams["train_sampler_options"]
+    assert sampler["train_dataloader_options"] is hparams["train_dataloader_options"]
+
+
+KIT = Path(
+    os.environ.get("ZSSER_SPEECHBRAIN_KIT") or REPO.parent / "shared" / "speechbrain"
+)
+KIT_CHECK = KIT / "tests" / "utils" / "check_yaml.py"
+
+
+@pytest.mark.skipif(
+    not KIT_CHECK.is_file(),
+    reason=f"SpeechBrain's check kit is not at {KIT}: set ZSSER_SPEECHBRAIN_KIT",
+)
+@pytest.mark.parametrize("name", FILES)
+def test_speechbrains_own_check_passes(name):
+    """The toolkit's check_yaml_vs_script (a text check of train.py alone)."""
+    spec = importlib.util.spec_from_file_location("sb_check_yaml", KIT_CHECK)
+    check_yaml = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_yaml)
+    assert check_yaml.check_yaml_vs_script(str(HPARAMS / name), str(SCRIPT))

@@ -69,7 +69,7 @@ def test_inference_matches_the_trained_model(tmp_path_factory):
     assert brain.hparams.encoder_is_cached
     encoder = build_module(hparams["ssl_encoder"])
     counts = run_features.cache_encoder_features(
-        hparams, encoder, datasets, {"noprogressbar": True}
+        hparams, hparams["feature_options"], encoder, datasets, {"noprogressbar": True}
     )
     assert counts["computed"] == 0 and counts["reused"] > 0
     test_df = read_manifest(results["setting"]["test"]).set_index("ID")
@@ -108,13 +108,20 @@ def test_inference_crops_a_long_file_as_the_trained_model(tmp_path_factory, tmp_
         **vars(brain.hparams),
         "save_folder": str(tmp_path / "save"),
         "output_folder": str(tmp_path / "run"),
-        "feature_cache_folder": str(tmp_path / "cache"),  # not the session's
+    }
+    feature_options = {  # not the session's cache
+        **hparams["feature_options"],
+        "feature_cache_folder": str(tmp_path / "cache"),
     }
     datasets, _ = train.dataio_prep(hparams, {**results["setting"], "test": manifest})
     assert datasets["test"][0]["sig"].shape == (15 * 16000,)
     encoder = build_module(hparams["ssl_encoder"])
     run_features.cache_encoder_features(
-        hparams, encoder, {"test": datasets["test"]}, {"noprogressbar": True}
+        hparams,
+        feature_options,
+        encoder,
+        {"test": datasets["test"]},
+        {"noprogressbar": True},
     )
     emb, _, _ = brain.embed(datasets["test"])
     probs = torch.softmax(brain.modules["emo_classifier"](emb), dim=-1)

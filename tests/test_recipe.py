@@ -211,9 +211,11 @@ def variant_hparams(tmp_path_factory, variant, *extra, encoder="fbank"):
 
 def one_training_batch(hparams):
     """Prepare the run's data and model as main() does; backprop one batch."""
-    manifests, train_langs = run_data.prepare_data(hparams)
+    manifests, train_langs = run_data.prepare_data(hparams["data_options"])
     datasets, speakers = train.dataio_prep(hparams, manifests)
-    hparams["loss_weights"] = variants.loss_weights(hparams)
+    hparams["loss_weights"] = variants.loss_weights(
+        hparams["variant"], hparams["aux_loss_weights"]
+    )
     modules = train.build_modules(hparams, n_speakers=len(speakers))
     hparams["encoder_is_cached"] = False  # live encoder: its gradients are checked
     brain = train.ZeroShotSER(
@@ -222,6 +224,7 @@ def one_training_batch(hparams):
         hparams=hparams,
         run_opts={"device": "cpu", "noprogressbar": True},
         checkpointer=hparams["checkpointer"],
+        selection=hparams["selection_options"],
     )
     loader = brain.make_dataloader(
         datasets["train"], sb.Stage.TRAIN, **hparams["train_dataloader_options"]

@@ -124,3 +124,27 @@ def test_a_run_folder_from_before_the_paper_protocol_is_refused(tmp_path):
     with pytest.raises(RunIdentityError, match="protocol") as error:
         check_run_folder(run, now)
     assert "batch_sampler" in str(error.value)
+
+
+def test_option_groups_are_not_identity_but_their_keys_are(tmp_path):
+    """data_options etc. restate top-level keys: left out, the keys decide."""
+    from zsser_modules.run_identity import OPTION_GROUPS
+
+    hparams = REPO_ROOT / "hparams" / "demo.yaml"
+    base = RunIdentity.from_hparams(hparams, None, {})
+    assert not set(OPTION_GROUPS) & set(base.settings)
+    other = RunIdentity.from_hparams(hparams, "protocol: speaker\n", {})
+    assert other.differences(base) == [("protocol", "speaker", "paper")]
+    # The same file without its groups (as before they existed): same identity.
+    lines, skipping = [], False
+    for line in hparams.read_text(encoding="utf-8").splitlines():
+        if line.split(":")[0] in OPTION_GROUPS:
+            skipping = True
+        elif skipping and not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            lines.append(line)
+    without = tmp_path / "demo.yaml"
+    without.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "data_options" not in without.read_text()
+    assert RunIdentity.from_hparams(without, None, {}).hash == base.hash

@@ -39,15 +39,17 @@ def recipe_hparams(tmp_path_factory, results, *extra):
 
 def build_brain(hparams):
     """Data, modules (cache filled if in use) and Brain, as main() builds them."""
-    manifests, _ = run_data.prepare_data(hparams)
+    manifests, _ = run_data.prepare_data(hparams["data_options"])
     datasets, speakers = train.dataio_prep(hparams, manifests)
-    hparams["loss_weights"] = variants.loss_weights(hparams)
+    hparams["loss_weights"] = variants.loss_weights(
+        hparams["variant"], hparams["aux_loss_weights"]
+    )
     modules = train.build_modules(hparams, n_speakers=len(speakers))
     hparams["encoder_is_cached"] = hparams["use_feature_cache"]
     run_opts = {"device": "cpu", "noprogressbar": True}
     if hparams["encoder_is_cached"]:
         counts = run_features.cache_encoder_features(
-            hparams, modules["ssl"], datasets, run_opts
+            hparams, hparams["feature_options"], modules["ssl"], datasets, run_opts
         )
         assert counts["computed"] + counts["reused"] == sum(map(len, datasets.values()))
         modules["ssl"] = spec_only(modules["ssl"])
@@ -56,6 +58,7 @@ def build_brain(hparams):
         opt_class=hparams["opt_class"],
         hparams=hparams,
         run_opts=run_opts,
+        selection=hparams["selection_options"],
     )
     return brain, datasets
 
@@ -116,13 +119,13 @@ def test_feature_cache_is_shared_across_runs(tmp_path_factory):
     first = recipe_hparams(tmp_path_factory, results)
     build_brain(first)
     second = recipe_hparams(tmp_path_factory, results, "--seed=7")
-    manifests, _ = run_data.prepare_data(second)
+    manifests, _ = run_data.prepare_data(second["data_options"])
     datasets, _ = train.dataio_prep(second, manifests)
     ssl = SSLLayerPooling(
         second["ssl_source"], save_path=str(results / "hf"), freeze=True
     )
     counts = run_features.cache_encoder_features(
-        second, ssl, datasets, {"noprogressbar": True}
+        second, second["feature_options"], ssl, datasets, {"noprogressbar": True}
     )
     assert counts["computed"] == 0 and counts["reused"] > 0
 
@@ -153,7 +156,9 @@ def test_dynamic_batches_respect_max_batch_length(tmp_path_factory, tmp_path):
         "shuffle: True, batch_ordering: random}",
     )
     dataset = sb.dataio.dataset.DynamicItemDataset.from_csv(csv)
-    options = run_data.train_loader_options(hparams, dataset)
+    options = run_data.train_loader_options(
+        hparams, hparams["train_sampler_options"], dataset
+    )
     sampler = options["batch_sampler"]
     for epoch in (1, 2):
         sampler.set_epoch(epoch)
@@ -169,7 +174,10 @@ def test_dynamic_batches_respect_max_batch_length(tmp_path_factory, tmp_path):
         tmp_path_factory, tmp_path / "r2", "--seed=5", "--batch_sampler=random"
     )
     other["dynamic_batching"] = True
-    other_sampler = run_data.train_loader_options(other, dataset)["batch_sampler"]
+    other["train_sampler_options"]["dynamic_batching"] = True  # the group restates it
+    other_sampler = run_data.train_loader_options(
+        other, other["train_sampler_options"], dataset
+    )["batch_sampler"]
     sampler.set_epoch(1)
     other_sampler.set_epoch(1)
     assert list(other_sampler) != list(sampler)

@@ -67,8 +67,11 @@ def _key(node: ast.AST):
     return None
 
 
-#: The recipe's helper package: what recipes/train.py delegates to it (option
-#: checks, data preparation, feature cache, outputs) reads its hparams there.
+#: The recipe's helper package: the keys it sets at run time (e.g.
+#: ``encoder_is_cached``) count as set for a script that imports it. The keys
+#: it reads do not count as used: recipes/train.py hands each helper its
+#: options (a YAML group such as ``data_options``), as SpeechBrain's check
+#: (a text check of the script alone) needs.
 HELPERS = Path(__file__).resolve().parents[1] / "zsser_modules" / "run"
 
 
@@ -87,13 +90,16 @@ def helper_files(tree: ast.AST) -> list[Path]:
 def script_use(script: Path) -> ScriptUse:
     """The hyperparameters and modules that ``script`` uses.
 
-    With the recipe's helpers (zsser_modules.run, when the script imports
-    it): a key they read or write counts as read or written by the script.
+    Read in the script's own text only; with the recipe's helpers
+    (zsser_modules.run, when the script imports it), a key they write counts
+    as written by the script (it need not be in the YAML).
     """
     tree = ast.parse(Path(script).read_text(encoding="utf-8"))
     use = ScriptUse()
     for helper in helper_files(tree):
-        _record_use(ast.parse(helper.read_text(encoding="utf-8")), use)
+        helper_use = ScriptUse()
+        _record_use(ast.parse(helper.read_text(encoding="utf-8")), helper_use)
+        use.writes |= helper_use.writes
     _record_use(tree, use)
     return use
 

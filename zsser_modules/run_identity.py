@@ -86,9 +86,21 @@ CONTROL_KEYS = (
     "tsne_per_language",  # only the t-SNE figure
     "table1_check",  # stops a run or lets it go; never changes its numbers
 )
+#: Option groups: each hands the options of one consumer of recipes/train.py
+#: to it (``run.prepare_data(hparams["data_options"])``), as SpeechBrain's
+#: ``dataloader_options``; their entries are only ``!ref <key>`` of top-level
+#: keys, which are part of the identity themselves.
+OPTION_GROUPS = (
+    "data_options",
+    "train_sampler_options",
+    "selection_options",
+    "aux_loss_weights",
+    "feature_options",
+    "output_options",
+)
 #: Keys that only restate other keys: the ``modules:`` block holds references
-#: to the modules' constructors, which are part of the identity themselves.
-DERIVED_KEYS = ("modules",)
+#: to the modules' constructors, and the option groups to options.
+DERIVED_KEYS = ("modules",) + OPTION_GROUPS
 #: SpeechBrain run options that do not change the numbers (the others,
 #: e.g. precision, grad_accumulation_factor, max_grad_norm, are identity).
 SPEED_RUN_OPTIONS = (
@@ -136,6 +148,35 @@ IDENTITY_FILE = "run_identity.json"
 RESULTS_KEY = "run_identity"
 #: Length of the short hash.
 HASH_CHARS = 12
+
+
+def option_groups(hparams_file: str | os.PathLike) -> dict[str, list[str]]:
+    """The file's derived groups (:data:`DERIVED_KEYS`): ``{group: [its keys]}``.
+
+    Each entry of a group is ``!ref <key>`` of a top-level key; the list
+    holds those keys. A group of the file with any other entry raises
+    ValueError (one line): it would not be a mere restatement.
+    """
+    from zsser_modules.hparams import read_raw_hparams
+
+    groups = {}
+    for name, value in read_raw_hparams(hparams_file).items():
+        if name not in DERIVED_KEYS:
+            continue
+        entries = dict(value) if isinstance(value, Mapping) else {}
+        refs = [
+            str(v.value).strip("<>")
+            for v in entries.values()
+            if getattr(getattr(v, "tag", None), "value", None) == "!ref"
+        ]
+        if not entries or len(refs) != len(entries):
+            raise ValueError(
+                f"{hparams_file}: '{name}' must be a mapping of '!ref <key>' "
+                "entries only (it restates other keys); put any value of its own "
+                "in a top-level key and refer to it."
+            )
+        groups[str(name)] = refs
+    return groups
 
 
 class RunIdentityError(RuntimeError):

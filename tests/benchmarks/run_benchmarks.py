@@ -173,13 +173,17 @@ def build_brain(hparams: dict, manifests: dict, cached: bool):
 
     run_opts = {"device": "cpu", "noprogressbar": True}
     datasets, speakers = train.dataio_prep(hparams, manifests)
-    hparams["loss_weights"] = variants.loss_weights(hparams)
+    hparams["loss_weights"] = variants.loss_weights(
+        hparams["variant"], hparams["aux_loss_weights"]
+    )
     modules = train.build_modules(hparams, n_speakers=len(speakers))
     hparams["encoder_is_cached"] = cached
     fill_seconds = 0.0
     if cached:
         start = time.perf_counter()
-        run_features.cache_encoder_features(hparams, modules["ssl"], datasets, run_opts)
+        run_features.cache_encoder_features(
+            hparams, hparams["feature_options"], modules["ssl"], datasets, run_opts
+        )
         fill_seconds = time.perf_counter() - start
         modules["ssl"] = spec_only(modules["ssl"])
     brain = train.ZeroShotSER(
@@ -187,6 +191,7 @@ def build_brain(hparams: dict, manifests: dict, cached: bool):
         opt_class=hparams["opt_class"],
         hparams=hparams,
         run_opts=run_opts,
+        selection=hparams["selection_options"],
     )
     return brain, datasets, fill_seconds
 
@@ -199,7 +204,9 @@ def time_epoch(brain, hparams: dict, train_set) -> float:
     brain.fit(
         [1],
         train_set,
-        train_loader_kwargs=run_data.train_loader_options(hparams, train_set),
+        train_loader_kwargs=run_data.train_loader_options(
+            hparams, hparams["train_sampler_options"], train_set
+        ),
     )
     return time.perf_counter() - start
 

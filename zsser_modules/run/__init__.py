@@ -28,6 +28,7 @@ _EXPORTS = {
     "checked_overrides": "options",
     "check_hparams": "options",
     "selection_options": "options",
+    "tuned_record": "options",
     "open_run_folder": "folder",
     "RUN_ERRORS": "folder",
     "PREPARATION_ERRORS": "data",

@@ -31,6 +31,8 @@ Authors
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 import speechbrain as sb
 import torch
@@ -58,7 +60,21 @@ class RecipeBrainMixin(SeededSamplerMixin, DistributedBrainMixin):
     loss terms of each training batch, :meth:`mean_train_stats` at the end of a
     training epoch, :meth:`save_checkpoint` at the end of validation, and
     ``super().on_stage_start(stage, epoch)`` from its own on_stage_start.
+
+    Arguments
+    ---------
+    *args, **kwargs
+        Those of the next Brain class.
+    selection : mapping
+        The YAML's ``selection_options`` (``selection``,
+        ``selection_average``, ``selection_average_of``, ``lr_schedule``):
+        which checkpoints are kept and which model is tested.
     """
+
+    def __init__(self, *args, selection: Mapping[str, Any], **kwargs):
+        # (selection, selection_average, selection_average_of)
+        self.selection_rule = selection_options(selection)[:3]
+        super().__init__(*args, **kwargs)
 
     def fit_batch(self, batch):
         """Brain.fit_batch, with the random state restored after a resume."""
@@ -107,16 +123,15 @@ class RecipeBrainMixin(SeededSamplerMixin, DistributedBrainMixin):
     def save_checkpoint(self, meta):
         """Save a checkpoint; keep what selection needs (k best or last)."""
         self.checkpointer.save_and_keep_only(
-            meta=meta, **retention(*selection_options(vars(self.hparams))[:3])
+            meta=meta, **retention(*self.selection_rule)
         )
 
     def check_selectable(self):
         """Raise RuntimeError unless a checkpoint has the `selection` score."""
-        options = selection_options(vars(self.hparams))
-        if not selected_checkpoints(self.checkpointer, *options[:3]):
+        if not selected_checkpoints(self.checkpointer, *self.selection_rule):
             raise RuntimeError(
                 "No checkpoint with a validation UAR in "
-                f"{self.checkpointer.checkpoints_dir} with a {options[0]} "
+                f"{self.checkpointer.checkpoints_dir} with a {self.selection_rule[0]} "
                 "score: train first (without --test_only)."
             )
 
@@ -130,7 +145,7 @@ class RecipeBrainMixin(SeededSamplerMixin, DistributedBrainMixin):
         self.selected = load_selected(
             self.checkpointer,
             list(self.modules.keys()),
-            *selection_options(vars(self.hparams))[:3],
+            *self.selection_rule,
         )
 
     def anneal_learning_rates(self, old_lr, new_lr):

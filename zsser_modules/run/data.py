@@ -62,20 +62,20 @@ CORPUS_FOLDER_NAMES = {
 }
 
 
-def corpus_folders(hparams: Mapping[str, Any]) -> dict[str, str | None]:
+def corpus_folders(options: Mapping[str, Any]) -> dict[str, str | None]:
     """Folder of each corpus as unpacked (None: not given; demo: generated).
 
     A corpus's own key (esd_folder, ...) wins; else, with data_folder set,
     the corpus's usual folder name under it (CORPUS_FOLDER_NAMES).
     """
     given = {
-        "esd": hparams["esd_folder"],
-        "emodb": hparams["emodb_folder"],
-        "cafe": hparams["cafe_folder"],
-        "urdu": hparams["urdu_folder"],
-        "meld": hparams["meld_folder"],
+        "esd": options["esd_folder"],
+        "emodb": options["emodb_folder"],
+        "cafe": options["cafe_folder"],
+        "urdu": options["urdu_folder"],
+        "meld": options["meld_folder"],
     }
-    root = hparams["data_folder"]
+    root = options["data_folder"]
     return {
         corpus: str(Path(root) / CORPUS_FOLDER_NAMES[corpus])
         if folder is None and root is not None
@@ -84,9 +84,10 @@ def corpus_folders(hparams: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
-def prepare_data(hparams: dict) -> tuple[dict[str, Path], list[str]]:
+def prepare_data(options: Mapping[str, Any]) -> tuple[dict[str, Path], list[str]]:
     """Prepare the corpora this run needs and build its zero-shot setting.
 
+    ``options`` is the YAML's ``data_options``: every option read here.
     The corpus manifests and the setting are written on the main process only
     (and skipped when up to date); every process returns the same paths.
 
@@ -101,34 +102,34 @@ def prepare_data(hparams: dict) -> tuple[dict[str, Path], list[str]]:
     train_langs : list of str
         The training languages of the variant.
     """
-    source, target = hparams["source_lang"], hparams["target_lang"]
-    pool = list(hparams["languages"])
+    source, target = options["source_lang"], options["target_lang"]
+    pool = list(options["languages"])
     for role, lang in (("source_lang", source), ("target_lang", target)):
         if lang not in pool:
             raise SettingError(
                 f"{role}={lang!r} is not in languages={pool}: add it "
                 f"(e.g. --languages=[{','.join(pool + [lang])}])."
             )
-    protocol, paper_split = hparams["protocol"], hparams["paper_split"]
-    train_langs = training_languages(source, target, hparams["variant"], pool, protocol)
+    protocol, paper_split = options["protocol"], options["paper_split"]
+    train_langs = training_languages(source, target, options["variant"], pool, protocol)
     used = list(dict.fromkeys(train_langs + [target]))
-    corpus_of = {**LANGUAGE_CORPUS, **hparams["language_corpus"]}
+    corpus_of = {**LANGUAGE_CORPUS, **options["language_corpus"]}
     corpora = list(dict.fromkeys(corpus_of[lang] for lang in used))
     folder = setting_folder(
-        hparams["settings_folder"],
+        options["settings_folder"],
         source,
         target,
-        hparams["variant"],
-        hparams["split_seed"],
+        options["variant"],
+        options["split_seed"],
         protocol,
         paper_split,
     )
     names = list(SPLITS)
-    if protocol == "paper" and hparams["variant"] != "upper_bound":
+    if protocol == "paper" and options["variant"] != "upper_bound":
         names.append(TEST_ALL)
     manifests = {split: folder / f"{split}.csv" for split in names}
 
-    if hparams["skip_prep"]:
+    if options["skip_prep"]:
         missing = [str(path) for path in manifests.values() if not path.is_file()]
         if missing:
             raise SettingError(
@@ -137,7 +138,7 @@ def prepare_data(hparams: dict) -> tuple[dict[str, Path], list[str]]:
             )
         return manifests, train_langs
 
-    folders = corpus_folders(hparams)
+    folders = corpus_folders(options)
     missing = [
         c for c in corpora if c not in GENERATED_CORPORA and folders.get(c) is None
     ]
@@ -148,7 +149,7 @@ def prepare_data(hparams: dict) -> tuple[dict[str, Path], list[str]]:
         )
         keys = " ".join(f"--{c}_folder=/path/to/{c}" for c in missing)
         raise SettingError(
-            f"This run ({source}->{target}, variant {hparams['variant']}) uses the "
+            f"This run ({source}->{target}, variant {options['variant']}) uses the "
             f"languages {used}; no folder is set for the corpora {needs}. Set "
             f"{keys} (or the {', '.join(c + '_folder' for c in missing)} key in "
             "the YAML, or --data_folder=/path/to/corpora holding "
@@ -156,43 +157,43 @@ def prepare_data(hparams: dict) -> tuple[dict[str, Path], list[str]]:
             + "), or drop auxiliary languages from the pool with --languages=[...]."
         )
     for corpus in corpora:
-        options = {"keep_all_classes": hparams["keep_all_classes"]}
+        prep_options = {"keep_all_classes": options["keep_all_classes"]}
         if corpus in GENERATED_CORPORA:  # the built-in demo corpus
-            options.update(hparams["demo_options"])
+            prep_options.update(options["demo_options"])
         run_on_main(
             prepare_corpus,
             kwargs={
                 "name": corpus,
                 "data_folder": folders.get(corpus),
-                "save_folder": hparams["prep_folder"],
-                **options,
+                "save_folder": options["prep_folder"],
+                **prep_options,
             },
         )
     run_on_main(
         build_setting,
         kwargs={
-            "manifests": [Path(hparams["prep_folder"]) / f"{c}.csv" for c in corpora],
+            "manifests": [Path(options["prep_folder"]) / f"{c}.csv" for c in corpora],
             "source": source,
             "target": target,
-            "variant": hparams["variant"],
-            "save_folder": hparams["settings_folder"],
-            "seed": hparams["split_seed"],
-            "valid_ratio": hparams["valid_ratio"],
-            "test_ratio": hparams["test_ratio"],
-            "valid_min_per_class": hparams["valid_min_per_class"],
+            "variant": options["variant"],
+            "save_folder": options["settings_folder"],
+            "seed": options["split_seed"],
+            "valid_ratio": options["valid_ratio"],
+            "test_ratio": options["test_ratio"],
+            "valid_min_per_class": options["valid_min_per_class"],
             "languages": used,
-            "classes": hparams["emotions"],
+            "classes": options["emotions"],
             "protocol": protocol,
             "paper_split": paper_split,
         },
     )
-    if hparams["table1_check"]:
-        run_table1_check(hparams, manifests, corpus_of)
+    if options["table1_check"]:
+        run_table1_check(options, manifests, corpus_of)
     return manifests, train_langs
 
 
 def run_table1_check(
-    hparams: Mapping[str, Any],
+    options: Mapping[str, Any],
     manifests: Mapping[str, Path],
     corpus_of: Mapping[str, str],
 ) -> None:
@@ -203,7 +204,7 @@ def run_table1_check(
     A difference raises Table1Error (one line: which corpus, expected, found,
     and --table1_check=False).
     """
-    if hparams["keep_all_classes"]:
+    if options["keep_all_classes"]:
         logger.info("Table 1 check not applied: Table 1 counts the 4 classes only.")
         return
     summary = json.loads(
@@ -215,50 +216,54 @@ def run_table1_check(
         if corpus_of.get(lang) == corpus:
             sizes[corpus] = n
     applies, why = table1_applies(
-        hparams["source_lang"],
-        hparams["target_lang"],
+        options["source_lang"],
+        options["target_lang"],
         # Table 1 sizes the training set of every non-target language
         set(summary["training_languages"])
-        == set(hparams["languages"]) - {hparams["target_lang"]},
-        hparams["languages"],
+        == set(options["languages"]) - {options["target_lang"]},
+        options["languages"],
         corpus_of,
         sizes,
-        hparams["protocol"],
+        options["protocol"],
     )
     if not applies:
         logger.info(f"Table 1 check not applied: {why}.")
         return
-    line = check_table1(read_manifest(manifests["train"]), hparams["target_lang"])
+    line = check_table1(read_manifest(manifests["train"]), options["target_lang"])
     if if_main_process():
         print(line)
 
 
-def train_loader_options(hparams: dict, train_set: Any) -> dict:
+def train_loader_options(
+    hparams: dict, options: Mapping[str, Any], train_set: Any
+) -> dict:
     """DataLoader options of the train set (zsser_modules.sampling).
 
     Hierarchical cross-lingual batches, or fixed-size or dynamic batches with
     natural or language-balanced sampling, seeded from --seed and reshuffled
-    every epoch. Records the hierarchical batches in hparams (results.json).
+    every epoch. ``options`` is the YAML's ``train_sampler_options`` (every
+    option read here); the hierarchical batches are recorded in ``hparams``
+    (``hierarchical_batches``, for results.json).
     """
-    options = train_loader_kwargs(
+    kwargs = train_loader_kwargs(
         train_set,
-        language_sampling=hparams["language_sampling"],
-        seed=hparams["seed"],
-        loader_options=hparams["train_dataloader_options"],
-        dynamic_batching=hparams["dynamic_batching"],
+        language_sampling=options["language_sampling"],
+        seed=options["seed"],
+        loader_options=options["train_dataloader_options"],
+        dynamic_batching=options["dynamic_batching"],
         # buckets by the length after the max_duration crop (docs/recipe.md)
         dynamic_options={
-            "length_func": PolicyDuration(hparams["max_duration"]),
-            **hparams["dynamic_batch_sampler"],
+            "length_func": PolicyDuration(options["max_duration"]),
+            **options["dynamic_batch_sampler"],
         },
-        batch_sampler=batch_sampler_of(hparams),
-        n_lang=hparams["hier_n_lang"],
-        n_cls=hparams["hier_n_cls"],
-        n_sam=hparams["hier_n_sam"],
-        num_batches=hparams["hier_batches_per_epoch"],
+        batch_sampler=batch_sampler_of(options),
+        n_lang=options["hier_n_lang"],
+        n_cls=options["hier_n_cls"],
+        n_sam=options["hier_n_sam"],
+        num_batches=options["hier_batches_per_epoch"],
     )
-    sampler = options.get("batch_sampler")
-    if batch_sampler_of(hparams) == "hierarchical":
+    sampler = kwargs.get("batch_sampler")
+    if batch_sampler_of(options) == "hierarchical":
         hparams["hierarchical_batches"] = {
             "n_lang": sampler.n_lang,
             "n_cls": sampler.n_cls,
@@ -267,4 +272,4 @@ def train_loader_options(hparams: dict, train_set: Any) -> dict:
             "batches_per_epoch": sampler.num_batches,
             "languages": [str(lang) for lang in sampler.languages],
         }
-    return options
+    return kwargs

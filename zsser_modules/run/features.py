@@ -13,6 +13,8 @@ Authors
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import speechbrain as sb
 import torch
@@ -32,10 +34,16 @@ logger = get_logger(__name__)
 
 
 def prepare_features(
-    hparams: dict, modules: dict, datasets: dict, run_opts: dict
+    hparams: dict,
+    options: Mapping[str, Any],
+    modules: dict,
+    datasets: dict,
+    run_opts: dict,
 ) -> tuple[bool, SpeakerNorm | None]:
     """Cache a frozen encoder's features and standardise them (speaker_norm).
 
+    ``options`` is the YAML's ``feature_options`` (feature cache, speaker
+    normalisation: every such option is read there).
     Sets ``hparams["encoder_is_cached"]`` (the datasets then give
     ``encoder_feats`` instead of ``sig``) and replaces a cached encoder in
     ``modules`` by its constructor call (zsser_modules.inference.spec_only).
@@ -51,15 +59,19 @@ def prepare_features(
     """
     encoder = hparams["encoder"]
     frozen = not any(p.requires_grad for p in modules[encoder].parameters())
-    hparams["encoder_is_cached"] = frozen and hparams["use_feature_cache"]
+    hparams["encoder_is_cached"] = frozen and options["use_feature_cache"]
     if hparams["encoder_is_cached"]:
-        cache_encoder_features(hparams, modules[encoder], datasets, run_opts)
+        cache_encoder_features(hparams, options, modules[encoder], datasets, run_opts)
         modules[encoder] = spec_only(modules[encoder])
-    return frozen, speaker_normalize(hparams, datasets)
+    return frozen, speaker_normalize(hparams, options, datasets)
 
 
 def cache_encoder_features(
-    hparams: dict, encoder: torch.nn.Module, datasets: dict, run_opts: dict
+    hparams: dict,
+    options: Mapping[str, Any],
+    encoder: torch.nn.Module,
+    datasets: dict,
+    run_opts: dict,
 ) -> dict:
     """Compute a frozen encoder's output for every utterance once.
 
@@ -80,14 +92,14 @@ def cache_encoder_features(
     # another encoder under the same settings (zsser_modules.run_identity).
     record_feature_cache_key(hparams["output_folder"], key, write=False)
     run_on_main(record_feature_cache_key, args=[hparams["output_folder"], key])
-    cache = FeatureCache(hparams["feature_cache_folder"], key)
+    cache = FeatureCache(options["feature_cache_folder"], key)
     return use_cached_features(
         datasets.values(),
         cache,
         encoder,
         replaces="sig",
         provides="encoder_feats",
-        batch_size=hparams["feature_cache_batch_size"],
+        batch_size=options["feature_cache_batch_size"],
         device=run_opts.get("device") or sb.utils.distributed.infer_device(),
         progressbar=not run_opts.get("noprogressbar", False),
         # rebuilds the (released) encoder if an entry is found corrupt when read
@@ -97,7 +109,9 @@ def cache_encoder_features(
     )
 
 
-def speaker_normalize(hparams: dict, datasets: dict) -> SpeakerNorm | None:
+def speaker_normalize(
+    hparams: dict, options: Mapping[str, Any], datasets: dict
+) -> SpeakerNorm | None:
     """Standardise the cached features (speaker_norm: zsser_modules.speaker_norm).
 
     per_speaker: every utterance uses its speaker's statistics over its own
@@ -113,14 +127,14 @@ def speaker_normalize(hparams: dict, datasets: dict) -> SpeakerNorm | None:
     SpeakerNorm holding the global statistics of the training utterances,
     or None with speaker_norm: none (nothing changes).
     """
-    mode = hparams["speaker_norm"]
+    mode = options["speaker_norm"]
     if mode == "none":
         return None
     summary = normalize_datasets(
         datasets,
         mode=mode,
-        enrolment=hparams["speaker_norm_enrolment"],
-        enrolment_seed=hparams["split_seed"],
+        enrolment=options["speaker_norm_enrolment"],
+        enrolment_seed=options["split_seed"],
     )
     hparams["speaker_norm_speakers"] = summary["speakers"]
     if summary["enrolment"] is not None:
@@ -130,7 +144,7 @@ def speaker_normalize(hparams: dict, datasets: dict) -> SpeakerNorm | None:
             logger.warning(
                 f"speaker_norm=per_speaker_enrolment: {summary['fallback']['test']} "
                 f"test speaker(s) have speaker_norm_enrolment="
-                f"{hparams['speaker_norm_enrolment']} or fewer test utterances and "
+                f"{options['speaker_norm_enrolment']} or fewer test utterances and "
                 "are normalised with all of them (transductive in practice): "
                 "choose a smaller --speaker_norm_enrolment."
             )

@@ -35,19 +35,23 @@ RUN_ERRORS = (RunIdentityError, HierarchicalSamplerError)
 
 
 def open_run_folder(
-    hparams_file: str, overrides: str | None, run_opts: dict, hparams: dict
+    hparams_file: str,
+    overrides: str | None,
+    run_opts: dict,
+    hparams: dict,
+    overwrite: bool,
 ) -> bool:
     """Claim the output folder for this run; False if this very run finished.
 
     Sets ``hparams["run_identity"]`` (the short hash of the run's settings).
     A finished run (its results.json carries the same identity) is reported
     with its result line, unless ``--test_only``; a folder holding another
-    run raises RunIdentityError (one line) unless ``--overwrite=True``.
+    run raises RunIdentityError (one line) unless ``overwrite`` (the YAML's
+    ``overwrite``: the old run is archived).
     """
     identity = RunIdentity.from_hparams(hparams_file, overrides, run_opts)
     hparams["run_identity"] = identity.hash
     folder = hparams["output_folder"]
-    overwrite = hparams["overwrite"]
     check_run_folder(folder, identity, overwrite, write=False)  # every process
     state = run_on_main(check_run_folder, args=[folder, identity, overwrite])
     if state and state.startswith("archived:"):

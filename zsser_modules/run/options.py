@@ -50,51 +50,94 @@ def checked_overrides(hparams_file: str, overrides: str | None) -> str | None:
 
     with exit_on(OSError, ValueError):
         check_overrides(hparams_file, overrides)
+        check_no_group_override(hparams_file, overrides)
     with exit_on(TunedWeightsError):
         return tuned_overrides(hparams_file, overrides)
 
 
-def selection_options(hparams: Mapping[str, Any]) -> tuple:
+#: The keys of the YAML's ``selection_options``, in the order of the tuple
+#: that zsser_modules.selection's functions take.
+SELECTION_KEYS = (
+    "selection",
+    "selection_average",
+    "selection_average_of",
+    "lr_schedule",
+)
+
+
+def tuned_record(path: str | None, target: str) -> dict | None:
+    """What results.json records of ``--tuned_weights`` (None: not given).
+
+    The file (absolute path, sha256) and its entry for ``target``
+    (zsser_modules.tuning.tuned_record).
+    """
+    from zsser_modules.tuning import tuned_record as record
+
+    return record(path, target)
+
+
+def check_no_group_override(hparams_file: str, overrides: str | None) -> None:
+    """Refuse an override of an option group (ValueError, one line).
+
+    A group only repeats other keys: overriding it would make its consumer
+    read other values than the keys (and the run identity) say.
+    """
+    import ruamel.yaml
+
+    from zsser_modules.run_identity import option_groups
+
+    given = ruamel.yaml.YAML().load(overrides) if overrides else None
+    if not isinstance(given, Mapping):
+        return
+    groups = option_groups(hparams_file)
+    for key in given:
+        if key in groups:
+            raise ValueError(
+                f"{key} only repeats other keys ({', '.join(groups[key])}): "
+                f"override those instead, e.g. --{groups[key][0]}=..."
+            )
+
+
+def selection_options(options: Mapping[str, Any]) -> tuple:
     """selection, selection_average, selection_average_of, lr_schedule.
+
+    ``options``: the YAML's ``selection_options`` (or any mapping with
+    these keys, e.g. the whole hparams).
 
     Example
     -------
     >>> selection_options({"selection": "pooled_uar", "selection_average": 0,
     ...                    "selection_average_of": "best", "lr_schedule": "newbob"})
     ('pooled_uar', 0, 'best', 'newbob')
+    >>> selection_options({"selection": "pooled_uar"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: selection_options lacks selection_average, ... see hparams/...
     """
-    return (
-        hparams["selection"],
-        hparams["selection_average"],
-        hparams["selection_average_of"],
-        hparams["lr_schedule"],
-    )
+    missing = [key for key in SELECTION_KEYS if key not in options]
+    if missing:
+        raise ValueError(
+            f"selection_options lacks {', '.join(missing)}: see "
+            "hparams/template/common.yaml."
+        )
+    return tuple(options[key] for key in SELECTION_KEYS)
 
 
 def check_hparams(hparams: dict) -> None:
-    """Record the tuned weights, set the threads, refuse bad values (one line).
+    """Refuse bad option values before any work (one line, exit 2).
 
-    Adds ``tuned_weights_record`` to ``hparams`` (None: the YAML's weights)
-    and applies ``torch_num_threads``; a bad option value exits with one line.
+    The options are read as loaded (a group such as ``data_options`` only
+    repeats them: :func:`checked_overrides` refuses overriding a group).
     """
-    import torch
-
     from zsser_modules.audio import check_max_duration
     from zsser_modules.data_prep.paper_protocol import check_protocol
     from zsser_modules.inference import PRETRAINED_ENCODERS
+    from zsser_modules.optional import MissingExtraError, check_recipe_extras
     from zsser_modules.sampling import check_language_sampling
     from zsser_modules.selection import check_selection_options
     from zsser_modules.speaker_norm import check_speaker_norm
-    from zsser_modules.tuning import tuned_record
 
     from .variants import check_hierarchical_batches
-
-    hparams["tuned_weights_record"] = tuned_record(
-        hparams["tuned_weights"], hparams["target_lang"]
-    )
-    if hparams["torch_num_threads"]:
-        torch.set_num_threads(hparams["torch_num_threads"])
-    from zsser_modules.optional import MissingExtraError, check_recipe_extras
 
     with exit_on(ValueError, MissingExtraError):
         check_protocol(hparams["protocol"], hparams["paper_split"])

@@ -12,6 +12,7 @@ Authors
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ logger = get_logger(__name__)
 def write_outputs(
     brain: Any,
     hparams: dict,
+    options: Mapping[str, Any],
     datasets: dict,
     manifests: dict,
     train_langs: list[str],
@@ -60,22 +62,29 @@ def write_outputs(
 ) -> dict:
     """Write everything a tested run leaves (main process only; see the module).
 
+    ``options`` is the YAML's ``output_options`` (the files written, the
+    t-SNE figure's size, the diagnostics: every such option is read there).
     ``modules`` are the Brain's modules as built (a cached encoder as its
     constructor call); ``frozen`` and ``speaker_norm`` as returned by
     :func:`zsser_modules.run.features.prepare_features`. Returns the results.
     """
-    results = write_results(
-        brain, hparams, datasets, manifests, train_langs, write=False
-    )
+    results = write_results(brain, hparams, datasets, manifests, train_langs)
     # Per-utterance predictions (test, and test_all where present).
     write_run_predictions(brain, hparams, datasets, manifests)
-    if hparams["diagnostics"]:  # probes of the representation (held out)
-        diagnostics = diagnose(brain, hparams, datasets, manifests, frozen)
+    if options["diagnostics"]:  # probes of the representation (held out)
+        diagnostics = diagnose(
+            brain,
+            hparams,
+            datasets,
+            manifests,
+            frozen,
+            options["diagnostics_per_speaker"],
+        )
         results["diagnostics_post_hoc"] = diagnostics.pop("post_hoc")
         results["diagnostics"] = diagnostics
     encoder = hparams["encoder"]
     export_inference(
-        hparams["inference_folder"],
+        options["inference_folder"],
         encoder,
         {**modules, "speaker_norm": speaker_norm}
         if speaker_norm is not None
@@ -95,9 +104,16 @@ def write_outputs(
             "speaker_norm": hparams["speaker_norm"],
         },
     )
-    plot_embeddings(brain, hparams, datasets, manifests)
-    write_json_atomic(hparams["results_file"], results)
-    print_result_line(results, hparams["results_file"])
+    plot_embeddings(
+        brain,
+        hparams,
+        datasets,
+        manifests,
+        options["tsne_per_language"],
+        options["tsne_file"],
+    )
+    write_json_atomic(options["results_file"], results)
+    print_result_line(results, options["results_file"])
     if hparams["data_note"]:
         print(f"NOTE: {hparams['data_note']}.")
     return results
@@ -122,9 +138,8 @@ def write_results(
     datasets: dict,
     manifests: dict,
     train_langs: list[str],
-    write: bool = True,
 ) -> dict:
-    """Write results.json (test metrics, best epoch, setting); return it.
+    """The content of results.json (test metrics, best epoch, setting).
 
     ``run_identity`` is the short hash of the run's settings
     (zsser_modules.run_identity; the settings are in run_identity.json).
@@ -199,13 +214,16 @@ def write_results(
         "note": hparams["data_note"],
         RESULTS_KEY: hparams["run_identity"],
     }
-    if write:
-        write_json_atomic(hparams["results_file"], results)
     return results
 
 
 def diagnose(
-    brain: Any, hparams: dict, datasets: dict, manifests: dict, frozen: bool
+    brain: Any,
+    hparams: dict,
+    datasets: dict,
+    manifests: dict,
+    frozen: bool,
+    per_speaker: int,
 ) -> dict:
     """Linear probes of the learned embedding and the raw encoder features.
 
@@ -217,7 +235,7 @@ def diagnose(
     encoder's output, its pooled layers averaged for SSL/Whisper) are
     probed on the same utterances.
     """
-    seed, per_speaker = hparams["seed"], hparams["diagnostics_per_speaker"]
+    seed = hparams["seed"]
     frames = {split: read_manifest(manifests[split]) for split in SPLITS}
     sets = diagnostic_sets(
         frames["train"], frames["valid"], frames["test"], per_speaker, seed
@@ -281,13 +299,20 @@ def diagnose(
     return {**blocks["held_out"], "post_hoc": post_hoc}
 
 
-def plot_embeddings(brain: Any, hparams: dict, datasets: dict, manifests: dict) -> None:
+def plot_embeddings(
+    brain: Any,
+    hparams: dict,
+    datasets: dict,
+    manifests: dict,
+    n: int,
+    tsne_file: str,
+) -> None:
     """t-SNE of the learned space (best checkpoint), as in the paper's Fig. 2.
 
     Shows the target language's test utterances and the training languages'
-    validation utterances (at most tsne_per_language of each language).
+    validation utterances (at most ``n`` of each language), in ``tsne_file``.
     """
-    n, seed = hparams["tsne_per_language"], hparams["seed"]
+    seed = hparams["seed"]
     if not n:  # tsne_per_language: 0, e.g. the tuner's trial runs
         return
     embeddings, emotions, languages = [], [], []
@@ -305,7 +330,7 @@ def plot_embeddings(brain: Any, hparams: dict, datasets: dict, manifests: dict) 
         embeddings,
         emotions,
         languages,
-        hparams["tsne_file"],
+        tsne_file,
         title=f"{hparams['source_lang']} -> {hparams['target_lang']}, "
         f"{hparams['variant']} ({hparams['encoder']})"
         + (f"\n{hparams['data_note']}" if hparams["data_note"] else ""),

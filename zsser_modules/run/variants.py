@@ -46,22 +46,29 @@ VARIANT_BATCH_SAMPLER = {
 assert set(VARIANT_BATCH_SAMPLER) == set(VARIANTS), "a variant lacks its batches"
 
 
-def loss_weights(hparams: Mapping[str, Any]) -> dict[str, float]:
-    """Weight of each auxiliary loss term for the run's variant (0: not computed).
+def loss_weights(variant: str, weights: Mapping[str, Any]) -> dict[str, float]:
+    """Weight of each auxiliary loss term for ``variant`` (0: not computed).
+
+    ``weights`` is the YAML's ``aux_loss_weights``: a weight for each term
+    (supcon, spk_adv, lang_adv); the variant's other terms get 0.
 
     Example
     -------
-    >>> loss_weights({"variant": "no_supcon", "supcon_weight": 0.5,
-    ...               "adv_weight": 0.1, "lang_adv_weight": 0})
+    >>> loss_weights("no_supcon", {"supcon": 0.5, "spk_adv": 0.1, "lang_adv": 0})
     {'supcon': 0.0, 'spk_adv': 0.1, 'lang_adv': 0.0}
+    >>> loss_weights("proposed", {"supcon": 1.0})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: aux_loss_weights must give a weight for each of supcon, ...
     """
-    weights = {
-        "supcon": hparams["supcon_weight"],
-        "spk_adv": hparams["adv_weight"],
-        "lang_adv": hparams["lang_adv_weight"],
-    }
-    terms = VARIANT_LOSSES[hparams["variant"]]
-    return {term: float(w) if term in terms else 0.0 for term, w in weights.items()}
+    names = ("supcon", "spk_adv", "lang_adv")
+    if set(weights) != set(names):
+        raise ValueError(
+            f"aux_loss_weights must give a weight for each of {', '.join(names)}, "
+            f"got {sorted(weights)}: see hparams/template/common.yaml."
+        )
+    terms = VARIANT_LOSSES[variant]
+    return {term: float(weights[term]) if term in terms else 0.0 for term in names}
 
 
 def batch_sampler_of(hparams: Mapping[str, Any]) -> str:
