@@ -426,3 +426,28 @@ def test_real_whisper_base_adapts_loss_decreases_only_adapters_and_head_change(
     after = encoder.adapter_state_dict()
     assert all(not torch.equal(after[k], before_adapters[k]) for k in after)
     assert all(not torch.equal(head.state_dict()[k], v) for k, v in before_head.items())
+
+
+# ---------------------------------------------------------------------------
+# Run identity: the adaptation keys change no run that does not adapt
+
+
+def test_adaptation_keys_leave_the_identity_of_unadapted_runs_alone():
+    from zsser_modules.run_identity import RunIdentity
+
+    hparams = str(Path(__file__).resolve().parents[1] / "hparams" / "en_de.yaml")
+    base = RunIdentity.from_argv([hparams]).hash
+    assert RunIdentity.from_argv([hparams, "--lora_rank=4"]).hash == base
+    assert RunIdentity.from_argv([hparams, "--ssl_local_dirs={a/b: /x}"]).hash == base
+    lora = RunIdentity.from_argv([hparams, "--encoder_adaptation=lora"])
+    assert lora.hash != base
+    assert (
+        RunIdentity.from_argv(
+            [hparams, "--encoder_adaptation=lora", "--lora_rank=4"]
+        ).differences(lora)
+        == [("lora_rank", 4, 8)]
+        or RunIdentity.from_argv(
+            [hparams, "--encoder_adaptation=lora", "--lora_rank=4"]
+        ).hash
+        != lora.hash
+    )

@@ -7,6 +7,9 @@ every exported model folder carries as ``custom_interface.py``, so that the
 model loads without this project); this module is their usual import path.
 See that module for the design (padding-exact pooling, cached frozen
 features, Whisper's cut context, compute precision, pinned hub revisions).
+The adapted encoders (``AdaptedSSLLayerPooling``, ``AdaptedWhisperLayerPooling``:
+the same encoders, backbone frozen, with LoRA / bottleneck adapters / gates)
+are defined in :mod:`zsser_modules.adaptation` and re-exported here.
 
 Example
 -------
@@ -18,6 +21,12 @@ Authors
  * zsser contributors 2026
 """
 
+from zsser_modules.adaptation import (
+    ADAPTATIONS,
+    AdaptedSSLLayerPooling,
+    AdaptedWhisperLayerPooling,
+    is_adapted,
+)
 from zsser_modules.custom_interface import (
     BATCH_MODES,
     ENCODER_PRECISIONS,
@@ -37,6 +46,10 @@ from zsser_modules.custom_interface import (
 )
 
 __all__ = [
+    "ADAPTATIONS",
+    "AdaptedSSLLayerPooling",
+    "AdaptedWhisperLayerPooling",
+    "is_adapted",
     "BATCH_MODES",
     "ENCODER_PRECISIONS",
     "SSL_WRAPPERS",
