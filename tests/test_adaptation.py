@@ -227,6 +227,83 @@ def test_adapter_state_round_trips_through_state_dict_and_checkpoints(
         assert torch.equal(full(wavs, lens), expected)
 
 
+def test_checkpoint_averaging_and_bf16_autocast(folders, tmp_path):
+    """SpeechBrain's checkpoint averaging (selection_average) loads adapter states."""
+    from zsser_modules.selection import average_into
+
+    torch.manual_seed(0)
+    encoder = build(folders, "wav2vec2", adaptation="lora+adapter", **SMALL)
+    checkpointer = Checkpointer(tmp_path / "ckpt", {"encoder": encoder})
+    states = []
+    for epoch in range(2):
+        train_steps(encoder, steps=2)
+        states.append(encoder.adapter_state_dict())
+        checkpointer.save_checkpoint(meta={"epoch": epoch})
+    average_into(checkpointer.find_checkpoints(max_key="epoch"), {"encoder": encoder})
+    got = encoder.adapter_state_dict()
+    for name in got:
+        torch.testing.assert_close(got[name], (states[0][name] + states[1][name]) / 2)
+    # The Brain's --precision=bf16: autocast around the forward pass.
+    encoder.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = encoder(*batch())
+    out.float().square().mean().backward()
+    assert all(
+        p.grad is not None for n, p in encoder.named_parameters() if p.requires_grad
+    )
+
+
+def _ddp_worker(rank, folder, hf, port, out):
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2
+    )
+    torch.manual_seed(rank)  # different adapter init per rank: DDP broadcasts rank 0's
+    encoder = AdaptedSSLLayerPooling(
+        folder, save_path=hf, adaptation="lora+adapter", **SMALL
+    )
+    before = backbone_state(encoder)
+    model = torch.nn.parallel.DistributedDataParallel(encoder)  # no unused parameters
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-2
+    )
+    encoder.train()
+    for step in range(3):
+        optimizer.zero_grad()
+        wavs, lens = batch(10 * step + rank)  # each rank its own data
+        model(wavs, lens).square().mean().backward()
+        optimizer.step()
+    unchanged = all(
+        torch.equal(before[k], v) for k, v in backbone_state(encoder).items()
+    )
+    torch.save(
+        {"adapters": encoder.adapter_state_dict(), "backbone": unchanged},
+        f"{out}/{rank}.pt",
+    )
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_with_two_gloo_processes_keeps_ranks_in_step(folders, tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(
+        _ddp_worker,
+        args=(str(folders["wav2vec2"]), str(folders["hf"]), port, str(tmp_path)),
+        nprocs=2,
+    )
+    ranks = [torch.load(tmp_path / f"{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0]["backbone"] and ranks[1]["backbone"]
+    for name, tensor in ranks[0]["adapters"].items():
+        assert torch.equal(tensor, ranks[1]["adapters"][name]), name
+
+
 def test_a_partial_or_mismatched_adapter_state_is_refused(folders):
     encoder = build(folders, "wav2vec2", adaptation="lora+adapter", **SMALL)
     state = encoder.adapter_state_dict()
