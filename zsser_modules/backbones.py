@@ -37,7 +37,6 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 #: Each source language's own wav2vec 2.0 Base (paper, the reproduction's
 #: reading). Urdu is never a source in the paper's tasks.
@@ -197,40 +196,3 @@ def resolve_ssl_source(
             f"or {key} to a local folder."
         )
     return source
-
-
-def source_settings(hparams: Mapping[str, Any], check: bool = True) -> dict[str, Any]:
-    """The resolved model of a run, from the recipe's keys (for the recipe).
-
-    Arguments
-    ---------
-    hparams : mapping
-        ``ssl_source``, ``source_lang``, ``target_lang``, ``variant``, and
-        optionally ``ssl_local_dirs`` and ``ssl_folder``.
-    check : bool
-        As :func:`resolve_ssl_source`.
-
-    Returns
-    -------
-    dict
-        ``{"language": backbone language, "ssl_source": model to load}``.
-
-    Example
-    -------
-    >>> source_settings({"ssl_source": PAPER_SSL_SOURCES, "source_lang": "zh",
-    ...     "target_lang": "fr", "variant": "upper_bound"}, check=False)
-    {'language': 'zh', 'ssl_source': 'TencentGameMate/chinese-wav2vec2-base'}
-    """
-    language = backbone_language(
-        hparams["source_lang"], hparams["target_lang"], hparams["variant"]
-    )
-    return {
-        "language": language,
-        "ssl_source": resolve_ssl_source(
-            hparams["ssl_source"],
-            language,
-            local_dirs=hparams.get("ssl_local_dirs"),
-            cache_dir=hparams.get("ssl_folder"),
-            check=check,
-        ),
-    }
