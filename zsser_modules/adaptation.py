@@ -32,7 +32,7 @@ model does not start equal to the pretrained one
 
 The adapted encoders (:class:`AdaptedSSLLayerPooling`,
 :class:`AdaptedWhisperLayerPooling`) are the frozen encoders of
-:mod:`zsser_modules.custom_interface` with adapters inserted. Only the
+:mod:`zsser_modules.encoders` with adapters inserted. Only the
 adapters and gates require gradients; their checkpoints hold only those
 tensors (a few hundred kB instead of the whole backbone), and
 ``load_state_dict`` accepts exactly such an adapter-only state (strictly:
@@ -40,8 +40,11 @@ every adapter key, nothing else). Their features change while training, so
 they are never feature-cached (``zsser_modules.feature_cache`` refuses
 them).
 
-This module imports only the standard library, torch, SpeechBrain and the
-encoders of ``custom_interface``, so that an exported model can carry it.
+This module imports only the standard library, torch, SpeechBrain and
+:mod:`zsser_modules.encoders`, so that an exported model folder carries it
+verbatim as ``zsser_adaptation.py`` (``custom_interface.SHIPPED_MODULES``);
+there it imports the folder's ``zsser_encoders.py``, as
+``custom_interface.py`` imports its companions.
 
 Example
 -------
@@ -72,10 +75,13 @@ from speechbrain.utils.checkpoints import (
 )
 from torch import nn
 
-from zsser_modules.custom_interface import SSLLayerPooling, WhisperLayerPooling
+if __package__:  # zsser_modules.adaptation, in the project
+    from zsser_modules.encoders import SSLLayerPooling, WhisperLayerPooling
+else:  # zsser_adaptation.py of an exported model folder: its companion there
+    from zsser_encoders import SSLLayerPooling, WhisperLayerPooling
 
 #: Values of ``encoder_adaptation`` (``none``: the frozen or fully
-#: fine-tuned encoder of ``custom_interface``, not built here).
+#: fine-tuned encoder of ``zsser_modules.encoders``, not built here).
 ADAPTATIONS: tuple[str, ...] = ("none", "lora", "adapter", "lora+adapter")
 
 #: Where each target sits inside one transformer layer, per model family
