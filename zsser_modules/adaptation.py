@@ -66,6 +66,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from speechbrain.nnet.activations import Swish
 from speechbrain.nnet.adapters import HoulsbyAdapterLinear, LoRA, replace_module
 from speechbrain.utils.checkpoints import (
@@ -76,9 +77,13 @@ from speechbrain.utils.checkpoints import (
 from torch import nn
 
 if __package__:  # zsser_modules.adaptation, in the project
-    from zsser_modules.encoders import SSLLayerPooling, WhisperLayerPooling
+    from zsser_modules.encoders import (
+        SSLLayerPooling,
+        WhisperLayerPooling,
+        masked_mean,
+    )
 else:  # zsser_adaptation.py of an exported model folder: its companion there
-    from zsser_encoders import SSLLayerPooling, WhisperLayerPooling
+    from zsser_encoders import SSLLayerPooling, WhisperLayerPooling, masked_mean
 
 #: Values of ``encoder_adaptation`` (``none``: the frozen or fully
 #: fine-tuned encoder of ``zsser_modules.encoders``, not built here).
@@ -622,6 +627,191 @@ class AdaptedSSLLayerPooling(_AdaptedEncoder, SSLLayerPooling):
         model.config.layerdrop = 0.0
         model.config.apply_spec_augment = False
         self._adapt(model.encoder.layers, self.hub_class, self.layers, **settings)
+
+    # -- cached convolutional front-end (docs/encoders.md, "Speed without
+    # the feature cache"): exact for the recipe's batches, measured there.
+
+    def frontend_samples(self, frames: torch.Tensor) -> torch.Tensor:
+        """The fewest samples whose front-end output has ``frames`` frames.
+
+        Arguments
+        ---------
+        frames : torch.Tensor
+            ``[B]`` integer numbers of frames (>= 1).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]`` numbers of samples: the receptive field plus
+            ``frames - 1`` hops of the convolution stack.
+        """
+        field, hop = 1, 1
+        config = self.model.config
+        for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+            field, hop = field + (int(kernel) - 1) * hop, hop * int(stride)
+        return field + (torch.as_tensor(frames).long() - 1) * hop
+
+    def frontend(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """The frozen convolutional front-end's output, each utterance alone.
+
+        Each waveform is trimmed to its length and normalised over its own
+        samples, exactly as the encoder's forward pass does in
+        ``per_utterance`` mode, then run through the frozen front-end in
+        float32 (autocast off), without autograd. The result depends on
+        nothing but the utterance's samples (the group norm over time of
+        base-sized models included), so it can be cached per utterance
+        (:class:`SSLFrontend`) and fed to :meth:`forward_frontend`.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, T]`` waveforms at 16 kHz, right-padded.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (default: all 1).
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``B`` tensors ``[frames_i, C]`` (C: the last convolution's width).
+        """
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        total = wavs.shape[1]
+        num_samples = torch.round(wav_lens.float() * total).long().clamp(max=total)
+        num_samples = self._check_lengths(num_samples.cpu())
+        out = []
+        with torch.no_grad(), torch.autocast(wavs.device.type, enabled=False):
+            for row, count in zip(wavs, num_samples.tolist()):
+                wav = row[None, :count].float()
+                if self.normalize_wav:  # the same maths as the forward pass
+                    mean = wav.sum(1, keepdim=True) / count
+                    centred = wav - mean
+                    var = centred.square().sum(1, keepdim=True) / count
+                    wav = centred / torch.sqrt(var + 1e-5)
+                out.append(self.model.feature_extractor(wav)[0].transpose(0, 1))
+        return out
+
+    def forward_frontend(
+        self, feats: torch.Tensor, feat_lens: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled features from cached front-end outputs, in one padded pass.
+
+        The transformer (with its adapters) runs on the right-padded batch
+        of :meth:`frontend` outputs with a frame-level attention mask: the
+        padded frames are zeroed before the positional convolution and
+        masked in attention, so each utterance's result equals its
+        per-utterance forward pass up to float rounding (measured: about
+        1e-7; docs/encoders.md), for group-norm (base) and layer-norm
+        models alike.
+
+        Arguments
+        ---------
+        feats : torch.Tensor
+            ``[B, frames, C]`` front-end outputs, right-padded (as
+            SpeechBrain's ``PaddedBatch`` pads cached entries).
+        feat_lens : torch.Tensor, optional
+            ``[B]`` relative lengths (1.0 = ``frames``; default: all 1).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, num_layers, output_size]``, as :meth:`forward`.
+        """
+        batch, total, width = feats.shape
+        if feat_lens is None:
+            feat_lens = torch.ones(batch)
+        frames = torch.round(feat_lens.float().cpu() * total).long().clamp(max=total)
+        if (frames < 1).any() or width != self.model.config.conv_dim[-1]:
+            raise AdaptationError(
+                f"forward_frontend: expected cached front-end outputs [B, frames, "
+                f"{self.model.config.conv_dim[-1]}] with >= 1 frame each, got "
+                f"{list(feats.shape)} with {frames.tolist()} frames; cache them "
+                "with SSLFrontend of this encoder."
+            )
+        samples = self.frontend_samples(frames)
+        mask = torch.arange(int(samples.max()))[None, :] < samples[:, None]
+        mask = mask.long().to(feats.device)
+        extractor = self.model.feature_extractor
+        cached = feats.transpose(1, 2)
+        extractor.forward = lambda _wavs: cached  # skip the convolutions
+        try:
+            states = self.model(
+                mask, attention_mask=mask, output_hidden_states=True
+            ).hidden_states
+        finally:
+            del extractor.forward
+        hidden = torch.stack([states[i] for i in self.layers], dim=1)
+        if self.normalize_layers:
+            hidden = F.layer_norm(hidden, hidden.shape[-1:])
+        return masked_mean(hidden, frames.to(hidden.device), dim=2)
+
+
+class SSLFrontend(nn.Module):
+    """The frozen convolutional front-end of an adapted SSL encoder, as an
+    encoder whose outputs ``zsser_modules.feature_cache`` may store.
+
+    Its output for an utterance is :meth:`AdaptedSSLLayerPooling.frontend`:
+    a function of the utterance's samples alone (each utterance runs alone,
+    trimmed), which the adapters never change. Cached with the recipe's
+    duration policy in the key (``encoder_cache_key(..., max_duration=)``,
+    a deterministic head crop), it is exactly the front-end output the
+    encoder would compute in training; :meth:`AdaptedSSLLayerPooling.
+    forward_frontend` takes the padded batch of entries. Its state dict is
+    the front-end's weights (the cache fingerprint); it has no trainable
+    parameter.
+
+    Arguments
+    ---------
+    encoder : AdaptedSSLLayerPooling
+        The adapted encoder whose front-end this is (shared, not copied).
+    """
+
+    feature_shape = None  # [frames, C]: the number of frames varies
+
+    def __init__(self, encoder: AdaptedSSLLayerPooling):
+        if not isinstance(encoder, AdaptedSSLLayerPooling):
+            raise AdaptationError(
+                f"SSLFrontend: expected an AdaptedSSLLayerPooling, got "
+                f"{type(encoder).__name__} (a frozen encoder caches its pooled "
+                "features instead: use_feature_cache)."
+            )
+        super().__init__()
+        self.extractor = encoder.model.feature_extractor
+        self._encoder = (encoder,)  # not a submodule: no adapter in the key
+
+    def forward(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """:meth:`AdaptedSSLLayerPooling.frontend` of the batch."""
+        return self._encoder[0].frontend(wavs, wav_lens)
+
+    def feature_settings(self) -> dict[str, Any]:
+        """What changes the front-end's output besides its weights.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable: source, model family, waveform normalisation,
+            the convolution stack and its norm, float32 compute.
+        """
+        encoder = self._encoder[0]
+        config = encoder.model.config
+        return {
+            "frontend_of": encoder.source,
+            "hub_class": encoder.hub_class,
+            "normalize_wav": encoder.normalize_wav,
+            "conv": [
+                list(config.conv_dim),
+                list(config.conv_kernel),
+                list(config.conv_stride),
+                bool(config.conv_bias),
+            ],
+            "feat_extract_norm": config.feat_extract_norm,
+            "batch_mode": "per_utterance",
+            "precision": "fp32",
+        }
 
 
 class AdaptedWhisperLayerPooling(_AdaptedEncoder, WhisperLayerPooling):
