@@ -160,3 +160,38 @@ def test_bad_input_is_refused_in_one_line(folders):
         encoder.forward_frontend(torch.zeros(2, 5, 7))
     with pytest.raises(AdaptationError, match="expected an AdaptedSSLLayerPooling"):
         SSLFrontend(torch.nn.Linear(2, 2))
+
+
+def test_the_recipe_path_use_cached_features_and_padded_batch(folders, tmp_path):
+    """What recipes/train.py would do with cache_frontend (docs/encoders.md)."""
+    from speechbrain.dataio.batch import PaddedBatch
+    from speechbrain.dataio.dataset import DynamicItemDataset
+
+    from zsser_modules.audio import audio_pipeline
+    from zsser_modules.feature_cache import use_cached_features
+
+    encoder = adapted(folders, "group")
+    rows = {}
+    for i, seconds in enumerate((1.2, 0.5, 0.9)):
+        path = write_tone(tmp_path / f"u{i}.wav", seconds=seconds, sample_rate=16000)
+        rows[f"u{i}"] = {"wav": str(path)}
+    data = DynamicItemDataset(
+        rows,
+        dynamic_items=[audio_pipeline(max_duration=1.0)],
+        output_keys=["id", "sig"],
+    )
+    audio = PaddedBatch([data[i] for i in range(len(rows))])
+    with torch.no_grad():
+        expected = encoder(*audio.sig)
+    frontend = SSLFrontend(encoder)
+    cache = FeatureCache(
+        tmp_path / "cache", encoder_cache_key(frontend, max_duration=1.0)
+    )
+    use_cached_features(
+        [data], cache, frontend, provides="frontend_feats", progressbar=False
+    )
+    batch = PaddedBatch([data[i] for i in range(len(rows))])
+    assert "sig" not in batch.__dict__ and batch.frontend_feats.data.dim() == 3
+    with torch.no_grad():
+        got = encoder.forward_frontend(*batch.frontend_feats)
+    assert (got - expected).abs().max() < TOL
