@@ -589,6 +589,15 @@ class AdaptedSSLLayerPooling(_AdaptedEncoder, SSLLayerPooling):
     (8, 32)
     >>> enc(torch.randn(2, 8000), torch.tensor([1.0, 0.6])).shape
     torch.Size([2, 3, 16])
+
+    From cached front-end outputs (each clip's alone; one padded pass):
+
+    >>> from speechbrain.utils.data_utils import batch_pad_right
+    >>> fronts = enc.frontend(torch.randn(2, 8000), torch.tensor([1.0, 0.6]))
+    >>> [tuple(f.shape) for f in fronts]
+    [(24, 8), (14, 8)]
+    >>> enc.forward_frontend(*batch_pad_right(fronts)).shape
+    torch.Size([2, 3, 16])
     >>> import shutil; shutil.rmtree(tmp)
     """
 
