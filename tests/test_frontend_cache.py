@@ -195,3 +195,20 @@ def test_the_recipe_path_use_cached_features_and_padded_batch(folders, tmp_path)
     with torch.no_grad():
         got = encoder.forward_frontend(*batch.frontend_feats)
     assert (got - expected).abs().max() < TOL
+
+
+def test_training_does_not_backpropagate_through_the_frozen_front_end(folders):
+    """Hugging Face's feature encoder makes its input require grad in training
+    mode unless frozen with _freeze_parameters: a wasted backward pass."""
+    encoder = adapted(folders, "group")
+    encoder.train()
+    seen = []
+    hook = encoder.model.feature_extractor.register_forward_hook(
+        lambda module, args, out: seen.append(out.requires_grad)
+    )
+    try:
+        wavs, lens = padded_batch()
+        encoder(wavs, lens).sum().backward()
+    finally:
+        hook.remove()
+    assert seen and not any(seen)

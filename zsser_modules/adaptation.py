@@ -635,6 +635,13 @@ class AdaptedSSLLayerPooling(_AdaptedEncoder, SSLLayerPooling):
         model = self.ssl.model
         model.config.layerdrop = 0.0
         model.config.apply_spec_augment = False
+        # Hugging Face's feature encoder makes its input require grad in
+        # training mode unless frozen this way: the backward pass would then
+        # run through the whole frozen front-end down to the waveform
+        # (measured: about as slow as full fine-tuning on CPU).
+        freeze_frontend = getattr(model.feature_extractor, "_freeze_parameters", None)
+        if callable(freeze_frontend):
+            freeze_frontend()
         self._adapt(model.encoder.layers, self.hub_class, self.layers, **settings)
 
     # -- cached convolutional front-end (docs/encoders.md, "Speed without
