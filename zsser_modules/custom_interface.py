@@ -11,7 +11,7 @@ transformers but without this project::
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
 
 The model itself is not defined here. The folder also holds verbatim copies
-of the three project modules that define what it runs, the very files that
+of the project modules that define what it runs, the very files that
 training runs (one definition each), named so that they cannot clash with a
 user's modules (:data:`SHIPPED_MODULES`):
 
@@ -21,6 +21,9 @@ user's modules (:data:`SHIPPED_MODULES`):
   normalisation module of models trained with it;
 - ``zsser_audio.py`` (:mod:`zsser_modules.audio`): the audio loading and the
   duration policy, with which :class:`EmotionRecognizer` reads its files.
+- ``zsser_adaptation.py`` (:mod:`zsser_modules.adaptation`): the adapted
+  encoders (LoRA, bottleneck adapters, gates) that ``hyperparams.yaml``
+  builds for a model trained with ``encoder_adaptation``.
 
 They import only the standard library, torch, SpeechBrain and (lazily)
 transformers / huggingface_hub. What this file holds besides the class, and
@@ -65,6 +68,7 @@ SHIPPED_MODULES: dict[str, str] = {
     "audio": "zsser_audio",
     "encoders": "zsser_encoders",
     "speaker_norm": "zsser_speaker_norm",
+    "adaptation": "zsser_adaptation",  # after encoders: it imports them
 }
 # Sources of the model folders being loaded by EmotionRecognizer.from_hparams.
 _LOADING: list[str] = []

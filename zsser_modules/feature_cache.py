@@ -195,6 +195,34 @@ def encoder_fingerprint(encoder_or_source: nn.Module | PathLike) -> str:
     return digest.hexdigest()
 
 
+def refuse_adapted(encoder: Any, where: str) -> None:
+    """Refuse an adapted encoder (LoRA, adapters): its features are never cached.
+
+    Its adapters change its output at every step, and even adapters frozen
+    after training would make a cache key of one run's weights; the recipe
+    runs an adapted encoder on the audio (``zsser_modules.adaptation``).
+    This holds whether or not its adapters still require gradients.
+
+    Arguments
+    ---------
+    encoder : Any
+        The encoder about to be cached.
+    where : str
+        The caller, named in the message.
+
+    Example
+    -------
+    >>> refuse_adapted(torch.nn.Identity(), "fill")  # not adapted: no error
+    """
+    if getattr(encoder, "is_adapted", False):
+        raise ValueError(
+            f"{where}: {type(encoder).__name__} is an adapted encoder (LoRA / "
+            "adapters): its features change with training and are never cached; "
+            "run it on the audio (use_feature_cache applies to frozen encoders "
+            "only, encoder_adaptation: none)."
+        )
+
+
 def encoder_cache_key(
     encoder: nn.Module,
     sample_rate: int = 16000,
@@ -237,6 +265,7 @@ def encoder_cache_key(
     >>> key["max_duration"], key["min_duration"]
     (15.0, 0.05)
     """
+    refuse_adapted(encoder, "encoder_cache_key")
     if hasattr(encoder, "feature_settings"):
         settings = encoder.feature_settings()
     else:
@@ -598,6 +627,7 @@ class FeatureCache:
             ``{"computed": ..., "reused": ..., "corrupt": ...}`` counts, where
             ``corrupt`` counts invalid entries found (and recomputed).
         """
+        refuse_adapted(encoder, "FeatureCache.fill")
         if isinstance(encoder, nn.Module) and any(
             p.requires_grad for p in encoder.parameters()
         ):

@@ -10,14 +10,17 @@ and transformers are installed, without this project:
   few facts about the training run; no absolute path;
 - ``custom_interface.py``: a verbatim copy of
   :mod:`zsser_modules.custom_interface` (:class:`EmotionRecognizer`), with
-  ``zsser_encoders.py``, ``zsser_speaker_norm.py`` and ``zsser_audio.py``,
-  verbatim copies of :mod:`zsser_modules.encoders`, ``.speaker_norm`` and
-  ``.audio``: the one definition the project trains with;
+  ``zsser_encoders.py``, ``zsser_speaker_norm.py``, ``zsser_audio.py`` and
+  ``zsser_adaptation.py``, verbatim copies of :mod:`zsser_modules.encoders`,
+  ``.speaker_norm``, ``.audio`` and ``.adaptation``: the one definition the
+  project trains with;
 - ``label_encoder.txt``: SpeechBrain's ``CategoricalEncoder`` file;
 - ``<module>.ckpt``: the weights of the best checkpoint. A frozen pretrained
   encoder is not copied: it is named by hub id and pinned commit
   (``revision``) and downloaded at that commit; one from a local folder is
-  copied in as ``<module>_model/``.
+  copied in as ``<module>_model/``. An adapted encoder (LoRA, bottleneck
+  adapters, gates) is such a frozen encoder plus its ``<module>.ckpt``,
+  which holds its adapters' and gates' tensors only.
 
 Load it in SpeechBrain's usual ways::
 
@@ -422,6 +425,19 @@ def _pretrained_source(
     ]
 
 
+def _adapter_state(module: torch.nn.Module) -> Callable[[], Any] | None:
+    """``module.adapter_state_dict`` of an adapted encoder, else None.
+
+    An adapted encoder (``zsser_modules.adaptation``) exports only its
+    adapters' and gates' tensors: its frozen backbone is loaded from its
+    ``source`` (the hub at the pinned commit, or the copied local folder),
+    and its ``load_state_dict`` takes exactly such an adapter-only state.
+    """
+    if not getattr(module, "is_adapted", False):
+        return None
+    return getattr(module, "adapter_state_dict", None)
+
+
 def export_inference(
     folder: PathLike,
     encoder: str,
@@ -441,7 +457,8 @@ def export_inference(
     ``custom_interface.py`` (a verbatim copy of
     :mod:`zsser_modules.custom_interface`: :class:`EmotionRecognizer`) and
     the verbatim copies of the modules it runs (``SHIPPED_MODULES``:
-    ``zsser_encoders.py``, ``zsser_speaker_norm.py``, ``zsser_audio.py``), all
+    ``zsser_encoders.py``, ``zsser_speaker_norm.py``, ``zsser_audio.py``,
+    ``zsser_adaptation.py``), all
     importing only SpeechBrain, torch and transformers, ``label_encoder.txt``
     (SpeechBrain's ``CategoricalEncoder`` format) and ``<module>.ckpt``
     weights. No absolute path is written. A pretrained encoder from the hub
@@ -470,7 +487,10 @@ def export_inference(
         Rate at which audio is read.
     weights_from_source : sequence of str
         Modules whose weights are not saved because their constructor reloads
-        them (e.g. ``("ssl",)`` for a frozen SSL model).
+        them (e.g. ``("ssl",)`` for a frozen SSL model). An adapted encoder
+        (``zsser_modules.adaptation``) must not be listed: its
+        ``<module>.ckpt`` holds its adapters and gates only (its backbone
+        comes from its source, as a frozen encoder's).
     metadata : mapping, optional
         Plain facts about the training run, stored under ``trained_on``.
     features : sequence of str
@@ -504,8 +524,8 @@ def export_inference(
     'hyperparams.yaml'
     >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
     ['custom_interface.py', 'embedding.ckpt', 'emo_classifier.ckpt',
-     'hyperparams.yaml', 'label_encoder.txt', 'zsser_audio.py',
-     'zsser_encoders.py', 'zsser_speaker_norm.py']
+     'hyperparams.yaml', 'label_encoder.txt', 'zsser_adaptation.py',
+     'zsser_audio.py', 'zsser_encoders.py', 'zsser_speaker_norm.py']
     >>> rec = EmotionRecognizer.from_hparams(source=str(folder))
     >>> out_prob, score, index, text_lab = rec.classify_batch(torch.randn(2, 16000))
     >>> out_prob.shape, bool(torch.allclose(out_prob.exp().sum(-1), torch.ones(2)))
@@ -519,6 +539,15 @@ def export_inference(
     if missing:
         raise ValueError(
             f"export_inference: modules {missing} are missing (got {sorted(modules)})."
+        )
+    adapted = [name for name in names if callable(_adapter_state(modules[name]))]
+    lost = sorted(set(adapted) & set(weights_from_source))
+    if lost:
+        raise ValueError(
+            f"export_inference: {lost} are adapted encoders: their adapters are "
+            "trained weights, which weights_from_source would drop (only the "
+            "frozen backbone comes from the source); remove them from "
+            "weights_from_source."
         )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -560,6 +589,11 @@ def export_inference(
         comments: list[str] = []
         if "source" in kwargs:  # a pretrained encoder (SSL, Whisper)
             kwargs, comments = _pretrained_source(name, kwargs, folder)
+        if name in adapted:
+            comments.append(
+                f"# {name}: adapted, the backbone frozen: {name}.ckpt holds "
+                "only the adapters and gates."
+            )
         lines += ["", *comments, f"{name}: !new:{_interface_target(target, name)}"]
         for key, value in kwargs.items():
             lines.append(f"    {key}: {_yaml_value(value, f'{name}.{key}')}")
@@ -578,7 +612,10 @@ def export_inference(
     hparams_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     for name in saved:
-        torch.save(modules[name].state_dict(), folder / f"{name}.ckpt")
+        module = modules[name]
+        state = _adapter_state(module)  # an adapted encoder: adapters only
+        state = state() if callable(state) else module.state_dict()
+        torch.save(state, folder / f"{name}.ckpt")
     build_label_encoder(list(classes)).save(folder / LABEL_FILE)
     shutil.copyfile(custom_interface.__file__, folder / INTERFACE_FILE)
     for module, name in SHIPPED_MODULES.items():

@@ -57,6 +57,9 @@ PATH_KEYS = (
     "ssl_folder",  # download cache of the SSL model (its weights: feature-cache key)
     "ssl_encoder.save_path",  # the same download cache
     "whisper_encoder.save_path",  # the same download cache
+    "adapted_ssl_encoder.save_path",  # the same download cache
+    "adapted_whisper_encoder.save_path",  # the same download cache
+    "ssl_local_dirs",  # local folders of hub ids (like ssl_folder)
     "checkpointer",  # a checkpoint folder and the objects it saves
     "train_logger",  # a log file
     # Where the corpora are unpacked: their content is checked by data prep.
@@ -139,6 +142,22 @@ NEUTRAL_DEFAULTS = {
     "speaker_norm": "none",
     # read only by speaker_norm: per_speaker_enrolment (added with it)
     "speaker_norm_enrolment": 5,
+    "encoder_adaptation": "none",  # the frozen / fine-tuned encoder, as before
+}
+#: Keys read only when another key is not at its neutral default (above):
+#: left out of the identity while it is, so adding them changes no older run.
+NEUTRAL_WHEN = {
+    "encoder_adaptation": (
+        "adapter_gate",
+        "lora_rank",
+        "lora_alpha",
+        "lora_targets",
+        "adapter_size",
+        "adapter_targets",
+        "lr_adapters",
+        "adapted_ssl_encoder",
+        "adapted_whisper_encoder",
+    ),
 }
 #: Every excluded dotted key of the hyperparameters.
 EXCLUDED_KEYS = PATH_KEYS + SPEED_KEYS + CONTROL_KEYS + DERIVED_KEYS
@@ -315,6 +334,8 @@ class RunIdentity:
         for key, neutral in NEUTRAL_DEFAULTS.items():
             if key in tree and tree[key] == neutral:
                 del tree[key]
+                for dependent in NEUTRAL_WHEN.get(key, ()):
+                    tree.pop(dependent, None)
         options = dict(sb.core.RunOptions().as_dict())
         options.update(dict(run_opts or {}))
         for key in SPEED_RUN_OPTIONS:
