@@ -8,8 +8,7 @@ speech of a source language, plus auxiliary languages for most variants, and
 tested on a target language it never saw, not even for model selection (the
 best epoch is chosen on the validation speakers of the training languages).
 
-    wav -> encoder (frozen SSL + layer weights | filterbank ECAPA-TDNN
-                    | frozen filterbank statistics)
+    wav -> encoder (SSL / Whisper: frozen, adapted or fine-tuned | filterbanks)
         -> embedding MLP -> emb
              emb -> emotion classifier ............ cross-entropy
              emb -> projection head -> SupCon ..... same-emotion positives,
@@ -22,12 +21,8 @@ The variant (--variant) selects the training languages
 (zsser_modules.data_prep.zero_shot) and the loss terms
 (zsser_modules.run.variants.VARIANT_LOSSES).
 
-To run, from the repository root:
-> python recipes/train.py hparams/en_de.yaml --esd_folder=/path/to/ESD \
-      --emodb_folder=/path/to/EmoDB --cafe_folder=/path/to/CaFE \
-      --urdu_folder=/path/to/URDU
-
-DDP with torchrun (also on CPU), bf16 and dynamic batches: docs/speed.md.
+To run: python recipes/train.py hparams/en_de.yaml --data_folder=/path/to/corpora
+(each corpus's folder: docs/experiment.md). DDP, bf16, batching: docs/speed.md.
 Resume, run identity, model selection, feature cache and outputs live in
 zsser_modules.run (docs/recipe.md), each given its YAML group of options.
 
@@ -174,8 +169,10 @@ class ZeroShotSER(AddedModulesMixin, run.RecipeBrainMixin, sb.Brain):
             params[group] += [p for p in module.parameters() if p.requires_grad]
         self.optimizer = self.hparams.opt_class(params["model"])
         self.optimizers_dict = {"optimizer": self.optimizer}
-        if params["ssl"]:  # only with --freeze_ssl=False
-            ssl_optimizer = self.hparams.ssl_opt_class(params["ssl"])
+        if params["ssl"]:  # --freeze_ssl=False (lr_ssl), or adapters (lr_adapters)
+            adapted = self.hparams.encoder_adaptation != "none"
+            lr = {"lr": self.hparams.lr_adapters} if adapted else {}
+            ssl_optimizer = self.hparams.ssl_opt_class(params["ssl"], **lr)
             self.optimizers_dict["ssl_optimizer"] = ssl_optimizer
         if self.checkpointer is not None:
             for name, optimizer in self.optimizers_dict.items():
@@ -262,8 +259,10 @@ def build_modules(hparams, n_speakers):
     """
     constructors = hparams["modules"]
     name = hparams["encoder"]
-    if name in PRETRAINED_ENCODERS:  # ssl, whisper
-        pretrained = build_module(constructors[name])
+    if name in PRETRAINED_ENCODERS:  # ssl, whisper: frozen, fine-tuned or adapted
+        pretrained, hparams["ssl_source_resolved"] = run.pretrained_encoder(
+            constructors, hparams["encoder_options"]
+        )
         layer_sum = build_module(
             constructors["layer_sum"], num_layers=pretrained.num_layers
         )

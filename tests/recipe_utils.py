@@ -105,6 +105,9 @@ FAST_OPTIONS = (
     # speakers, the whole target as the test set); the paper protocol runs in
     # tests/test_demo_recipe.py and tests/test_paper_protocol.py.
     "--protocol=speaker",
+    # The frozen encoder (its feature cache, speaker normalisation) on the
+    # tiny WavLM; the adapted path runs in tests/test_adapted_recipe.py.
+    "--encoder_adaptation=none",
     "--batch_size=8",
     # Hierarchical batches (proposed, no_supcon, no_spkadv) of 8 too, from
     # the 2 training languages most fixture runs have.

@@ -76,7 +76,11 @@ def test_a_paper_task_file_holds_the_paper_defaults(task, tmp_path):
     assert hparams["output_folder"] == f"{tmp_path}/{task}/ssl/proposed/5"
     assert hparams["emotions"] == ("neutral", "happy", "angry", "sad")
     assert hparams["variant"] == "proposed" and hparams["encoder"] == "ssl"
-    assert hparams["ssl_source"] == "facebook/wav2vec2-xls-r-300m"
+    # The paper's encoder: each source language's own wav2vec 2.0 Base, adapted.
+    from zsser_modules.backbones import PAPER_SSL_SOURCES
+
+    assert hparams["ssl_source"] == dict(PAPER_SSL_SOURCES)
+    assert hparams["encoder_adaptation"] == "lora+adapter" and hparams["adapter_gate"]
     # The paper's values (Sec. 2.2, 3.3): alpha, beta, lambda; English from
     # MELD, Urdu auxiliary.
     assert (hparams["supcon_weight"], hparams["adv_weight"]) == (1.0, 0.3)

@@ -100,6 +100,7 @@ OPTION_GROUPS = (
     "aux_loss_weights",
     "feature_options",
     "output_options",
+    "encoder_options",
 )
 #: Keys that only restate other keys: the ``modules:`` block holds references
 #: to the modules' constructors, and the option groups to options.

@@ -6,6 +6,8 @@
 - :mod:`.variants`: the loss terms and batches of each zero-shot variant;
 - :mod:`.data`: corpora prepared, the zero-shot setting, Table 1 check, the
   training batches;
+- :mod:`.encoder`: the ssl / whisper encoder (frozen, fine-tuned or adapted) on
+  the task's backbone;
 - :mod:`.features`: a frozen encoder's feature cache, speaker normalisation;
 - :mod:`.brain`: :class:`RecipeBrainMixin` (exact resume, model selection);
 - :mod:`.outputs`: results.json, predictions, diagnostics, t-SNE, export.
@@ -39,6 +41,7 @@ _EXPORTS = {
     "prepare_data": "data",
     "train_loader_options": "data",
     "prepare_features": "features",
+    "pretrained_encoder": "encoder",
     "RecipeBrainMixin": "brain",
     "write_outputs": "outputs",
 }

@@ -18,6 +18,8 @@ from typing import Any
 from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.logger import get_logger
 
+from zsser_modules.adaptation import AdaptationError
+from zsser_modules.backbones import BackboneError
 from zsser_modules.hierarchical_sampler import HierarchicalSamplerError
 from zsser_modules.run_identity import (
     RESULTS_KEY,
@@ -31,7 +33,13 @@ logger = get_logger(__name__)
 
 #: Raised during a run on a user's mistake (one line each): the output folder
 #: holds another run; a language lacks what hierarchical batches need.
-RUN_ERRORS = (RunIdentityError, HierarchicalSamplerError)
+# Refusals a run may meet after its start, each one line (recipes/train.py).
+RUN_ERRORS = (
+    RunIdentityError,
+    HierarchicalSamplerError,
+    AdaptationError,
+    BackboneError,
+)
 
 
 def open_run_folder(

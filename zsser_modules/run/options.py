@@ -148,7 +148,11 @@ def check_hparams(hparams: dict) -> None:
         check_speaker_norm(
             hparams["speaker_norm"],
             frozen=hparams["encoder"] == "fbank_stats"
-            or (hparams["encoder"] in PRETRAINED_ENCODERS and hparams["freeze_ssl"]),
+            or (
+                hparams["encoder"] in PRETRAINED_ENCODERS
+                and hparams["freeze_ssl"]
+                and hparams["encoder_adaptation"] == "none"
+            ),
             cached=hparams["use_feature_cache"],
             enrolment=hparams["speaker_norm_enrolment"],
         )

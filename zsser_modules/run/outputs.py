@@ -158,7 +158,7 @@ def write_results(
         else None,
         "split_seed": hparams["split_seed"],
         "encoder": hparams["encoder"],
-        "ssl_source": hparams["ssl_source"]
+        "ssl_source": hparams.get("ssl_source_resolved", hparams["ssl_source"])
         if hparams["encoder"] in PRETRAINED_ENCODERS
         else None,
         "uar": summary["uar"],
@@ -256,8 +256,8 @@ def diagnose(
         description = None
     elif "layer_sum" in ENCODER_MODULES[encoder]:
         description = (
-            f"frozen {encoder} encoder ({hparams['ssl_source']}): mean over its "
-            "pooled layers (uniform weights, the layer_sum's starting point)"
+            f"frozen {encoder} encoder ({hparams['ssl_source_resolved']}): mean "
+            "over its pooled layers (uniform weights, the layer_sum's starting point)"
         )
     else:
         description = f"frozen {encoder} features"
