@@ -71,7 +71,9 @@ from zsser_modules.tuning import (  # noqa: E402
     MATCHED_KEYS,
     TUNABLE,
     _resolved_tree,
+    adaptation_terms,
     read_tuned_file,
+    tuned_value,
     write_entry,
 )
 
@@ -239,12 +241,13 @@ class Tuning:
             source = next(lang for lang in languages if lang != target)
         protocol = tree.get("protocol", "speaker")
         pool = training_languages(source, target, variant, languages, protocol)
-        self.terms = _variant_terms(variant)
+        self.terms = _variant_terms(variant) + adaptation_terms(tree)
         self.space = {k: v for k, v in TUNABLE.items() if v["term"] in self.terms}
         if not self.space:
             raise ValueError(
-                f"variant {variant} trains no auxiliary loss: nothing to tune (the "
-                "tuned keys serve no_supcon, no_spkadv and proposed)."
+                f"variant {variant} trains no auxiliary loss and no adapter: nothing "
+                "to tune (the loss weights serve no_supcon, no_spkadv and proposed; "
+                "the adapter settings any variant with an adapted encoder)."
             )
         if target in pool:
             raise ValueError(
@@ -265,7 +268,7 @@ class Tuning:
             )
         self.target, self.source, self.variant = target, source, variant
         self.pool, self.folds = pool, folds
-        self.defaults = {key: float(tree[key]) for key in self.space}
+        self.defaults = {key: tuned_value(key, tree[key]) for key in self.space}
         self.file_epochs = int(tree["number_of_epochs"])
         self.settings = {
             "hparams": str(Path(args.hparams).resolve()),
@@ -358,7 +361,9 @@ class Tuning:
     def objective(self, trial) -> float:
         """Mean over folds of the held-out language's metric."""
         params = {
-            key: trial.suggest_float(key, spec["low"], spec["high"], log=spec["log"])
+            key: (trial.suggest_int if spec.get("int") else trial.suggest_float)(
+                key, spec["low"], spec["high"], log=spec["log"]
+            )
             for key, spec in self.space.items()
         }
         scores = {}

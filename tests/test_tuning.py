@@ -298,3 +298,36 @@ def test_reevaluate_compares_tuned_and_default_weights_on_fresh_seeds(
     tuning = tune.Tuning(tune._parser().parse_args(own), extra)
     assert tuning.file_epochs == 20  # hparams/demo.yaml's number_of_epochs
     assert "--number_of_epochs=20" in tuning.fold_argv(tuning.defaults, "ur", 3, 20)
+
+
+def test_adapter_settings_are_tunable_and_integer_keys_stay_integers(tmp_path):
+    """Issue 21: lr_adapters, lora_rank and adapter_size go through the tuning
+    when the encoder is adapted; a rank or width is written and applied as an
+    integer (the recipe's LoRA and adapter layers take whole sizes)."""
+    from zsser_modules.tuning import adaptation_terms, tuned_overrides
+
+    adapted = {"encoder": "ssl", "encoder_adaptation": "lora+adapter"}
+    unlocked = {
+        k for k, v in tune.TUNABLE.items() if v["term"] in adaptation_terms(adapted)
+    }
+    assert unlocked == {"lr_adapters", "lora_rank", "adapter_size"}
+    assert adaptation_terms({"encoder": "ssl", "encoder_adaptation": "none"}) == ()
+    assert "lora_rank" not in {
+        k
+        for k, v in tune.TUNABLE.items()
+        if v["term"]
+        in adaptation_terms({"encoder": "whisper", "encoder_adaptation": "adapter"})
+    }
+
+    tuned = tmp_path / "tuned.yaml"
+    write_entry(
+        tuned, "de", {"lora_rank": 11.7, "lr_adapters": 2e-4}, pool=["en", "zh"]
+    )
+    assert read_tuned_file(tuned)["de"]["values"] == {
+        "lora_rank": 12,
+        "lr_adapters": 2e-4,
+    }
+    hparams = REPO_ROOT / "hparams" / "en_de.yaml"
+    overrides = tuned_overrides(hparams, f"tuned_weights: {tuned}")
+    applied = yaml.safe_load(overrides)
+    assert applied["lora_rank"] == 12 and isinstance(applied["lora_rank"], int)

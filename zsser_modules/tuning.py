@@ -46,10 +46,55 @@ TUNABLE: dict[str, dict[str, Any]] = {
     "adv_weight": {"low": 0.01, "high": 1.0, "log": True, "term": "spk_adv"},
     "temperature": {"low": 0.05, "high": 0.5, "log": True, "term": "supcon"},
     "cross_lingual_weight": {"low": 1.0, "high": 4.0, "log": False, "term": "supcon"},
+    # Encoder adaptation (issue 21; ours): tuned when encoder_adaptation is
+    # not none, the rank with LoRA, the bottleneck width with adapters.
+    "lr_adapters": {"low": 1e-5, "high": 3e-3, "log": True, "term": "adaptation"},
+    "lora_rank": {"low": 2, "high": 32, "log": True, "term": "lora", "int": True},
+    "adapter_size": {
+        "low": 16,
+        "high": 256,
+        "log": True,
+        "term": "adapter",
+        "int": True,
+    },
 }
 #: Settings of the study that a run taking its weights must share (an
 #: entry tuned on filterbank statistics does not serve Whisper features).
-MATCHED_KEYS: tuple[str, ...] = ("encoder", "ssl_source", "speaker_norm")
+MATCHED_KEYS: tuple[str, ...] = (
+    "encoder",
+    "ssl_source",
+    "speaker_norm",
+    "encoder_adaptation",
+)
+
+
+def tuned_value(key: str, value: Any) -> float | int:
+    """A tuned value as the recipe takes it: an int for integer keys, else a float.
+
+    Example
+    -------
+    >>> tuned_value("lora_rank", 7.6), tuned_value("supcon_weight", 1)
+    (8, 1.0)
+    """
+    return int(round(float(value))) if TUNABLE[key].get("int") else float(value)
+
+
+def adaptation_terms(tree: dict[str, Any]) -> tuple[str, ...]:
+    """The adaptation "terms" a run trains (keys of :data:`TUNABLE` they unlock).
+
+    Example
+    -------
+    >>> adaptation_terms({"encoder": "ssl", "encoder_adaptation": "lora+adapter"})
+    ('adaptation', 'lora', 'adapter')
+    >>> adaptation_terms({"encoder": "fbank_stats", "encoder_adaptation": "lora"})
+    ()
+    """
+    kind = tree.get("encoder_adaptation", "none")
+    if tree.get("encoder") not in ("ssl", "whisper") or kind in (None, "none"):
+        return ()
+    return ("adaptation", *[part for part in ("lora", "adapter") if part in kind])
+
+
 #: The hyperparameter naming the file.
 KEY = "tuned_weights"
 
@@ -147,7 +192,10 @@ def write_entry(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"values": {k: float(v) for k, v in values.items()}, "pool": list(pool)}
+    entry = {
+        "values": {k: tuned_value(k, v) for k, v in values.items()},
+        "pool": list(pool),
+    }
     entry.update(json.loads(json.dumps(record, default=str)))
     with FileLock(str(path) + ".lock"):
         data = (
@@ -260,7 +308,7 @@ def tuned_overrides(hparams_file: PathLike, overrides: str | None) -> str | None
             "drop one of them."
         )
     for key, value in values.items():
-        mapping[key] = float(value)
+        mapping[key] = tuned_value(key, value)
     stream = io.StringIO()
     ruamel.yaml.YAML().dump(mapping, stream)
     return stream.getvalue()
