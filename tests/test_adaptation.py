@@ -506,11 +506,13 @@ def test_adaptation_keys_leave_the_identity_of_unadapted_runs_alone():
     from zsser_modules.run_identity import RunIdentity
 
     hparams = str(Path(__file__).resolve().parents[1] / "hparams" / "en_de.yaml")
-    base = RunIdentity.from_argv([hparams]).hash
-    assert RunIdentity.from_argv([hparams, "--lora_rank=4"]).hash == base
-    assert RunIdentity.from_argv([hparams, "--ssl_local_dirs={a/b: /x}"]).hash == base
+    frozen = [hparams, "--encoder_adaptation=none"]  # the paper tasks adapt
+    base = RunIdentity.from_argv(frozen).hash
+    assert RunIdentity.from_argv([*frozen, "--lora_rank=4"]).hash == base
+    assert RunIdentity.from_argv([*frozen, "--ssl_local_dirs={a/b: /x}"]).hash == base
     lora = RunIdentity.from_argv([hparams, "--encoder_adaptation=lora"])
     assert lora.hash != base
+    assert RunIdentity.from_argv([hparams]).hash != base  # lora+adapter by default
     rank4 = RunIdentity.from_argv(
         [hparams, "--encoder_adaptation=lora", "--lora_rank=4"]
     )

@@ -50,7 +50,17 @@ IMPORT_TO_DIST = {
 }
 
 #: Our own top-level names (first party): the package, the recipes, tests.
-FIRST_PARTY = {"zsser_modules", "recipes", "conftest"}
+FIRST_PARTY = {
+    "zsser_modules",
+    "recipes",
+    "conftest",
+    # The modules an exported model folder ships beside custom_interface.py
+    # (verbatim copies of zsser_modules/<name>.py, zsser_modules.inference).
+    "zsser_encoders",
+    "zsser_audio",
+    "zsser_speaker_norm",
+    "zsser_adaptation",
+}
 
 #: Known unguarded imports, with why: none left. encoders.py is copied into
 #: exported models, so it cannot import zsser_modules.optional: its

@@ -201,8 +201,10 @@ def time_epoch(brain, hparams: dict, train_set) -> float:
     from zsser_modules.run import data as run_data
 
     start = time.perf_counter()
+    from speechbrain.utils.epoch_loop import EpochCounter
+
     brain.fit(
-        [1],
+        EpochCounter(1),  # an epoch limit: the reversal coefficient's schedule
         train_set,
         train_loader_kwargs=run_data.train_loader_options(
             hparams, hparams["train_sampler_options"], train_set
