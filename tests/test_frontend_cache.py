@@ -194,7 +194,11 @@ def test_the_recipe_path_use_cached_features_and_padded_batch(folders, tmp_path)
     assert "sig" not in batch.__dict__ and batch.frontend_feats.data.dim() == 3
     with torch.no_grad():
         got = encoder.forward_frontend(*batch.frontend_feats)
+        through_forward = encoder(*batch.frontend_feats, from_frontend=True)
     assert (got - expected).abs().max() < TOL
+    assert torch.equal(through_forward, got)  # what DDP calls
+    with pytest.raises(AdaptationError, match="pass from_frontend=True"):
+        encoder(*batch.frontend_feats)
 
 
 def test_training_does_not_backpropagate_through_the_frozen_front_end(folders):

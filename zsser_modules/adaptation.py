@@ -644,6 +644,41 @@ class AdaptedSSLLayerPooling(_AdaptedEncoder, SSLLayerPooling):
             freeze_frontend()
         self._adapt(model.encoder.layers, self.hub_class, self.layers, **settings)
 
+    def forward(
+        self,
+        wavs: torch.Tensor,
+        wav_lens: torch.Tensor | None = None,
+        from_frontend: bool = False,
+    ) -> torch.Tensor:
+        """Pooled features of waveforms, or of cached front-end outputs.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, T]`` waveforms, or with ``from_frontend`` the ``[B, frames,
+            C]`` padded front-end outputs (:meth:`frontend`).
+        wav_lens : torch.Tensor, optional
+            ``[B]`` relative lengths.
+        from_frontend : bool
+            Take cached front-end outputs (:meth:`forward_frontend`). Going
+            through ``forward`` keeps DDP's gradient synchronisation (a
+            ``DistributedDataParallel`` wrapper calls ``forward`` only).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, num_layers, output_size]``.
+        """
+        if from_frontend:
+            return self.forward_frontend(wavs, wav_lens)
+        if wavs.dim() != 2:
+            raise AdaptationError(
+                f"{type(self).__name__}: expected waveforms [B, T], got shape "
+                f"{list(wavs.shape)}; pass from_frontend=True for cached "
+                "front-end outputs [B, frames, C]."
+            )
+        return super().forward(wavs, wav_lens)
+
     # -- cached convolutional front-end (docs/encoders.md, "Speed without
     # the feature cache"): exact for the recipe's batches, measured there.
 

@@ -284,8 +284,13 @@ def measure(
     device: torch.device,
     steps: int,
     bf16: bool,
+    cpu_time: bool = False,
 ) -> dict[str, float]:
-    """Steps per second (after one warm-up step) and peak memory of one config."""
+    """Steps per second (after one warm-up step) and peak memory of one config.
+
+    ``cpu_time``: seconds of this process's CPU time instead of wall time
+    (with one torch thread: robust to other processes on a shared machine).
+    """
     wavs, lens, labels = batch
     labels = labels.to(device)
     if device.type == "cuda":
@@ -313,13 +318,14 @@ def measure(
         optimizer.step()
         return float(loss.detach())
 
+    clock = time.process_time if cpu_time else time.perf_counter
     step()  # warm-up (allocations, kernels)
     _sync(device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(steps):
         step()
     _sync(device)
-    seconds = time.perf_counter() - start
+    seconds = clock() - start
     result = {"steps_per_s": steps / seconds}
     if device.type == "cuda":
         result["peak_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
@@ -328,7 +334,8 @@ def measure(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure every configuration; return the figures."""
-    torch.set_num_threads(max(1, args.threads)) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="adapted_speed_"))
     folder = work / f"w2v2_{args.size}_{args.norm}"
@@ -345,6 +352,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "audio_seconds": float(batch[1].sum() * batch[0].shape[1] / 16000),
         "steps": args.steps,
         "rounds": args.rounds,
+        "clock": "process CPU time" if args.cpu_time else "wall time",
+        "threads": torch.get_num_threads(),
         "exactness": exactness(folder, hf_cache, batch[0], batch[1]),
         "configs": {},
     }
@@ -352,7 +361,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.rounds):  # rounds interleave configs: shared-machine noise
         for config in args.configs:
             runs[config].append(
-                measure(config, folder, hf_cache, batch, device, args.steps, args.bf16)
+                measure(
+                    config,
+                    folder,
+                    hf_cache,
+                    batch,
+                    device,
+                    args.steps,
+                    args.bf16,
+                    args.cpu_time,
+                )
             )
     for config, results in runs.items():
         entry = {"steps_per_s": statistics.median(r["steps_per_s"] for r in results)}
@@ -372,7 +390,8 @@ def table(figures: dict[str, Any]) -> str:
         f"wav2vec 2.0 {figures['size']} ({figures['norm']}-norm front-end, random "
         f"weights), batch {figures['batch']} ({figures['audio_seconds']:.1f} s of "
         f"audio), {figures['device']}{' bf16' if figures['bf16'] else ''}, "
-        f"{figures['steps']} steps x {figures['rounds']} round(s); max|d| from the "
+        f"{figures['steps']} steps x {figures['rounds']} round(s), "
+        f"{figures['clock']}, {figures['threads']} thread(s); max|d| from the "
         f"per-utterance reference (features ~{exact['feature_scale']:.2f})",
         f"{'config':<18} {'steps/s':>9} {'x adapted':>10} {'peak GB':>8} {'max|d|':>9}",
     ]
@@ -402,6 +421,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+    p.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with process CPU time (use with --threads 1 on a shared CPU)",
+    )
     p.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     p.add_argument("--workdir", default=None)
     p.add_argument("--json", default=None, help="write the figures here")
