@@ -115,3 +115,39 @@ def test_adapters_on_a_fine_tuned_backbone_are_refused_in_one_line(
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--encoder_adaptation=none" in err[0], err
+
+
+def test_adapted_recipe_under_ddp_on_two_gloo_processes(tmp_path_factory):
+    """torchrun, 2 CPU processes: the adapted encoder's frozen backbone needs
+    no find_unused_parameters, the adapters stay in step across ranks."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    results = tmp_path_factory.mktemp("adapted_ddp")
+    args, _ = _args(tmp_path_factory, results, "--debug", "--debug_persistently")
+    args = [a for a in args if a != "--number_of_epochs=2"] + ["--number_of_epochs=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(REPO_ROOT / "recipes" / "train.py"),
+        *args,
+        "--distributed_backend=gloo",
+        "--device=cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = results / "en_de" / "ssl" / "proposed" / "1234"
+    data = json.loads((folder / "results.json").read_text())
+    assert 0.0 <= data["uar"] <= 1.0
+    saved = torch.load(sorted(folder.glob("save/CKPT+*"))[-1] / "ssl.ckpt")
+    assert saved and all(("lora" in k or "adapter" in k or "gate" in k) for k in saved)
