@@ -195,3 +195,48 @@ def test_an_adapted_encoder_cannot_be_exported_without_its_adapters(
         export_inference(
             tmp_path, "ssl", modules, EMOTIONS, weights_from_source=["ssl"]
         )
+
+
+def test_an_adapted_whisper_exports_and_predicts_the_trained_model(tmp_path, wavs):
+    """The same for Whisper (LoRA + adapters + gates), its backbone a local folder."""
+    from encoder_utils import make_tiny_whisper
+
+    from zsser_modules.adaptation import AdaptedWhisperLayerPooling
+
+    local = make_tiny_whisper(tmp_path / "whisper")
+    torch.manual_seed(0)
+    encoder = build_module(
+        functools.partial(
+            AdaptedWhisperLayerPooling,
+            source=str(local),
+            adaptation="lora+adapter",
+            gate=True,
+            lora_rank=2,
+            lora_alpha=4.0,
+            adapter_size=4,
+        ),
+        save_path=str(tmp_path / "hf"),
+    )
+    chain = adapted_chain_heads(encoder)
+    modules = {"ssl": encoder, **chain}  # forward() and training take "ssl"
+    train_a_few_steps(modules, steps=2)
+    exported = {"whisper": encoder, **chain}
+    folder = tmp_path / "model"
+    export_inference(folder, "whisper", exported, EMOTIONS)
+    state = torch.load(folder / "whisper.ckpt", weights_only=True)
+    assert set(state) == set(encoder.adapter_names)  # adapters and gates only
+    isolated = classify_without_project(folder, wavs, tmp_path / "run")
+    for wav in wavs:
+        got = torch.tensor(isolated["files"][str(wav)]["out_prob"])
+        assert torch.allclose(got, expected(modules, wav), atol=1e-5)
+
+
+def adapted_chain_heads(encoder) -> dict[str, torch.nn.Module]:
+    """The recipe's heads above an adapted encoder (build_module)."""
+    return {
+        "layer_sum": build_module(WeightedLayerSum, num_layers=encoder.num_layers),
+        "embedding": build_module(
+            VanillaNN, input_shape=[None, encoder.output_size], dnn_neurons=8
+        ),
+        "emo_classifier": build_module(Linear, input_size=8, n_neurons=4),
+    }
