@@ -46,6 +46,7 @@ from zsser_modules.adversarial import adversarial_loss
 from zsser_modules.audio import audio_pipeline
 from zsser_modules.data_prep.manifest import read_manifest
 from zsser_modules.data_prep.speakers import is_pseudo_speaker
+from zsser_modules.dataio import parse_flag
 from zsser_modules.inference import ENCODER_MODULES, PRETRAINED_ENCODERS, build_module
 from zsser_modules.labels import LANGUAGES, build_label_encoder
 from zsser_modules.metrics import EmotionMetricStats
@@ -214,7 +215,7 @@ def dataio_prep(hparams, manifests):
     @sb.utils.data_pipeline.provides("spk_encoded")
     def speaker_pipeline(spk_id, spk_confounded):
         if is_pseudo_speaker(spk_id) or (
-            hparams["adv_skip_confounded"] and int(spk_confounded)
+            hparams["adv_skip_confounded"] and parse_flag(spk_confounded)
         ):
             return torch.LongTensor([hparams["adv_ignore_index"]])
         return speaker_encoder.encode_label_torch(spk_id)
