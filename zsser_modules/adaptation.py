@@ -529,11 +529,31 @@ class _AdaptedEncoder:
         return settings
 
 
-def _adaptation_settings(**settings: Any) -> dict[str, Any]:
-    """Normalise the adaptation arguments (lists as tuples)."""
+def _adaptation_settings(
+    encoder: type,
+    kwargs: Mapping[str, Any],
+    frozen_keys: Sequence[str],
+    **settings: Any,
+) -> dict[str, Any]:
+    """The adaptation arguments of an adapted encoder, checked and normalised.
+
+    ``kwargs`` (for the frozen encoder ``encoder``) may not set
+    ``frozen_keys``: the backbone is always frozen. Lists become tuples, the
+    gate a bool, and the setting is checked (:func:`check_adaptation`).
+    """
+    for key in frozen_keys:
+        if key in kwargs:
+            raise AdaptationError(
+                f"Adapted{encoder.__name__} takes no {key!r}: the backbone is "
+                f"always frozen (use {encoder.__name__} to fine-tune it)."
+            )
     for key in ("lora_targets", "adapter_targets"):
         value = settings[key]
         settings[key] = (value,) if isinstance(value, str) else tuple(value or ())
+    settings["gate"] = bool(settings["gate"])
+    check_adaptation(
+        settings["adaptation"], settings["lora_targets"], settings["adapter_targets"]
+    )
     return settings
 
 
@@ -613,23 +633,17 @@ class AdaptedSSLLayerPooling(_AdaptedEncoder, SSLLayerPooling):
         adapter_targets: Sequence[str] = DEFAULT_ADAPTER_TARGETS,
         **kwargs: Any,
     ):
-        for key in ("freeze", "freeze_feature_extractor"):
-            if key in kwargs:
-                raise AdaptationError(
-                    f"AdaptedSSLLayerPooling takes no {key!r}: the backbone is "
-                    "always frozen (use SSLLayerPooling to fine-tune it)."
-                )
         settings = _adaptation_settings(
+            SSLLayerPooling,
+            kwargs,
+            ("freeze", "freeze_feature_extractor"),
             adaptation=adaptation,
-            gate=bool(gate),
+            gate=gate,
             lora_rank=lora_rank,
             lora_alpha=lora_alpha,
             lora_targets=lora_targets,
             adapter_size=adapter_size,
             adapter_targets=adapter_targets,
-        )
-        check_adaptation(
-            adaptation, settings["lora_targets"], settings["adapter_targets"]
         )
         super().__init__(source, freeze=True, **kwargs)
         model = self.ssl.model
@@ -904,22 +918,17 @@ class AdaptedWhisperLayerPooling(_AdaptedEncoder, WhisperLayerPooling):
         adapter_targets: Sequence[str] = DEFAULT_ADAPTER_TARGETS,
         **kwargs: Any,
     ):
-        if "freeze" in kwargs:
-            raise AdaptationError(
-                "AdaptedWhisperLayerPooling takes no 'freeze': the backbone is "
-                "always frozen (use WhisperLayerPooling to fine-tune it)."
-            )
         settings = _adaptation_settings(
+            WhisperLayerPooling,
+            kwargs,
+            ("freeze",),
             adaptation=adaptation,
-            gate=bool(gate),
+            gate=gate,
             lora_rank=lora_rank,
             lora_alpha=lora_alpha,
             lora_targets=lora_targets,
             adapter_size=adapter_size,
             adapter_targets=adapter_targets,
-        )
-        check_adaptation(
-            adaptation, settings["lora_targets"], settings["adapter_targets"]
         )
         super().__init__(source, freeze=True, **kwargs)
         self.encoder.config.encoder_layerdrop = 0.0
