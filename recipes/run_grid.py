@@ -121,6 +121,7 @@ from zsser_modules.grid_plan import (
     plan_units,
     split_seed_overrides,
 )
+from zsser_modules.labels import PAPER_TASKS
 from zsser_modules.results_table import (
     SAME_AS_KEY,
     VARIANT_ORDER,
@@ -138,17 +139,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The paper's nine tasks (Mi, Ma, Toda 2026; docs/grid.md): every ordered pair
 #: of English, Mandarin, German and French whose target is German, French or
 #: Mandarin (Urdu is an auxiliary language of every task).
-DEFAULT_PAIRS: tuple[str, ...] = (
-    "en_de",
-    "zh_de",
-    "fr_de",
-    "en_fr",
-    "zh_fr",
-    "de_fr",
-    "en_zh",
-    "de_zh",
-    "fr_zh",
-)
+DEFAULT_PAIRS: tuple[str, ...] = PAPER_TASKS
 #: Five seeds at least (issue 19): the spread over seeds, and the paired
 #: tests over them, need more than three.
 DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3, 4, 5)

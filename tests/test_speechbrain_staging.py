@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from zsser_modules.labels import PAPER_TASKS
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,17 +39,7 @@ KIT = Path(
 )
 NAME = "ZeroShotCrossLingualSER"
 RECIPE = Path("recipes") / NAME
-TASKS = (
-    "en_de",
-    "zh_de",
-    "fr_de",
-    "en_fr",
-    "zh_fr",
-    "de_fr",
-    "en_zh",
-    "de_zh",
-    "fr_zh",
-)
+TASKS = PAPER_TASKS
 
 if not (KIT / "tests" / "consistency" / "test_recipe.py").is_file():
     pytest.skip(
